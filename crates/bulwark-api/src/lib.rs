@@ -1,0 +1,104 @@
+//! The wire types of Bulwark's `/v1` HTTP API, field for field as seed 003 defines them, plus the
+//! additions that sit beside them (`priority`, `status`, `next_run`, `task_uuid`, ...).
+//!
+//! The daemon serializes these; the CLI and the agent deserialize them. Request types reject
+//! unknown fields, so a typo in a request is a 400 instead of a silently ignored setting.
+//!
+//! Times are strings `YYYY-MM-DD HH:MM:SS` in UTC, as the seed shows them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+mod resources;
+pub use resources::*;
+
+/// `{"ok": "..."}`: what an update, delete, pause or unpause did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OkResponse {
+    /// `updated`, `deleted`, `paused`, `unpaused`, `canceled`.
+    #[schema(example = "updated")]
+    pub ok: String,
+}
+
+/// `{"ok": "created", "uuid": ...}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedResponse {
+    /// Always `created`.
+    #[schema(example = "created")]
+    pub ok: String,
+    /// The new record's UUID.
+    pub uuid: Uuid,
+}
+
+/// `{"ok": "scheduled", "task_uuid": ...}`: a task was queued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduledResponse {
+    /// Always `scheduled`.
+    #[schema(example = "scheduled")]
+    pub ok: String,
+    /// The queued task, to follow with `GET /v1/task/{uuid}`.
+    pub task_uuid: Uuid,
+}
+
+/// `{"error": "what is wrong"}`, with status 400, 404, 405, 409 or 500.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorResponse {
+    /// What is wrong, in one sentence.
+    pub error: String,
+}
+
+/// An endpoint document as a request may send it: the seed's JSON-encoded string
+/// (`"{\"base_dir\":\"/srv\"}"`), or, for convenience, the JSON object itself. Either way it must
+/// be a JSON object, and the API answers with the string form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EndpointInput {
+    /// A JSON object encoded as a string, as seed 003 writes it.
+    Text(String),
+    /// The JSON object itself.
+    Object(serde_json::Map<String, serde_json::Value>),
+}
+
+impl EndpointInput {
+    /// The endpoint as a JSON string.
+    pub fn into_text(self) -> String {
+        match self {
+            EndpointInput::Text(s) => s,
+            EndpointInput::Object(m) => serde_json::Value::Object(m).to_string(),
+        }
+    }
+}
+
+/// `GET /v1/status`: whether the daemon and its catalog are healthy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StatusResponse {
+    /// `ok` when everything answers, `degraded` otherwise.
+    pub health: String,
+    /// The daemon's version.
+    pub version: String,
+    /// When the daemon started (UTC).
+    pub started_at: String,
+    /// Seconds since it started.
+    pub uptime_seconds: u64,
+    /// The time zone schedules are evaluated in.
+    pub timezone: String,
+    /// `normal`, or `dev` when every schedule fires every minute.
+    pub mode: String,
+    /// The catalog's state.
+    pub catalog: CatalogStatus,
+}
+
+/// The catalog part of `/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CatalogStatus {
+    /// `sqlite`.
+    pub kind: String,
+    /// True when it answered a query.
+    pub ok: bool,
+    /// The newest migration applied.
+    pub schema_version: Option<i64>,
+    /// What failed, when it did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -1,0 +1,383 @@
+//! Requests and responses of each resource.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::EndpointInput;
+
+// ---- schedules ----
+
+/// A schedule as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleResponse {
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The schedule, in its canonical form.
+    #[schema(example = "daily at 4:00")]
+    pub when: String,
+    /// The next time it fires (UTC), as the daemon's time zone and mode compute it.
+    pub next_run: Option<String>,
+}
+
+/// `POST /v1/schedules`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSchedule {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators (optional on create).
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The schedule: a timespec phrase, a cron expression or an interval.
+    #[schema(example = "daily at 4am")]
+    pub when: String,
+}
+
+/// `PUT /v1/schedule/{uuid}`: every field required.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSchedule {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The schedule.
+    pub when: String,
+}
+
+// ---- retention ----
+
+/// A retention policy as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RetentionResponse {
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// Seconds an archive is kept.
+    #[schema(example = 86400)]
+    pub expires: i64,
+}
+
+/// `POST /v1/retention`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRetention {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators (optional on create).
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Seconds to keep archives; at least 3600.
+    pub expires: i64,
+}
+
+/// `PUT /v1/retention/{uuid}`: every field required.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRetention {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// Seconds to keep archives; at least 3600.
+    pub expires: i64,
+}
+
+// ---- targets ----
+
+/// A target as the API shows it; secrets in the endpoint read `<redacted>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TargetResponse {
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The target plugin.
+    pub plugin: String,
+    /// The endpoint, JSON-encoded, secrets redacted.
+    pub endpoint: String,
+    /// `host:port` of the agent.
+    pub agent: String,
+}
+
+/// `POST /v1/targets`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTarget {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators (optional on create).
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The target plugin.
+    pub plugin: String,
+    /// The endpoint: a JSON object, or a string holding one.
+    pub endpoint: EndpointInput,
+    /// `host:port` of the agent.
+    pub agent: String,
+}
+
+/// `PUT /v1/target/{uuid}`: every field required. Endpoint values sent as `<redacted>` keep the
+/// stored secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTarget {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The target plugin.
+    pub plugin: String,
+    /// The endpoint.
+    pub endpoint: EndpointInput,
+    /// `host:port` of the agent.
+    pub agent: String,
+}
+
+// ---- stores ----
+
+/// A store as the API shows it; secrets in the endpoint read `<redacted>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StoreResponse {
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The store plugin.
+    pub plugin: String,
+    /// The endpoint, JSON-encoded, secrets redacted.
+    pub endpoint: String,
+}
+
+/// `POST /v1/stores`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStore {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators (optional on create).
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The store plugin.
+    pub plugin: String,
+    /// The endpoint: a JSON object, or a string holding one.
+    pub endpoint: EndpointInput,
+}
+
+/// `PUT /v1/store/{uuid}`: every field required.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStore {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The store plugin.
+    pub plugin: String,
+    /// The endpoint.
+    pub endpoint: EndpointInput,
+}
+
+// ---- jobs ----
+
+/// A job as the API shows it, with its target, store, schedule and retention joined in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobResponse {
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// 0 (highest) to 100.
+    pub priority: i64,
+    /// A paused job is not run by its schedule.
+    pub paused: bool,
+    /// The retention policy's name.
+    pub retention_name: String,
+    /// The retention policy.
+    pub retention_uuid: Uuid,
+    /// Seconds its archives are kept.
+    pub expiry: i64,
+    /// The schedule's name.
+    pub schedule_name: String,
+    /// The schedule.
+    pub schedule_uuid: Uuid,
+    /// The schedule, in its canonical form.
+    pub schedule: String,
+    /// The store.
+    pub store_uuid: Uuid,
+    /// The store's name.
+    pub store_name: String,
+    /// The store's plugin.
+    pub store_plugin: String,
+    /// The store's endpoint, secrets redacted.
+    pub store_endpoint: String,
+    /// The target.
+    pub target_uuid: Uuid,
+    /// The target's name.
+    pub target_name: String,
+    /// The target's plugin.
+    pub target_plugin: String,
+    /// The target's endpoint, secrets redacted.
+    pub target_endpoint: String,
+    /// The target's agent.
+    pub agent: String,
+}
+
+/// `POST /v1/jobs`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators (optional on create).
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The store to back up into.
+    pub store: Uuid,
+    /// The target to back up.
+    pub target: Uuid,
+    /// The retention policy of its archives.
+    pub retention: Uuid,
+    /// When it runs.
+    pub schedule: Uuid,
+    /// Whether it starts paused.
+    pub paused: bool,
+    /// 0 (highest) to 100; 50 when absent.
+    #[serde(default)]
+    pub priority: Option<i64>,
+}
+
+/// `PUT /v1/job/{uuid}`: every field but `priority` required; `paused` is not accepted (use the
+/// pause and unpause routes).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateJob {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The store to back up into.
+    pub store: Uuid,
+    /// The target to back up.
+    pub target: Uuid,
+    /// The retention policy of its archives.
+    pub retention: Uuid,
+    /// When it runs.
+    pub schedule: Uuid,
+    /// 0 (highest) to 100; unchanged when absent.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// Refused with a message that points to the pause routes.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub paused: Option<serde_json::Value>,
+}
+
+/// `POST /v1/job/{uuid}/run`; the body may be absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunJob {
+    /// Who asks; `anon` when absent.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+// ---- archives ----
+
+/// An archive as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ArchiveResponse {
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// The key the store returned.
+    pub store_key: String,
+    /// When it was taken (UTC).
+    #[schema(example = "2015-10-25 11:32:00")]
+    pub taken_at: String,
+    /// When it expires (UTC).
+    pub expires_at: String,
+    /// Operator annotation.
+    pub notes: String,
+    /// `valid`, `purging` or `purged`.
+    pub status: String,
+    /// The store that holds it.
+    pub store_uuid: Uuid,
+    /// The store's name.
+    pub store_name: String,
+    /// The store's plugin.
+    pub store_plugin: String,
+    /// The store's endpoint, secrets redacted.
+    pub store_endpoint: String,
+    /// The target it was taken from.
+    pub target_uuid: Uuid,
+    /// The target's name.
+    pub target_name: String,
+    /// The target's plugin.
+    pub target_plugin: String,
+    /// The target's endpoint, secrets redacted.
+    pub target_endpoint: String,
+}
+
+/// `PUT /v1/archive/{uuid}`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArchive {
+    /// The new notes.
+    pub notes: String,
+}
+
+/// `POST /v1/archive/{uuid}/restore`; the body may be absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreArchive {
+    /// The target to restore into; the archive's own target when absent.
+    #[serde(default)]
+    pub target: Option<Uuid>,
+    /// Who asks; `anon` when absent.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+// ---- tasks ----
+
+/// A task as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskResponse {
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// Who asked for it: `system` for scheduled work.
+    pub owner: String,
+    /// `backup`, `restore` or `purge`.
+    #[serde(rename = "type")]
+    pub op: String,
+    /// The job, for backups.
+    pub job_uuid: Option<Uuid>,
+    /// The archive restored or purged (or made, for a finished backup).
+    pub archive_uuid: Option<Uuid>,
+    /// The target it touches.
+    pub target_uuid: Option<Uuid>,
+    /// `pending`, `running`, `canceled`, `failed` or `done`.
+    pub status: String,
+    /// When it was asked for (UTC).
+    pub requested_at: String,
+    /// When it started (UTC).
+    pub started_at: Option<String>,
+    /// When it stopped (UTC).
+    pub stopped_at: Option<String>,
+    /// Its log.
+    pub log: String,
+}

@@ -1,0 +1,235 @@
+//! Archives: the backups that exist, where they came from and where they are kept.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use bulwark_core::ids::{ArchiveId, TaskId};
+use bulwark_core::state::{ArchiveStatus, TaskOp};
+
+use crate::records::*;
+use crate::resources::{store_cols, target_cols};
+use crate::tasks::insert_task;
+use crate::{Catalog, CatalogError, Result, Updated, parse_id};
+
+const ARCHIVE_SELECT: &str =
+    "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status,
+        st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
+        st.plugin AS st_plugin, st.endpoint AS st_endpoint,
+        t.uuid AS t_uuid, t.name AS t_name, t.summary AS t_summary,
+        t.plugin AS t_plugin, t.endpoint AS t_endpoint, t.agent AS t_agent
+    FROM archives a
+    JOIN stores st ON st.uuid = a.store_uuid
+    JOIN targets t ON t.uuid = a.target_uuid";
+
+/// What a request to delete an archive did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeRequest {
+    /// The archive is now `purging` and this purge task will remove its data.
+    Queued(TaskId),
+    /// The archive is already being purged or purged.
+    AlreadyGone(ArchiveStatus),
+    /// There is no such archive.
+    NotFound,
+}
+
+/// What a request to restore an archive did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreRequest {
+    /// This restore task is pending.
+    Queued(TaskId),
+    /// The archive's data is no longer in its store.
+    NotRestorable(ArchiveStatus),
+    /// There is no such archive.
+    NotFound,
+}
+
+impl Catalog {
+    /// Lists archives, newest first, filtered.
+    pub async fn list_archives(&self, f: &ArchiveFilter) -> Result<Vec<Archive>> {
+        let sql = format!(
+            "{ARCHIVE_SELECT}
+             WHERE (?1 IS NULL OR a.target_uuid = ?1) AND (?2 IS NULL OR a.store_uuid = ?2)
+               AND (?3 IS NULL OR a.taken_at >= ?3) AND (?4 IS NULL OR a.taken_at < ?4)
+               AND (?5 IS NULL OR a.status = ?5)
+             ORDER BY a.taken_at DESC, a.uuid"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(f.target.map(|i| i.to_string()))
+            .bind(f.store.map(|i| i.to_string()))
+            .bind(f.after)
+            .bind(f.before)
+            .bind(f.status.map(|s| s.as_str()))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(archive_from_row).collect()
+    }
+
+    /// Reads one archive.
+    pub async fn get_archive(&self, id: ArchiveId) -> Result<Option<Archive>> {
+        let sql = format!("{ARCHIVE_SELECT} WHERE a.uuid = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(archive_from_row).transpose()
+    }
+
+    /// Records a new, valid archive. Fails with [`CatalogError::MissingReference`] if its target
+    /// or store does not exist.
+    pub async fn create_archive(&self, a: &NewArchive) -> Result<ArchiveId> {
+        let id = ArchiveId::new_random();
+        let r = sqlx::query(
+            "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, status)
+             SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, 'valid'
+             FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
+        )
+        .bind(id.to_string())
+        .bind(&a.store_key)
+        .bind(a.taken_at)
+        .bind(a.expires_at)
+        .bind(&a.notes)
+        .bind(a.target.to_string())
+        .bind(a.store.to_string())
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(CatalogError::MissingReference {
+                kind: "target or store",
+                id: format!("{} / {}", a.target, a.store),
+            });
+        }
+        Ok(id)
+    }
+
+    /// Replaces an archive's notes.
+    pub async fn annotate_archive(&self, id: ArchiveId, notes: &str) -> Result<Updated> {
+        let r = sqlx::query("UPDATE archives SET notes = ? WHERE uuid = ?")
+            .bind(notes)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(if r.rows_affected() == 0 {
+            Updated::NotFound
+        } else {
+            Updated::Updated
+        })
+    }
+
+    /// Marks a valid archive `purging` and queues the purge task that removes its data, in one
+    /// transaction: an archive is never marked without a task to purge it.
+    pub async fn request_archive_purge(
+        &self,
+        id: ArchiveId,
+        owner: &str,
+        now: i64,
+    ) -> Result<PurgeRequest> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT status, target_uuid FROM archives WHERE uuid = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(PurgeRequest::NotFound);
+        };
+        let status = archive_status(&row.try_get::<String, _>("status")?)?;
+        if status != ArchiveStatus::Valid {
+            return Ok(PurgeRequest::AlreadyGone(status));
+        }
+        let target = parse_id("target", &row.try_get::<String, _>("target_uuid")?)?;
+        sqlx::query("UPDATE archives SET status = 'purging' WHERE uuid = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let task = insert_task(
+            &mut tx,
+            &NewTask {
+                owner: owner.to_string(),
+                op: TaskOp::Purge,
+                job: None,
+                archive: Some(id),
+                target: Some(target),
+                requested_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PurgeRequest::Queued(task))
+    }
+
+    /// Queues a restore of a valid archive into `target`, or into the target it was taken from.
+    /// Fails with [`CatalogError::MissingReference`] if the named target does not exist.
+    pub async fn request_restore(
+        &self,
+        id: ArchiveId,
+        target: Option<bulwark_core::ids::TargetId>,
+        owner: &str,
+        now: i64,
+    ) -> Result<RestoreRequest> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT status, target_uuid FROM archives WHERE uuid = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(RestoreRequest::NotFound);
+        };
+        let status = archive_status(&row.try_get::<String, _>("status")?)?;
+        if status != ArchiveStatus::Valid {
+            return Ok(RestoreRequest::NotRestorable(status));
+        }
+        let target = match target {
+            Some(t) => {
+                let n = crate::count(
+                    &mut *tx,
+                    "SELECT COUNT(*) FROM targets WHERE uuid = ?",
+                    &t.to_string(),
+                )
+                .await?;
+                if n == 0 {
+                    return Err(CatalogError::MissingReference {
+                        kind: "target",
+                        id: t.to_string(),
+                    });
+                }
+                t
+            }
+            None => parse_id("target", &row.try_get::<String, _>("target_uuid")?)?,
+        };
+        let task = insert_task(
+            &mut tx,
+            &NewTask {
+                owner: owner.to_string(),
+                op: TaskOp::Restore,
+                job: None,
+                archive: Some(id),
+                target: Some(target),
+                requested_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RestoreRequest::Queued(task))
+    }
+}
+
+fn archive_status(s: &str) -> Result<ArchiveStatus> {
+    s.parse().map_err(
+        |e: bulwark_core::state::UnknownName| CatalogError::Corrupt {
+            what: "archive",
+            detail: e.to_string(),
+        },
+    )
+}
+
+fn archive_from_row(row: &SqliteRow) -> Result<Archive> {
+    Ok(Archive {
+        uuid: parse_id("archive", &row.try_get::<String, _>("uuid")?)?,
+        store_key: row.try_get("store_key")?,
+        taken_at: row.try_get("taken_at")?,
+        expires_at: row.try_get("expires_at")?,
+        notes: row.try_get("notes")?,
+        status: archive_status(&row.try_get::<String, _>("status")?)?,
+        target: target_cols(row, "t_")?,
+        store: store_cols(row, "st_")?,
+    })
+}

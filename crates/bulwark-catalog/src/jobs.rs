@@ -1,0 +1,198 @@
+//! Jobs: a target, a store, a schedule and a retention policy together, read back with all four
+//! joined in.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use bulwark_core::ids::JobId;
+
+use crate::records::*;
+use crate::resources::{retention_cols, schedule_cols, store_cols, target_cols};
+use crate::{Catalog, CatalogError, Deleted, Result, Updated, count, parse_id};
+
+const JOB_SELECT: &str = "SELECT j.uuid, j.name, j.summary, j.priority, j.paused,
+        r.uuid AS r_uuid, r.name AS r_name, r.summary AS r_summary, r.expiry AS r_expiry,
+        s.uuid AS s_uuid, s.name AS s_name, s.summary AS s_summary, s.timespec AS s_timespec,
+        st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
+        st.plugin AS st_plugin, st.endpoint AS st_endpoint,
+        t.uuid AS t_uuid, t.name AS t_name, t.summary AS t_summary,
+        t.plugin AS t_plugin, t.endpoint AS t_endpoint, t.agent AS t_agent
+    FROM jobs j
+    JOIN retention r ON r.uuid = j.retention_uuid
+    JOIN schedules s ON s.uuid = j.schedule_uuid
+    JOIN stores st ON st.uuid = j.store_uuid
+    JOIN targets t ON t.uuid = j.target_uuid";
+
+impl Catalog {
+    /// Lists jobs by name, filtered.
+    pub async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>> {
+        let sql = format!(
+            "{JOB_SELECT}
+             WHERE (?1 IS NULL OR j.target_uuid = ?1) AND (?2 IS NULL OR j.store_uuid = ?2)
+               AND (?3 IS NULL OR j.schedule_uuid = ?3) AND (?4 IS NULL OR j.retention_uuid = ?4)
+               AND (?5 IS NULL OR j.paused = ?5)
+             ORDER BY j.name, j.uuid"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(f.target.map(|i| i.to_string()))
+            .bind(f.store.map(|i| i.to_string()))
+            .bind(f.schedule.map(|i| i.to_string()))
+            .bind(f.retention.map(|i| i.to_string()))
+            .bind(f.paused)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Reads one job.
+    pub async fn get_job(&self, id: JobId) -> Result<Option<Job>> {
+        let sql = format!("{JOB_SELECT} WHERE j.uuid = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Creates a job. Fails with [`CatalogError::MissingReference`] when its target, store,
+    /// schedule or retention policy does not exist.
+    pub async fn create_job(&self, f: &JobFields, paused: bool) -> Result<JobId> {
+        let id = JobId::new_random();
+        let mut tx = self.pool.begin().await?;
+        check_job_refs(&mut tx, f).await?;
+        sqlx::query(
+            "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(&f.name)
+        .bind(&f.summary)
+        .bind(f.priority)
+        .bind(paused)
+        .bind(f.target.to_string())
+        .bind(f.store.to_string())
+        .bind(f.schedule.to_string())
+        .bind(f.retention.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Replaces a job's fields (not its paused flag).
+    pub async fn update_job(&self, id: JobId, f: &JobFields) -> Result<Updated> {
+        let mut tx = self.pool.begin().await?;
+        let exists = count(
+            &mut *tx,
+            "SELECT COUNT(*) FROM jobs WHERE uuid = ?",
+            &id.to_string(),
+        )
+        .await?;
+        if exists == 0 {
+            return Ok(Updated::NotFound);
+        }
+        check_job_refs(&mut tx, f).await?;
+        sqlx::query(
+            "UPDATE jobs SET name = ?, summary = ?, priority = ?, target_uuid = ?, store_uuid = ?,
+                             schedule_uuid = ?, retention_uuid = ?
+             WHERE uuid = ?",
+        )
+        .bind(&f.name)
+        .bind(&f.summary)
+        .bind(f.priority)
+        .bind(f.target.to_string())
+        .bind(f.store.to_string())
+        .bind(f.schedule.to_string())
+        .bind(f.retention.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Updated::Updated)
+    }
+
+    /// Pauses or unpauses a job.
+    pub async fn set_job_paused(&self, id: JobId, paused: bool) -> Result<Updated> {
+        let r = sqlx::query("UPDATE jobs SET paused = ? WHERE uuid = ?")
+            .bind(paused)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(if r.rows_affected() == 0 {
+            Updated::NotFound
+        } else {
+            Updated::Updated
+        })
+    }
+
+    /// Deletes a job unless one of its tasks is pending or running. Its finished tasks stay in
+    /// the history without the job reference; its archives stay until they expire.
+    pub async fn delete_job(&self, id: JobId) -> Result<Deleted> {
+        let key = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let active = count(
+            &mut *tx,
+            "SELECT COUNT(*) FROM tasks WHERE job_uuid = ? AND status IN ('pending', 'running')",
+            &key,
+        )
+        .await?;
+        if active > 0 {
+            return Ok(Deleted::InUse(format!("{active} pending or running tasks")));
+        }
+        let r = sqlx::query("DELETE FROM jobs WHERE uuid = ?")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(if r.rows_affected() == 0 {
+            Deleted::NotFound
+        } else {
+            Deleted::Deleted
+        })
+    }
+}
+
+async fn check_job_refs(tx: &mut sqlx::SqliteConnection, f: &JobFields) -> Result<()> {
+    let refs: [(&'static str, &'static str, String); 4] = [
+        (
+            "target",
+            "SELECT COUNT(*) FROM targets WHERE uuid = ?",
+            f.target.to_string(),
+        ),
+        (
+            "store",
+            "SELECT COUNT(*) FROM stores WHERE uuid = ?",
+            f.store.to_string(),
+        ),
+        (
+            "schedule",
+            "SELECT COUNT(*) FROM schedules WHERE uuid = ?",
+            f.schedule.to_string(),
+        ),
+        (
+            "retention policy",
+            "SELECT COUNT(*) FROM retention WHERE uuid = ?",
+            f.retention.to_string(),
+        ),
+    ];
+    for (kind, sql, id) in refs {
+        if count(&mut *tx, sql, &id).await? == 0 {
+            return Err(CatalogError::MissingReference { kind, id });
+        }
+    }
+    Ok(())
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<Job> {
+    Ok(Job {
+        uuid: parse_id("job", &row.try_get::<String, _>("uuid")?)?,
+        name: row.try_get("name")?,
+        summary: row.try_get("summary")?,
+        priority: row.try_get("priority")?,
+        paused: row.try_get("paused")?,
+        retention: retention_cols(row, "r_")?,
+        schedule: schedule_cols(row, "s_")?,
+        store: store_cols(row, "st_")?,
+        target: target_cols(row, "t_")?,
+    })
+}

@@ -1,0 +1,288 @@
+//! The records the catalog stores and returns.
+
+use bulwark_core::ids::{ArchiveId, JobId, RetentionId, ScheduleId, StoreId, TargetId, TaskId};
+use bulwark_core::state::{ArchiveStatus, TaskOp, TaskStatus};
+
+/// A schedule: when a job runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Its identifier.
+    pub uuid: ScheduleId,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The schedule in its canonical form (see `bulwark_core::timespec`).
+    pub timespec: String,
+}
+
+/// The fields of a schedule that a user sets.
+#[derive(Debug, Clone)]
+pub struct ScheduleFields {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// The schedule, already validated and canonical.
+    pub timespec: String,
+}
+
+/// A retention policy: how long archives are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retention {
+    /// Its identifier.
+    pub uuid: RetentionId,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// Seconds an archive is kept after it is taken.
+    pub expiry: i64,
+}
+
+/// The fields of a retention policy that a user sets.
+#[derive(Debug, Clone)]
+pub struct RetentionFields {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// Seconds an archive is kept after it is taken.
+    pub expiry: i64,
+}
+
+/// A target: a data system to back up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Its identifier.
+    pub uuid: TargetId,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// Short name of the target plugin.
+    pub plugin: String,
+    /// The plugin's endpoint document (a JSON object), secrets included.
+    pub endpoint: String,
+    /// `host:port` of the agent that backs it up.
+    pub agent: String,
+}
+
+/// The fields of a target that a user sets.
+#[derive(Debug, Clone)]
+pub struct TargetFields {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// Short name of the target plugin.
+    pub plugin: String,
+    /// The plugin's endpoint document.
+    pub endpoint: String,
+    /// `host:port` of the agent.
+    pub agent: String,
+}
+
+/// A store: where archives are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Store {
+    /// Its identifier.
+    pub uuid: StoreId,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// Short name of the store plugin.
+    pub plugin: String,
+    /// The plugin's endpoint document (a JSON object), secrets included.
+    pub endpoint: String,
+}
+
+/// The fields of a store that a user sets.
+#[derive(Debug, Clone)]
+pub struct StoreFields {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// Short name of the store plugin.
+    pub plugin: String,
+    /// The plugin's endpoint document.
+    pub endpoint: String,
+}
+
+/// A job, with the records it refers to joined in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Its identifier.
+    pub uuid: JobId,
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// 0 (highest) to 100.
+    pub priority: i64,
+    /// A paused job is not run by its schedule.
+    pub paused: bool,
+    /// The retention policy.
+    pub retention: Retention,
+    /// The schedule.
+    pub schedule: Schedule,
+    /// The store.
+    pub store: Store,
+    /// The target.
+    pub target: Target,
+}
+
+/// The fields of a job that a user sets.
+#[derive(Debug, Clone)]
+pub struct JobFields {
+    /// Human-friendly name.
+    pub name: String,
+    /// Annotation for operators.
+    pub summary: String,
+    /// 0 (highest) to 100.
+    pub priority: i64,
+    /// The target to back up.
+    pub target: TargetId,
+    /// The store to back up into.
+    pub store: StoreId,
+    /// When to run.
+    pub schedule: ScheduleId,
+    /// How long to keep archives.
+    pub retention: RetentionId,
+}
+
+/// Filters for listing jobs; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only jobs of this target.
+    pub target: Option<TargetId>,
+    /// Only jobs into this store.
+    pub store: Option<StoreId>,
+    /// Only jobs on this schedule.
+    pub schedule: Option<ScheduleId>,
+    /// Only jobs with this retention policy.
+    pub retention: Option<RetentionId>,
+    /// Only paused (true) or unpaused (false) jobs.
+    pub paused: Option<bool>,
+}
+
+/// An archive, with its target and store joined in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Archive {
+    /// Its identifier.
+    pub uuid: ArchiveId,
+    /// Opaque key the store returned.
+    pub store_key: String,
+    /// When the backup was taken (Unix seconds).
+    pub taken_at: i64,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+    /// Operator annotation.
+    pub notes: String,
+    /// Whether the data is still in the store.
+    pub status: ArchiveStatus,
+    /// The target it was taken from.
+    pub target: Target,
+    /// The store that holds it.
+    pub store: Store,
+}
+
+/// The fields of a new archive, written when a backup succeeds.
+#[derive(Debug, Clone)]
+pub struct NewArchive {
+    /// The target it was taken from.
+    pub target: TargetId,
+    /// The store that holds it.
+    pub store: StoreId,
+    /// Opaque key the store returned.
+    pub store_key: String,
+    /// When the backup was taken (Unix seconds).
+    pub taken_at: i64,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+    /// Operator annotation.
+    pub notes: String,
+}
+
+/// Filters for listing archives; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveFilter {
+    /// Only archives of this target.
+    pub target: Option<TargetId>,
+    /// Only archives in this store.
+    pub store: Option<StoreId>,
+    /// Only archives taken at or after this instant (Unix seconds).
+    pub after: Option<i64>,
+    /// Only archives taken before this instant (Unix seconds).
+    pub before: Option<i64>,
+    /// Only archives in this state.
+    pub status: Option<ArchiveStatus>,
+}
+
+/// A task: one backup, restore or purge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// Its identifier.
+    pub uuid: TaskId,
+    /// Who asked for it ("system" for scheduled work).
+    pub owner: String,
+    /// What it does.
+    pub op: TaskOp,
+    /// The job it runs, for backups.
+    pub job: Option<JobId>,
+    /// The archive it restores or purges.
+    pub archive: Option<ArchiveId>,
+    /// The target it touches.
+    pub target: Option<TargetId>,
+    /// Where it is in its life.
+    pub status: TaskStatus,
+    /// When it was created (Unix seconds).
+    pub requested_at: i64,
+    /// When a worker started it.
+    pub started_at: Option<i64>,
+    /// When it finished or was canceled.
+    pub stopped_at: Option<i64>,
+    /// What it did, line by line.
+    pub log: String,
+}
+
+/// The fields of a new task.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    /// Who asked for it.
+    pub owner: String,
+    /// What it does.
+    pub op: TaskOp,
+    /// The job it runs, for backups.
+    pub job: Option<JobId>,
+    /// The archive it restores or purges.
+    pub archive: Option<ArchiveId>,
+    /// The target it touches.
+    pub target: Option<TargetId>,
+    /// When it was created (Unix seconds).
+    pub requested_at: i64,
+}
+
+/// Filters for listing tasks.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only tasks in this state.
+    pub status: Option<TaskStatus>,
+    /// At most this many, newest first.
+    pub limit: Option<i64>,
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// A pending task was canceled before it started.
+    Canceled,
+    /// The task is running; stopping it is the task engine's job.
+    Running,
+    /// The task had already finished in this state.
+    AlreadyFinished(TaskStatus),
+    /// There is no such task.
+    NotFound,
+}

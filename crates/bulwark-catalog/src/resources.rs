@@ -1,0 +1,430 @@
+//! Schedules, retention policies, targets and stores: the four resources a job refers to.
+//!
+//! Each can be listed (optionally only the unused ones: those no job refers to, and for targets
+//! and stores no archive still holding data either), read, created, updated, and deleted when
+//! nothing uses it.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use bulwark_core::ids::{RetentionId, ScheduleId, StoreId, TargetId};
+
+use crate::records::*;
+use crate::{Catalog, Deleted, Result, Updated, count, parse_id};
+
+/// How a resource is referred to, for the in-use checks of delete.
+struct Reference {
+    /// `SELECT COUNT(*) ... WHERE column = ?`
+    count_sql: &'static str,
+    /// What the referrers are called, in the plural.
+    plural: &'static str,
+}
+
+const JOBS_BY_SCHEDULE: Reference = Reference {
+    count_sql: "SELECT COUNT(*) FROM jobs WHERE schedule_uuid = ?",
+    plural: "jobs",
+};
+const JOBS_BY_RETENTION: Reference = Reference {
+    count_sql: "SELECT COUNT(*) FROM jobs WHERE retention_uuid = ?",
+    plural: "jobs",
+};
+const JOBS_BY_TARGET: Reference = Reference {
+    count_sql: "SELECT COUNT(*) FROM jobs WHERE target_uuid = ?",
+    plural: "jobs",
+};
+const ARCHIVES_BY_TARGET: Reference = Reference {
+    count_sql: "SELECT COUNT(*) FROM archives WHERE target_uuid = ? AND status <> 'purged'",
+    plural: "archives",
+};
+const JOBS_BY_STORE: Reference = Reference {
+    count_sql: "SELECT COUNT(*) FROM jobs WHERE store_uuid = ?",
+    plural: "jobs",
+};
+const ARCHIVES_BY_STORE: Reference = Reference {
+    count_sql: "SELECT COUNT(*) FROM archives WHERE store_uuid = ? AND status <> 'purged'",
+    plural: "archives",
+};
+
+impl Catalog {
+    /// Deletes one row unless something refers to it. `cleanup` statements run first (removing
+    /// records of purged archives, which hold no data), then `delete_sql`; all in one transaction.
+    async fn delete_unless_used(
+        &self,
+        id: &str,
+        refs: &[Reference],
+        cleanup: &[&'static str],
+        delete_sql: &'static str,
+    ) -> Result<Deleted> {
+        let mut tx = self.pool.begin().await?;
+        let mut uses = Vec::new();
+        for r in refs {
+            let n = count(&mut *tx, r.count_sql, id).await?;
+            if n > 0 {
+                uses.push(format!("{n} {}", r.plural));
+            }
+        }
+        if !uses.is_empty() {
+            return Ok(Deleted::InUse(uses.join(" and ")));
+        }
+        for sql in cleanup {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query(delete_sql).bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(if done.rows_affected() == 0 {
+            Deleted::NotFound
+        } else {
+            Deleted::Deleted
+        })
+    }
+
+    // ---- schedules ----
+
+    /// Lists schedules by name; `unused` keeps only those no job uses (true) or only used ones.
+    pub async fn list_schedules(&self, unused: Option<bool>) -> Result<Vec<Schedule>> {
+        let rows = sqlx::query(
+            "SELECT uuid, name, summary, timespec FROM schedules s
+             WHERE (?1 IS NULL OR ?1 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.schedule_uuid = s.uuid)))
+             ORDER BY name, uuid",
+        )
+        .bind(unused)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(schedule_from_row).collect()
+    }
+
+    /// Reads one schedule.
+    pub async fn get_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>> {
+        let row = sqlx::query("SELECT uuid, name, summary, timespec FROM schedules WHERE uuid = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(schedule_from_row).transpose()
+    }
+
+    /// Creates a schedule and returns its id.
+    pub async fn create_schedule(&self, f: &ScheduleFields) -> Result<ScheduleId> {
+        let id = ScheduleId::new_random();
+        sqlx::query("INSERT INTO schedules (uuid, name, summary, timespec) VALUES (?, ?, ?, ?)")
+            .bind(id.to_string())
+            .bind(&f.name)
+            .bind(&f.summary)
+            .bind(&f.timespec)
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// Replaces a schedule's fields.
+    pub async fn update_schedule(&self, id: ScheduleId, f: &ScheduleFields) -> Result<Updated> {
+        let r =
+            sqlx::query("UPDATE schedules SET name = ?, summary = ?, timespec = ? WHERE uuid = ?")
+                .bind(&f.name)
+                .bind(&f.summary)
+                .bind(&f.timespec)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(updated(r.rows_affected()))
+    }
+
+    /// Deletes a schedule that no job uses.
+    pub async fn delete_schedule(&self, id: ScheduleId) -> Result<Deleted> {
+        self.delete_unless_used(
+            &id.to_string(),
+            &[JOBS_BY_SCHEDULE],
+            &[],
+            "DELETE FROM schedules WHERE uuid = ?",
+        )
+        .await
+    }
+
+    // ---- retention ----
+
+    /// Lists retention policies by name; `unused` as for schedules.
+    pub async fn list_retention(&self, unused: Option<bool>) -> Result<Vec<Retention>> {
+        let rows = sqlx::query(
+            "SELECT uuid, name, summary, expiry FROM retention r
+             WHERE (?1 IS NULL OR ?1 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.retention_uuid = r.uuid)))
+             ORDER BY name, uuid",
+        )
+        .bind(unused)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(retention_from_row).collect()
+    }
+
+    /// Reads one retention policy.
+    pub async fn get_retention(&self, id: RetentionId) -> Result<Option<Retention>> {
+        let row = sqlx::query("SELECT uuid, name, summary, expiry FROM retention WHERE uuid = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(retention_from_row).transpose()
+    }
+
+    /// Creates a retention policy and returns its id.
+    pub async fn create_retention(&self, f: &RetentionFields) -> Result<RetentionId> {
+        let id = RetentionId::new_random();
+        sqlx::query("INSERT INTO retention (uuid, name, summary, expiry) VALUES (?, ?, ?, ?)")
+            .bind(id.to_string())
+            .bind(&f.name)
+            .bind(&f.summary)
+            .bind(f.expiry)
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// Replaces a retention policy's fields. Archives already taken keep their expiry.
+    pub async fn update_retention(&self, id: RetentionId, f: &RetentionFields) -> Result<Updated> {
+        let r =
+            sqlx::query("UPDATE retention SET name = ?, summary = ?, expiry = ? WHERE uuid = ?")
+                .bind(&f.name)
+                .bind(&f.summary)
+                .bind(f.expiry)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(updated(r.rows_affected()))
+    }
+
+    /// Deletes a retention policy that no job uses.
+    pub async fn delete_retention(&self, id: RetentionId) -> Result<Deleted> {
+        self.delete_unless_used(
+            &id.to_string(),
+            &[JOBS_BY_RETENTION],
+            &[],
+            "DELETE FROM retention WHERE uuid = ?",
+        )
+        .await
+    }
+
+    // ---- targets ----
+
+    /// Lists targets by name, optionally only those of one plugin, and `unused` ones (no job and
+    /// no archive with data refers to them) or used ones.
+    pub async fn list_targets(
+        &self,
+        plugin: Option<&str>,
+        unused: Option<bool>,
+    ) -> Result<Vec<Target>> {
+        let rows = sqlx::query(
+            "SELECT uuid, name, summary, plugin, endpoint, agent FROM targets t
+             WHERE (?1 IS NULL OR plugin = ?1)
+               AND (?2 IS NULL OR ?2 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.target_uuid = t.uuid)
+                                       AND NOT EXISTS (SELECT 1 FROM archives a
+                                                       WHERE a.target_uuid = t.uuid AND a.status <> 'purged')))
+             ORDER BY name, uuid",
+        )
+        .bind(plugin)
+        .bind(unused)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(target_from_row).collect()
+    }
+
+    /// Reads one target.
+    pub async fn get_target(&self, id: TargetId) -> Result<Option<Target>> {
+        let row = sqlx::query(
+            "SELECT uuid, name, summary, plugin, endpoint, agent FROM targets WHERE uuid = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(target_from_row).transpose()
+    }
+
+    /// Creates a target and returns its id.
+    pub async fn create_target(&self, f: &TargetFields) -> Result<TargetId> {
+        let id = TargetId::new_random();
+        sqlx::query(
+            "INSERT INTO targets (uuid, name, summary, plugin, endpoint, agent) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(&f.name)
+        .bind(&f.summary)
+        .bind(&f.plugin)
+        .bind(&f.endpoint)
+        .bind(&f.agent)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Replaces a target's fields.
+    pub async fn update_target(&self, id: TargetId, f: &TargetFields) -> Result<Updated> {
+        let r = sqlx::query(
+            "UPDATE targets SET name = ?, summary = ?, plugin = ?, endpoint = ?, agent = ? WHERE uuid = ?",
+        )
+        .bind(&f.name)
+        .bind(&f.summary)
+        .bind(&f.plugin)
+        .bind(&f.endpoint)
+        .bind(&f.agent)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(updated(r.rows_affected()))
+    }
+
+    /// Deletes a target that no job and no archive with data uses. Records of its purged
+    /// archives go with it.
+    pub async fn delete_target(&self, id: TargetId) -> Result<Deleted> {
+        self.delete_unless_used(
+            &id.to_string(),
+            &[JOBS_BY_TARGET, ARCHIVES_BY_TARGET],
+            &["DELETE FROM archives WHERE target_uuid = ? AND status = 'purged'"],
+            "DELETE FROM targets WHERE uuid = ?",
+        )
+        .await
+    }
+
+    // ---- stores ----
+
+    /// Lists stores by name, with the same filters as targets.
+    pub async fn list_stores(
+        &self,
+        plugin: Option<&str>,
+        unused: Option<bool>,
+    ) -> Result<Vec<Store>> {
+        let rows = sqlx::query(
+            "SELECT uuid, name, summary, plugin, endpoint FROM stores s
+             WHERE (?1 IS NULL OR plugin = ?1)
+               AND (?2 IS NULL OR ?2 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.store_uuid = s.uuid)
+                                       AND NOT EXISTS (SELECT 1 FROM archives a
+                                                       WHERE a.store_uuid = s.uuid AND a.status <> 'purged')))
+             ORDER BY name, uuid",
+        )
+        .bind(plugin)
+        .bind(unused)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(store_from_row).collect()
+    }
+
+    /// Reads one store.
+    pub async fn get_store(&self, id: StoreId) -> Result<Option<Store>> {
+        let row =
+            sqlx::query("SELECT uuid, name, summary, plugin, endpoint FROM stores WHERE uuid = ?")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(store_from_row).transpose()
+    }
+
+    /// Creates a store and returns its id.
+    pub async fn create_store(&self, f: &StoreFields) -> Result<StoreId> {
+        let id = StoreId::new_random();
+        sqlx::query(
+            "INSERT INTO stores (uuid, name, summary, plugin, endpoint) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(&f.name)
+        .bind(&f.summary)
+        .bind(&f.plugin)
+        .bind(&f.endpoint)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Replaces a store's fields.
+    pub async fn update_store(&self, id: StoreId, f: &StoreFields) -> Result<Updated> {
+        let r = sqlx::query(
+            "UPDATE stores SET name = ?, summary = ?, plugin = ?, endpoint = ? WHERE uuid = ?",
+        )
+        .bind(&f.name)
+        .bind(&f.summary)
+        .bind(&f.plugin)
+        .bind(&f.endpoint)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(updated(r.rows_affected()))
+    }
+
+    /// Deletes a store that no job and no archive with data uses.
+    pub async fn delete_store(&self, id: StoreId) -> Result<Deleted> {
+        self.delete_unless_used(
+            &id.to_string(),
+            &[JOBS_BY_STORE, ARCHIVES_BY_STORE],
+            &["DELETE FROM archives WHERE store_uuid = ? AND status = 'purged'"],
+            "DELETE FROM stores WHERE uuid = ?",
+        )
+        .await
+    }
+}
+
+fn updated(rows: u64) -> Updated {
+    if rows == 0 {
+        Updated::NotFound
+    } else {
+        Updated::Updated
+    }
+}
+
+/// Reads the columns of a schedule; `prefix` selects aliased columns in joins.
+pub(crate) fn schedule_cols(row: &SqliteRow, prefix: &str) -> Result<Schedule> {
+    Ok(Schedule {
+        uuid: parse_id(
+            "schedule",
+            &row.try_get::<String, _>(format!("{prefix}uuid").as_str())?,
+        )?,
+        name: row.try_get(format!("{prefix}name").as_str())?,
+        summary: row.try_get(format!("{prefix}summary").as_str())?,
+        timespec: row.try_get(format!("{prefix}timespec").as_str())?,
+    })
+}
+
+pub(crate) fn retention_cols(row: &SqliteRow, prefix: &str) -> Result<Retention> {
+    Ok(Retention {
+        uuid: parse_id(
+            "retention policy",
+            &row.try_get::<String, _>(format!("{prefix}uuid").as_str())?,
+        )?,
+        name: row.try_get(format!("{prefix}name").as_str())?,
+        summary: row.try_get(format!("{prefix}summary").as_str())?,
+        expiry: row.try_get(format!("{prefix}expiry").as_str())?,
+    })
+}
+
+pub(crate) fn target_cols(row: &SqliteRow, prefix: &str) -> Result<Target> {
+    Ok(Target {
+        uuid: parse_id(
+            "target",
+            &row.try_get::<String, _>(format!("{prefix}uuid").as_str())?,
+        )?,
+        name: row.try_get(format!("{prefix}name").as_str())?,
+        summary: row.try_get(format!("{prefix}summary").as_str())?,
+        plugin: row.try_get(format!("{prefix}plugin").as_str())?,
+        endpoint: row.try_get(format!("{prefix}endpoint").as_str())?,
+        agent: row.try_get(format!("{prefix}agent").as_str())?,
+    })
+}
+
+pub(crate) fn store_cols(row: &SqliteRow, prefix: &str) -> Result<Store> {
+    Ok(Store {
+        uuid: parse_id(
+            "store",
+            &row.try_get::<String, _>(format!("{prefix}uuid").as_str())?,
+        )?,
+        name: row.try_get(format!("{prefix}name").as_str())?,
+        summary: row.try_get(format!("{prefix}summary").as_str())?,
+        plugin: row.try_get(format!("{prefix}plugin").as_str())?,
+        endpoint: row.try_get(format!("{prefix}endpoint").as_str())?,
+    })
+}
+
+fn schedule_from_row(row: &SqliteRow) -> Result<Schedule> {
+    schedule_cols(row, "")
+}
+fn retention_from_row(row: &SqliteRow) -> Result<Retention> {
+    retention_cols(row, "")
+}
+fn target_from_row(row: &SqliteRow) -> Result<Target> {
+    target_cols(row, "")
+}
+fn store_from_row(row: &SqliteRow) -> Result<Store> {
+    store_cols(row, "")
+}

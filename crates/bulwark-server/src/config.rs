@@ -1,0 +1,180 @@
+//! The daemon's configuration: defaults in code, then a TOML file (`--config`), then
+//! `BULWARK_`-prefixed environment variables (`__` separates sections:
+//! `BULWARK_RETENTION__MINIMUM_EXPIRY=60`).
+//!
+//! Unknown keys in the file are an error, so a misspelt setting is never silently ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The port the daemon listens on by default.
+pub const DEFAULT_PORT: u16 = 8450;
+
+/// The shortest retention the API accepts by default, as seed 003 requires (one hour).
+pub const DEFAULT_MINIMUM_EXPIRY: i64 = 3600;
+
+/// Everything `bulwark server` can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port of the HTTP API and UI. Loopback by default; put a TLS-terminating
+    /// proxy in front before listening on other addresses.
+    pub listen: SocketAddr,
+    /// Where the catalog, the daemon's key pair and its working files live.
+    pub data_dir: PathBuf,
+    /// IANA time zone that schedules are evaluated in (`Europe/Berlin`); the system's zone by
+    /// default, UTC if it cannot be found.
+    pub timezone: String,
+    /// `normal`, or `dev` to make every schedule fire every minute.
+    pub mode: Mode,
+    /// Log output: `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// Retention rules.
+    pub retention: RetentionConfig,
+}
+
+/// `mode`: how schedules fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Schedules fire when they say.
+    Normal,
+    /// Every schedule fires every minute (for developing plugins and trying things out).
+    #[serde(alias = "DEV")]
+    Dev,
+}
+
+impl Mode {
+    /// The name used in configuration and in `/v1/status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Normal => "normal",
+            Mode::Dev => "dev",
+        }
+    }
+}
+
+/// `log_format`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[retention]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// The shortest `expires` the API accepts, in seconds (3600). Lower it only for tests.
+    pub minimum_expiry: i64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            minimum_expiry: DEFAULT_MINIMUM_EXPIRY,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            data_dir: default_data_dir(),
+            timezone: iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_string()),
+            mode: Mode::Normal,
+            log_format: LogFormat::Text,
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/bulwark`, else `~/.local/share/bulwark`, else `./bulwark-data`.
+fn default_data_dir() -> PathBuf {
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(x) = non_empty("XDG_DATA_HOME") {
+        PathBuf::from(x).join("bulwark")
+    } else if let Some(h) = non_empty("HOME") {
+        PathBuf::from(h).join(".local/share/bulwark")
+    } else {
+        PathBuf::from("bulwark-data")
+    }
+}
+
+/// The top-level keys that `BULWARK_*` variables may set. Other `BULWARK_*` variables belong to
+/// other commands (the CLI's `BULWARK_URL`, ...) and are not the daemon's business.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "timezone",
+    "mode",
+    "log_format",
+    "retention",
+];
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or a variable could not be read or has a wrong value.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// The configuration file does not exist.
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// The time zone is not an IANA zone name.
+    #[error(
+        "invalid configuration: timezone '{0}' is not an IANA time zone name (for example UTC or Europe/Berlin)"
+    )]
+    TimeZone(String),
+    /// The minimum retention is not positive.
+    #[error("invalid configuration: retention.minimum_expiry must be at least 1 second, not {0}")]
+    MinimumExpiry(i64),
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("BULWARK_").split("__").filter(|k| {
+            let top = k.as_str().split("__").next().unwrap_or_default();
+            ENV_KEYS.iter().any(|key| key.eq_ignore_ascii_case(top))
+        }));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.tz()?;
+        if self.retention.minimum_expiry < 1 {
+            return Err(ConfigError::MinimumExpiry(self.retention.minimum_expiry));
+        }
+        Ok(())
+    }
+
+    /// The configured time zone.
+    pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.timezone
+            .parse()
+            .map_err(|_| ConfigError::TimeZone(self.timezone.clone()))
+    }
+
+    /// The catalog database file.
+    pub fn catalog_path(&self) -> PathBuf {
+        self.data_dir.join("catalog.db")
+    }
+}

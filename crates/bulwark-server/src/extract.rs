@@ -1,0 +1,104 @@
+//! Request extractors whose failures are API errors: a JSON body, query strings, and UUIDs in
+//! paths. Each says what is wrong and where, and answers 400.
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body. The content type is not checked (curl sends form encoding by default);
+/// the body must parse as the expected type, with unknown fields refused. An empty body is the
+/// type's default when `T: Default` is asked for through [`OptionalJson`].
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(
+                "the request body is empty; send a JSON object",
+            ));
+        }
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON request body that may be absent (seed 003's run and restore bodies are optional).
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::bad_request(format!("invalid request body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("invalid request body at '{path}': {inner}"))
+        }
+    })
+}
+
+/// A query string; unknown parameters and bad values are refused.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e: QueryRejection| {
+                ApiError::bad_request(format!("invalid query string: {}", e.body_text()))
+            })
+    }
+}
+
+/// Parses a UUID from a path or query; `what` names the resource for the message.
+pub fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::bad_request(format!("'{s}' is not a valid {what} UUID")))
+}
+
+/// Parses an optional UUID query parameter.
+pub fn parse_opt_id<T: std::str::FromStr>(
+    what: &str,
+    s: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    s.map(|s| parse_id(what, s)).transpose()
+}
+
+/// Parses a seed-style boolean query flag: `t`/`f` (and `true`/`false`, `1`/`0`, `yes`/`no`).
+/// A flag given with no value (`?unused`) means true.
+pub fn parse_flag(name: &str, s: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match s.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("" | "t" | "true" | "1" | "yes" | "y") => Ok(Some(true)),
+        Some("f" | "false" | "0" | "no" | "n") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "query parameter {name} must be t or f, not '{other}'"
+        ))),
+    }
+}

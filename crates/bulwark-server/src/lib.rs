@@ -1,0 +1,176 @@
+//! The Bulwark core daemon: it reads its [`config::Config`], opens the catalog in its data
+//! directory, makes or loads its key pair, and serves the `/v1` HTTP API until it is told to stop.
+//!
+//! [`Server::start`] binds the listener and returns the real address (so a port of 0 works);
+//! [`Server::serve`] runs until the shutdown future completes, then closes the catalog.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = bulwark_server::config::Config::load(None)?;
+//! let server = bulwark_server::Server::start(config).await?;
+//! println!("listening on {}", server.local_addr());
+//! server.serve(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+mod error;
+mod extract;
+pub mod keys;
+mod routes;
+mod state;
+
+use std::fs::File;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use bulwark_catalog::Catalog;
+use bulwark_core::clock::Clock;
+
+use crate::config::{Config, ConfigError};
+use crate::state::{AppState, SystemClock};
+
+pub use routes::router;
+pub use state::AppState as State;
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory cannot be created or locked.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// Another daemon holds the data directory.
+    #[error("data directory {0} is in use by another bulwark server")]
+    Locked(PathBuf),
+    /// The catalog cannot be opened or migrated.
+    #[error("catalog {path}: {source}")]
+    Catalog {
+        /// The catalog file.
+        path: PathBuf,
+        /// What failed.
+        source: bulwark_catalog::CatalogError,
+    },
+    /// The key pair cannot be made or read.
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A started daemon: listener bound, catalog open.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    // Held for the life of the server: the lock on the data directory.
+    _lock: File,
+}
+
+impl Server {
+    /// Prepares the data directory, locks it, opens the catalog, loads the key pair and binds the
+    /// listen address.
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        let tz = config.tz()?;
+        let dir = &config.data_dir;
+        let dir_err = |source| ServerError::DataDir {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(dir_err)?;
+        let lock = File::create(dir.join("bulwark.lock")).map_err(dir_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(ServerError::Locked(dir.clone())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(dir_err(e)),
+        }
+
+        let catalog_path = config.catalog_path();
+        let catalog =
+            Catalog::open(&catalog_path)
+                .await
+                .map_err(|source| ServerError::Catalog {
+                    path: catalog_path.clone(),
+                    source,
+                })?;
+        let pubkey = keys::load_or_create(dir)?;
+
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let state = AppState {
+            catalog,
+            started_at: clock.now(),
+            clock,
+            tz,
+            mode: config.mode,
+            minimum_expiry: config.retention.minimum_expiry,
+            pubkey: pubkey.into(),
+        };
+        tracing::info!(
+            data_dir = %dir.display(),
+            catalog = %catalog_path.display(),
+            timezone = %tz.name(),
+            mode = config.mode.as_str(),
+            "Daemon started."
+        );
+        Ok(Server {
+            listener,
+            state,
+            _lock: lock,
+        })
+    }
+
+    /// The address the API listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves the API until `shutdown` completes, lets requests in flight finish, and closes
+    /// the catalog.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let catalog = self.state.catalog.clone();
+        let app = router(self.state);
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve);
+        catalog.close().await;
+        tracing::info!("Daemon stopped.");
+        result
+    }
+}

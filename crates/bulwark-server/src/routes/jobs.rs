@@ -1,0 +1,243 @@
+//! `/v1/jobs`, `/v1/job/{uuid}` and its pause, unpause and run actions.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use bulwark_api::{
+    CreateJob, CreatedResponse, ErrorResponse, JobResponse, OkResponse, RunJob, ScheduledResponse,
+    UpdateJob,
+};
+use bulwark_catalog::{Job, JobFields, JobFilter};
+use bulwark_core::ids::JobId;
+
+use super::{check_name, deleted, not_found, ok, owner, redacted, updated};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, OptionalJson, Query, parse_flag, parse_id, parse_opt_id};
+use crate::state::AppState;
+
+/// A job's priority when none is given.
+pub const DEFAULT_PRIORITY: i64 = 50;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs, create_job))
+        .routes(routes!(get_job, update_job, delete_job))
+        .routes(routes!(pause_job))
+        .routes(routes!(unpause_job))
+        .routes(routes!(run_job))
+}
+
+/// Filters of the job list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct JobQuery {
+    /// Only jobs of this target.
+    target: Option<String>,
+    /// Only jobs into this store.
+    store: Option<String>,
+    /// Only jobs on this schedule.
+    schedule: Option<String>,
+    /// Only jobs with this retention policy.
+    retention: Option<String>,
+    /// `t`: only paused jobs; `f`: only unpaused ones.
+    paused: Option<String>,
+}
+
+fn check_priority(p: i64) -> ApiResult<()> {
+    if (0..=100).contains(&p) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "priority must be 0 (highest) to 100, not {p}"
+        )))
+    }
+}
+
+fn response(j: Job) -> JobResponse {
+    JobResponse {
+        uuid: j.uuid.0,
+        name: j.name,
+        summary: j.summary,
+        priority: j.priority,
+        paused: j.paused,
+        retention_name: j.retention.name,
+        retention_uuid: j.retention.uuid.0,
+        expiry: j.retention.expiry,
+        schedule_name: j.schedule.name,
+        schedule_uuid: j.schedule.uuid.0,
+        schedule: j.schedule.timespec,
+        store_uuid: j.store.uuid.0,
+        store_name: j.store.name,
+        store_plugin: j.store.plugin,
+        store_endpoint: redacted(&j.store.endpoint),
+        target_uuid: j.target.uuid.0,
+        target_name: j.target.name,
+        target_plugin: j.target.plugin,
+        target_endpoint: redacted(&j.target.endpoint),
+        agent: j.target.agent,
+    }
+}
+
+/// Lists jobs.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, body = [JobResponse]), (status = 400, body = ErrorResponse)))]
+async fn list_jobs(
+    State(st): State<AppState>,
+    Query(q): Query<JobQuery>,
+) -> ApiResult<Json<Vec<JobResponse>>> {
+    let filter = JobFilter {
+        target: parse_opt_id("target", q.target.as_deref())?,
+        store: parse_opt_id("store", q.store.as_deref())?,
+        schedule: parse_opt_id("schedule", q.schedule.as_deref())?,
+        retention: parse_opt_id("retention policy", q.retention.as_deref())?,
+        paused: parse_flag("paused", q.paused.as_deref())?,
+    };
+    let rows = st.catalog.list_jobs(&filter).await?;
+    Ok(Json(rows.into_iter().map(response).collect()))
+}
+
+/// Creates a job.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = CreateJob,
+    responses((status = 200, body = CreatedResponse), (status = 400, body = ErrorResponse)))]
+async fn create_job(
+    State(st): State<AppState>,
+    JsonBody(req): JsonBody<CreateJob>,
+) -> ApiResult<Json<CreatedResponse>> {
+    check_name("name", &req.name)?;
+    let priority = req.priority.unwrap_or(DEFAULT_PRIORITY);
+    check_priority(priority)?;
+    let fields = JobFields {
+        name: req.name,
+        summary: req.summary.unwrap_or_default(),
+        priority,
+        target: req.target.into(),
+        store: req.store.into(),
+        schedule: req.schedule.into(),
+        retention: req.retention.into(),
+    };
+    let id = st.catalog.create_job(&fields, req.paused).await?;
+    Ok(Json(CreatedResponse {
+        ok: "created".into(),
+        uuid: id.0,
+    }))
+}
+
+/// Shows a job.
+#[utoipa::path(get, path = "/v1/job/{uuid}", tag = "jobs",
+    params(("uuid" = uuid::Uuid, Path, description = "The job")),
+    responses((status = 200, body = JobResponse), (status = 404, body = ErrorResponse)))]
+async fn get_job(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<JobResponse>> {
+    let id: JobId = parse_id("job", &uuid)?;
+    let j = st
+        .catalog
+        .get_job(id)
+        .await?
+        .ok_or_else(|| not_found("job", id))?;
+    Ok(Json(response(j)))
+}
+
+/// Replaces a job's fields; `paused` is changed only through pause and unpause.
+#[utoipa::path(put, path = "/v1/job/{uuid}", tag = "jobs", request_body = UpdateJob,
+    params(("uuid" = uuid::Uuid, Path, description = "The job")),
+    responses((status = 200, body = OkResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn update_job(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+    JsonBody(req): JsonBody<UpdateJob>,
+) -> ApiResult<Json<OkResponse>> {
+    let id: JobId = parse_id("job", &uuid)?;
+    if req.paused.is_some() {
+        return Err(ApiError::bad_request(format!(
+            "paused cannot be changed by an update; use POST /v1/job/{id}/pause or /v1/job/{id}/unpause"
+        )));
+    }
+    check_name("name", &req.name)?;
+    let old = st
+        .catalog
+        .get_job(id)
+        .await?
+        .ok_or_else(|| not_found("job", id))?;
+    let priority = req.priority.unwrap_or(old.priority);
+    check_priority(priority)?;
+    let fields = JobFields {
+        name: req.name,
+        summary: req.summary,
+        priority,
+        target: req.target.into(),
+        store: req.store.into(),
+        schedule: req.schedule.into(),
+        retention: req.retention.into(),
+    };
+    updated("job", id, st.catalog.update_job(id, &fields).await?)
+}
+
+/// Deletes a job that has no pending or running task.
+#[utoipa::path(delete, path = "/v1/job/{uuid}", tag = "jobs",
+    params(("uuid" = uuid::Uuid, Path, description = "The job")),
+    responses((status = 200, body = OkResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+async fn delete_job(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<OkResponse>> {
+    let id: JobId = parse_id("job", &uuid)?;
+    deleted("job", id, st.catalog.delete_job(id).await?)
+}
+
+async fn set_paused(st: &AppState, uuid: &str, paused: bool) -> ApiResult<Json<OkResponse>> {
+    let id: JobId = parse_id("job", uuid)?;
+    match st.catalog.set_job_paused(id, paused).await? {
+        bulwark_catalog::Updated::Updated => Ok(ok(if paused { "paused" } else { "unpaused" })),
+        bulwark_catalog::Updated::NotFound => Err(not_found("job", id)),
+    }
+}
+
+/// Pauses a job: its schedule no longer runs it.
+#[utoipa::path(post, path = "/v1/job/{uuid}/pause", tag = "jobs",
+    params(("uuid" = uuid::Uuid, Path, description = "The job")),
+    responses((status = 200, body = OkResponse), (status = 404, body = ErrorResponse)))]
+async fn pause_job(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<OkResponse>> {
+    set_paused(&st, &uuid, true).await
+}
+
+/// Unpauses a job.
+#[utoipa::path(post, path = "/v1/job/{uuid}/unpause", tag = "jobs",
+    params(("uuid" = uuid::Uuid, Path, description = "The job")),
+    responses((status = 200, body = OkResponse), (status = 404, body = ErrorResponse)))]
+async fn unpause_job(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<OkResponse>> {
+    set_paused(&st, &uuid, false).await
+}
+
+/// Queues an ad hoc backup of the job, paused or not.
+#[utoipa::path(post, path = "/v1/job/{uuid}/run", tag = "jobs", request_body(content = RunJob, description = "Optional"),
+    params(("uuid" = uuid::Uuid, Path, description = "The job")),
+    responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn run_job(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+    OptionalJson(req): OptionalJson<RunJob>,
+) -> ApiResult<Json<ScheduledResponse>> {
+    let id: JobId = parse_id("job", &uuid)?;
+    let owner = owner(req.owner)?;
+    let task = st
+        .catalog
+        .request_backup(id, &owner, st.now())
+        .await?
+        .ok_or_else(|| not_found("job", id))?;
+    tracing::info!(job = %id, task = %task, %owner, "Backup requested.");
+    Ok(Json(ScheduledResponse {
+        ok: "scheduled".into(),
+        task_uuid: task.0,
+    }))
+}

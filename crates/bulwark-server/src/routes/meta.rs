@@ -1,0 +1,75 @@
+//! `/v1/meta/pubkey`, `/v1/status` and the index page.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use bulwark_api::{CatalogStatus, StatusResponse};
+use bulwark_core::timefmt::format_epoch;
+
+use crate::state::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(pubkey))
+        .routes(routes!(status))
+}
+
+/// The daemon's public key in OpenSSH format, for agents to authorize.
+#[utoipa::path(get, path = "/v1/meta/pubkey", tag = "meta",
+    responses((status = 200, content_type = "text/plain", body = String, example = "ssh-ed25519 AAAAC3Nza... bulwark-core")))]
+async fn pubkey(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{}\n", st.pubkey),
+    )
+}
+
+/// Whether the daemon and its catalog are healthy: 200 when they are, 503 otherwise.
+#[utoipa::path(get, path = "/v1/status", tag = "meta",
+    responses((status = 200, body = StatusResponse), (status = 503, body = StatusResponse)))]
+async fn status(State(st): State<AppState>) -> impl IntoResponse {
+    let (ok, error) = match st.catalog.health().await {
+        Ok(()) => (true, None),
+        Err(e) => (false, Some(e.to_string())),
+    };
+    let schema_version = if ok {
+        st.catalog.schema_version().await.ok()
+    } else {
+        None
+    };
+    let now = st.clock.now();
+    let body = StatusResponse {
+        health: if ok { "ok" } else { "degraded" }.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: format_epoch(st.started_at.timestamp()),
+        uptime_seconds: u64::try_from((now - st.started_at).num_seconds()).unwrap_or(0),
+        timezone: st.tz.name().to_string(),
+        mode: st.mode.as_str().to_string(),
+        catalog: CatalogStatus {
+            kind: "sqlite".into(),
+            ok,
+            schema_version,
+            error,
+        },
+    };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}
+
+/// `GET /`: where things are.
+pub(super) async fn index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "Bulwark {}\nAPI: /v1 (see /v1/openapi.json)\nHealth: /v1/status\n",
+            env!("CARGO_PKG_VERSION")
+        ),
+    )
+}

@@ -1,0 +1,121 @@
+//! `/v1/tasks` and `/v1/task/{uuid}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use bulwark_api::{ErrorResponse, OkResponse, TaskResponse};
+use bulwark_catalog::{CancelOutcome, Task, TaskFilter};
+use bulwark_core::ids::TaskId;
+use bulwark_core::state::TaskStatus;
+use bulwark_core::timefmt::format_epoch;
+
+use super::{not_found, ok, time_opt};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Query, parse_id};
+use crate::state::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tasks))
+        .routes(routes!(get_task, cancel_task))
+}
+
+/// Filters of the task list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct TaskQuery {
+    /// Only tasks in this state: `pending`, `running`, `canceled`, `failed` or `done`.
+    status: Option<String>,
+    /// Accepted for compatibility with SHIELD clients; logs are always included.
+    debug: Option<String>,
+    /// At most this many tasks, newest first.
+    limit: Option<String>,
+}
+
+pub(crate) fn response(t: Task) -> TaskResponse {
+    TaskResponse {
+        uuid: t.uuid.0,
+        owner: t.owner,
+        op: t.op.to_string(),
+        job_uuid: t.job.map(|i| i.0),
+        archive_uuid: t.archive.map(|i| i.0),
+        target_uuid: t.target.map(|i| i.0),
+        status: t.status.to_string(),
+        requested_at: format_epoch(t.requested_at),
+        started_at: time_opt(t.started_at),
+        stopped_at: time_opt(t.stopped_at),
+        log: t.log,
+    }
+}
+
+/// Lists tasks, newest first.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(TaskQuery),
+    responses((status = 200, body = [TaskResponse]), (status = 400, body = ErrorResponse)))]
+async fn list_tasks(
+    State(st): State<AppState>,
+    Query(q): Query<TaskQuery>,
+) -> ApiResult<Json<Vec<TaskResponse>>> {
+    let _ = q.debug;
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<TaskStatus>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
+    let limit = q
+        .limit
+        .as_deref()
+        .map(|l| match l.parse::<i64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ApiError::bad_request(format!(
+                "limit must be a positive number, not '{l}'"
+            ))),
+        })
+        .transpose()?;
+    let rows = st.catalog.list_tasks(&TaskFilter { status, limit }).await?;
+    Ok(Json(rows.into_iter().map(response).collect()))
+}
+
+/// Shows a task with its log.
+#[utoipa::path(get, path = "/v1/task/{uuid}", tag = "tasks",
+    params(("uuid" = uuid::Uuid, Path, description = "The task")),
+    responses((status = 200, body = TaskResponse), (status = 404, body = ErrorResponse)))]
+async fn get_task(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<TaskResponse>> {
+    let id: TaskId = parse_id("task", &uuid)?;
+    let t = st
+        .catalog
+        .get_task(id)
+        .await?
+        .ok_or_else(|| not_found("task", id))?;
+    Ok(Json(response(t)))
+}
+
+/// Cancels a task. A pending task is canceled at once; a finished one cannot be (409).
+#[utoipa::path(delete, path = "/v1/task/{uuid}", tag = "tasks",
+    params(("uuid" = uuid::Uuid, Path, description = "The task")),
+    responses((status = 200, body = OkResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+async fn cancel_task(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<OkResponse>> {
+    let id: TaskId = parse_id("task", &uuid)?;
+    match st.catalog.cancel_task(id, st.now()).await? {
+        CancelOutcome::Canceled => {
+            tracing::info!(task = %id, "Task canceled.");
+            Ok(ok("canceled"))
+        }
+        CancelOutcome::Running => Err(ApiError::conflict(format!(
+            "task {id} is running, and this daemon has no task engine to stop it"
+        ))),
+        CancelOutcome::AlreadyFinished(status) => {
+            Err(ApiError::conflict(format!("task {id} is already {status}")))
+        }
+        CancelOutcome::NotFound => Err(not_found("task", id)),
+    }
+}

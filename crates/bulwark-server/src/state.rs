@@ -1,0 +1,48 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use bulwark_catalog::Catalog;
+use bulwark_core::clock::Clock;
+
+use crate::config::Mode;
+
+/// The shared state of the API.
+#[derive(Clone)]
+pub struct AppState {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The time zone schedules are evaluated in.
+    pub tz: Tz,
+    /// Normal or dev scheduling.
+    pub mode: Mode,
+    /// The shortest retention accepted, in seconds.
+    pub minimum_expiry: i64,
+    /// The daemon's public key, OpenSSH format.
+    pub pubkey: Arc<str>,
+    /// When the daemon started.
+    pub started_at: DateTime<Utc>,
+}
+
+impl AppState {
+    /// Now, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // The one place that reads the system time.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

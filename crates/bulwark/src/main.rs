@@ -1,0 +1,106 @@
+//! `bulwark`: the one binary of Bulwark. Each subcommand is one part of the system; today that is
+//! `server`, the core daemon. The agent, the plugin runner and the CLI verbs join it as they are
+//! built.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use bulwark_server::config::{Config, LogFormat};
+
+/// Backup and restore for data services.
+#[derive(Debug, Parser)]
+#[command(name = "bulwark", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the core daemon: the catalog, the HTTP API (and, later, the scheduler and workers).
+    ///
+    /// Example: bulwark server --config /etc/bulwark/bulwark.toml
+    Server {
+        /// A TOML configuration file; see the README for its keys. BULWARK_* environment
+        /// variables override it.
+        #[arg(short, long, env = "BULWARK_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server { config } => run_server(config),
+    }
+}
+
+fn run_server(config_file: Option<PathBuf>) -> ExitCode {
+    let config = match Config::load(config_file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bulwark server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bulwark server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let server = bulwark_server::Server::start(config).await?;
+        let addr = server.local_addr();
+        // The first line on stdout says where to reach the daemon; tools and tests read it.
+        println!(
+            "Bulwark API listening on http://{addr}/v1 (OpenAPI: http://{addr}/v1/openapi.json)"
+        );
+        server.serve(shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "Daemon failed.");
+            eprintln!("bulwark server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("BULWARK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    tracing::info!("Shutdown requested; finishing requests in flight.");
+}
