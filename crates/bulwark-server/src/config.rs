@@ -150,8 +150,9 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Env::prefixed("BULWARK_").split("__").filter(|k| {
-            let top = k.as_str().split("__").next().unwrap_or_default();
-            ENV_KEYS.iter().any(|key| key.eq_ignore_ascii_case(top))
+            // Figment may show the key before or after mapping `__` to `.`.
+            let key = k.as_str().to_ascii_lowercase().replace("__", ".");
+            ENV_KEYS.contains(&key.split('.').next().unwrap_or_default())
         }));
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;

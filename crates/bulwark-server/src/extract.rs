@@ -30,7 +30,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// A JSON request body that may be absent (seed 003's run and restore bodies are optional).
+/// A JSON request body that may be absent or `null` (seed 003's run and restore bodies are
+/// optional).
 pub struct OptionalJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
@@ -43,7 +44,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
-        parse_json(&bytes).map(OptionalJson)
+        // `null` is an absent body too.
+        parse_json::<Option<T>>(&bytes).map(|v| OptionalJson(v.unwrap_or_default()))
     }
 }
 

@@ -120,7 +120,7 @@ pub enum Schedule {
         from: Clock,
     },
     /// A cron expression with 5 fields, or 6 with seconds first.
-    Cron(CronSchedule),
+    Cron(Box<CronSchedule>),
     /// `every 90s`: a fixed interval counted from the Unix epoch.
     Interval {
         /// The interval in seconds, at least 1.
@@ -176,11 +176,10 @@ impl Schedule {
         let mut day = after.with_timezone(&tz).date_naive();
         for _ in 0..LOOKAHEAD_DAYS {
             for time in self.times_on(day) {
-                let instant = resolve_local(tz, day.and_time(time));
-                if let Some(t) = instant {
-                    if t > after {
-                        return Some(t);
-                    }
+                if let Some(t) = resolve_local(tz, day.and_time(time))
+                    && t > after
+                {
+                    return Some(t);
                 }
             }
             day = day.checked_add_days(Days::new(1))?;

@@ -181,7 +181,7 @@ fn parse_cron(words: &[&str]) -> Result<Schedule, String> {
     let cron = parser
         .parse(&text)
         .map_err(|e| format!("not a valid cron expression: {e}"))?;
-    Ok(Schedule::Cron(CronSchedule { text, cron }))
+    Ok(Schedule::Cron(Box::new(CronSchedule { text, cron })))
 }
 
 struct Parser {

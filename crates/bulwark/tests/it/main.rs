@@ -1,1 +1,14 @@
+//! Integration tests: each starts the real `bulwark server` binary on a free loopback port with
+//! its own data directory and drives the `/v1` API over HTTP.
 
+// Test code: a panic is the failure report, and comparing with the wall clock is the point.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod archives;
+mod common;
+mod jobs;
+mod lifecycle;
+mod meta;
+mod resources;
+mod tasks;
+mod validation;

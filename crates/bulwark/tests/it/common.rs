@@ -1,0 +1,117 @@
+//! Helpers shared by the integration tests.
+
+use std::path::Path;
+
+use bulwark_testkit::TestDaemon;
+use serde_json::{Value, json};
+
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_bulwark"))
+}
+
+pub async fn daemon() -> TestDaemon {
+    TestDaemon::start(bin()).await.expect("daemon starts")
+}
+
+/// One of each resource, wired into one job.
+pub struct Fixture {
+    pub schedule: String,
+    pub retention: String,
+    pub target: String,
+    pub store: String,
+    pub job: String,
+}
+
+pub async fn fixture(d: &TestDaemon, tag: &str) -> Fixture {
+    let schedule = d
+        .create(
+            "/v1/schedules",
+            &json!({"name": format!("{tag} nightly"), "when": "daily at 4am"}),
+        )
+        .await
+        .unwrap();
+    let retention = d
+        .create(
+            "/v1/retention",
+            &json!({"name": format!("{tag} 7d"), "expires": 7 * 86400}),
+        )
+        .await
+        .unwrap();
+    let target = d
+        .create(
+            "/v1/targets",
+            &json!({"name": format!("{tag} db"), "plugin": "postgres",
+                    "endpoint": {"host": "db", "password": "hunter2"}, "agent": "127.0.0.1:5444"}),
+        )
+        .await
+        .unwrap();
+    let store = d
+        .create(
+            "/v1/stores",
+            &json!({"name": format!("{tag} disk"), "plugin": "fs", "endpoint": {"base_dir": "/srv/backups"}}),
+        )
+        .await
+        .unwrap();
+    let job = d
+        .create(
+            "/v1/jobs",
+            &json!({"name": format!("{tag} job"), "store": store, "target": target,
+                    "retention": retention, "schedule": schedule, "paused": false}),
+        )
+        .await
+        .unwrap();
+    Fixture {
+        schedule,
+        retention,
+        target,
+        store,
+        job,
+    }
+}
+
+/// Everything the API can list; equal snapshots mean the catalog did not change.
+pub async fn snapshot(d: &TestDaemon) -> Value {
+    let mut all = serde_json::Map::new();
+    for path in [
+        "/v1/schedules",
+        "/v1/retention",
+        "/v1/targets",
+        "/v1/stores",
+        "/v1/jobs",
+        "/v1/archives",
+        "/v1/tasks",
+    ] {
+        let mut v = d.get_ok(path).await.unwrap();
+        // next_run moves with the clock; it is not catalog state.
+        if path == "/v1/schedules" {
+            for s in v.as_array_mut().unwrap() {
+                s.as_object_mut().unwrap().remove("next_run");
+            }
+        }
+        all.insert(path.to_string(), v);
+    }
+    Value::Object(all)
+}
+
+/// Asserts an error answer: the status, and that the message contains `needle`.
+#[track_caller]
+pub fn assert_error(answer: (u16, Value), status: u16, needle: &str) {
+    let (got, body) = answer;
+    assert_eq!(got, status, "status of answer {body}");
+    let msg = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {body}"));
+    assert!(
+        msg.contains(needle),
+        "error '{msg}' should contain '{needle}'"
+    );
+}
+
+/// The uuids in a list answer, in order.
+pub fn uuids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["uuid"].as_str().unwrap().to_string())
+        .collect()
+}

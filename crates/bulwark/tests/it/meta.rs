@@ -1,0 +1,161 @@
+//! Status, the public key, the OpenAPI document, and answers for unknown routes.
+
+use serde_json::Value;
+
+use crate::common::{assert_error, daemon};
+
+#[tokio::test]
+async fn status_reports_health() {
+    let d = daemon().await;
+    let s = d.get_ok("/v1/status").await.unwrap();
+    assert_eq!(s["health"], "ok");
+    assert_eq!(s["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(s["timezone"], "UTC");
+    assert_eq!(s["mode"], "normal");
+    assert_eq!(s["catalog"]["kind"], "sqlite");
+    assert_eq!(s["catalog"]["ok"], true);
+    assert_eq!(s["catalog"]["schema_version"], 1);
+    assert!(s["uptime_seconds"].is_u64());
+}
+
+#[tokio::test]
+async fn pubkey_is_an_openssh_ed25519_key() {
+    let d = daemon().await;
+    let res = reqwest::get(format!("{}/v1/meta/pubkey", d.base_url))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let key = res.text().await.unwrap();
+    let words: Vec<&str> = key.split_whitespace().collect();
+    assert_eq!(words[0], "ssh-ed25519");
+    assert!(words[1].starts_with("AAAAC3NzaC1lZDI1NTE5"), "{key}");
+    // The private key is kept owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.data_dir().join("core_ed25519"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+/// Every route of seed 003's API, plus our additions.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/v1/schedules"),
+    ("post", "/v1/schedules"),
+    ("get", "/v1/schedule/{uuid}"),
+    ("put", "/v1/schedule/{uuid}"),
+    ("delete", "/v1/schedule/{uuid}"),
+    ("get", "/v1/retention"),
+    ("post", "/v1/retention"),
+    ("get", "/v1/retention/{uuid}"),
+    ("put", "/v1/retention/{uuid}"),
+    ("delete", "/v1/retention/{uuid}"),
+    ("get", "/v1/targets"),
+    ("post", "/v1/targets"),
+    ("get", "/v1/target/{uuid}"),
+    ("put", "/v1/target/{uuid}"),
+    ("delete", "/v1/target/{uuid}"),
+    ("get", "/v1/stores"),
+    ("post", "/v1/stores"),
+    ("get", "/v1/store/{uuid}"),
+    ("put", "/v1/store/{uuid}"),
+    ("delete", "/v1/store/{uuid}"),
+    ("get", "/v1/jobs"),
+    ("post", "/v1/jobs"),
+    ("get", "/v1/job/{uuid}"),
+    ("put", "/v1/job/{uuid}"),
+    ("delete", "/v1/job/{uuid}"),
+    ("post", "/v1/job/{uuid}/pause"),
+    ("post", "/v1/job/{uuid}/unpause"),
+    ("post", "/v1/job/{uuid}/run"),
+    ("get", "/v1/archives"),
+    ("get", "/v1/archive/{uuid}"),
+    ("put", "/v1/archive/{uuid}"),
+    ("delete", "/v1/archive/{uuid}"),
+    ("post", "/v1/archive/{uuid}/restore"),
+    ("get", "/v1/tasks"),
+    ("get", "/v1/task/{uuid}"),
+    ("delete", "/v1/task/{uuid}"),
+    ("get", "/v1/meta/pubkey"),
+    ("get", "/v1/status"),
+];
+
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let d = daemon().await;
+    let doc = d.get_ok("/v1/openapi.json").await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), p.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut want: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(documented, want);
+    // Request and response schemas are there too.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for s in [
+        "CreateJob",
+        "JobResponse",
+        "ArchiveResponse",
+        "TaskResponse",
+        "ErrorResponse",
+    ] {
+        assert!(schemas.contains_key(s), "schema {s} missing");
+    }
+}
+
+#[tokio::test]
+async fn every_documented_route_answers() {
+    // Each route answers with JSON (or the key), never with the router's own 404/405.
+    let d = daemon().await;
+    let id = uuid::Uuid::new_v4();
+    for (method, path) in ROUTES {
+        let path = path.replace("{uuid}", &id.to_string());
+        let (status, body) = d.raw(&method.to_uppercase(), &path, "{}").await.unwrap();
+        if status == 404 {
+            assert!(
+                body["error"].as_str().unwrap().contains("does not exist"),
+                "{method} {path}: {body}"
+            );
+        }
+        assert_ne!(status, 405, "{method} {path}");
+        assert!(status < 500, "{method} {path}: {status} {body}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let d = daemon().await;
+    assert_error(d.get("/v1/nothing").await.unwrap(), 404, "no such route");
+    assert_error(d.get("/v2/jobs").await.unwrap(), 404, "no such route");
+    assert_error(
+        d.raw("PATCH", "/v1/jobs", "{}").await.unwrap(),
+        405,
+        "method not allowed",
+    );
+    assert_error(
+        d.raw("DELETE", "/v1/schedules", "").await.unwrap(),
+        405,
+        "method not allowed",
+    );
+    let (status, body) = d.get("/").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(matches!(body, Value::String(ref s) if s.contains("/v1/openapi.json")));
+}
