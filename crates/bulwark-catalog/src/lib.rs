@@ -147,3 +147,6 @@ where
 {
     Ok(sqlx::query_scalar(sql).bind(id).fetch_one(executor).await?)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! Catalog tests that need the database underneath the public functions.
+
+use crate::*;
+
+async fn open() -> (tempfile::TempDir, Catalog) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+    (dir, c)
+}
+
+async fn target_and_store(
+    c: &Catalog,
+) -> (bulwark_core::ids::TargetId, bulwark_core::ids::StoreId) {
+    let t = c
+        .create_target(&TargetFields {
+            name: "t".into(),
+            summary: String::new(),
+            plugin: "fs".into(),
+            endpoint: "{}".into(),
+            agent: "h:1".into(),
+        })
+        .await
+        .unwrap();
+    let s = c
+        .create_store(&StoreFields {
+            name: "s".into(),
+            summary: String::new(),
+            plugin: "fs".into(),
+            endpoint: "{}".into(),
+        })
+        .await
+        .unwrap();
+    (t, s)
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_reopen_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let c = Catalog::open(&path).await.unwrap();
+    assert_eq!(c.schema_version().await.unwrap(), 1);
+    c.close().await;
+    let c = Catalog::open(&path).await.unwrap();
+    assert_eq!(c.schema_version().await.unwrap(), 1);
+    c.health().await.unwrap();
+}
+
+#[tokio::test]
+async fn foreign_keys_are_enforced_by_the_database() {
+    let (_dir, c) = open().await;
+    let on: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&c.pool)
+        .await
+        .unwrap();
+    assert_eq!(on, 1);
+    // A job pointing at nothing is refused by SQLite itself, not only by our checks.
+    let err = sqlx::query(
+        "INSERT INTO jobs (uuid, target_uuid, store_uuid, schedule_uuid, retention_uuid, name)
+         VALUES ('j', 'no-t', 'no-s', 'no-sch', 'no-r', 'x')",
+    )
+    .execute(&c.pool)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+
+    // A target with an archive cannot be removed underneath it.
+    let (t, s) = target_and_store(&c).await;
+    c.create_archive(&NewArchive {
+        target: t,
+        store: s,
+        store_key: "k".into(),
+        taken_at: 1,
+        expires_at: 2,
+        notes: String::new(),
+    })
+    .await
+    .unwrap();
+    let err = sqlx::query("DELETE FROM targets WHERE uuid = ?")
+        .bind(t.to_string())
+        .execute(&c.pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+}
+
+#[tokio::test]
+async fn purged_archives_do_not_keep_a_target_alive() {
+    let (_dir, c) = open().await;
+    let (t, s) = target_and_store(&c).await;
+    let a = c
+        .create_archive(&NewArchive {
+            target: t,
+            store: s,
+            store_key: "k".into(),
+            taken_at: 1,
+            expires_at: 2,
+            notes: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        c.delete_target(t).await.unwrap(),
+        Deleted::InUse("1 archives".into())
+    );
+    let task = match c.request_archive_purge(a, "anon", 3).await.unwrap() {
+        PurgeRequest::Queued(task) => task,
+        other => panic!("{other:?}"),
+    };
+    // Still purging: the data may still be in the store.
+    assert_eq!(
+        c.delete_target(t).await.unwrap(),
+        Deleted::InUse("1 archives".into())
+    );
+    sqlx::query("UPDATE archives SET status = 'purged' WHERE uuid = ?")
+        .bind(a.to_string())
+        .execute(&c.pool)
+        .await
+        .unwrap();
+    assert_eq!(c.list_targets(None, Some(true)).await.unwrap().len(), 1);
+    assert_eq!(c.delete_target(t).await.unwrap(), Deleted::Deleted);
+    assert_eq!(c.get_archive(a).await.unwrap(), None);
+    // The purge task's history stays, without the archive.
+    let task = c.get_task(task).await.unwrap().unwrap();
+    assert_eq!(task.archive, None);
+    assert_eq!(c.delete_store(s).await.unwrap(), Deleted::Deleted);
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_reported_not_guessed() {
+    let (_dir, c) = open().await;
+    let (t, s) = target_and_store(&c).await;
+    let a = c
+        .create_archive(&NewArchive {
+            target: t,
+            store: s,
+            store_key: "k".into(),
+            taken_at: 1,
+            expires_at: 2,
+            notes: String::new(),
+        })
+        .await
+        .unwrap();
+    sqlx::query("UPDATE archives SET status = 'lost' WHERE uuid = ?")
+        .bind(a.to_string())
+        .execute(&c.pool)
+        .await
+        .unwrap();
+    let err = c.get_archive(a).await.unwrap_err().to_string();
+    assert!(err.contains("unreadable archive"), "{err}");
+    assert_eq!(
+        c.request_archive_purge(a, "x", 1)
+            .await
+            .unwrap_err()
+            .to_string(),
+        err
+    );
+}
