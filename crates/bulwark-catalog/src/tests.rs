@@ -33,6 +33,23 @@ async fn target_and_store(
     (t, s)
 }
 
+async fn archive(
+    c: &Catalog,
+    t: bulwark_core::ids::TargetId,
+    s: bulwark_core::ids::StoreId,
+) -> bulwark_core::ids::ArchiveId {
+    c.create_archive(&NewArchive {
+        target: t,
+        store: s,
+        store_key: "k".into(),
+        taken_at: 1,
+        expires_at: 2,
+        notes: String::new(),
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn migrations_apply_once_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,16 +82,7 @@ async fn foreign_keys_are_enforced_by_the_database() {
 
     // A target with an archive cannot be removed underneath it.
     let (t, s) = target_and_store(&c).await;
-    c.create_archive(&NewArchive {
-        target: t,
-        store: s,
-        store_key: "k".into(),
-        taken_at: 1,
-        expires_at: 2,
-        notes: String::new(),
-    })
-    .await
-    .unwrap();
+    archive(&c, t, s).await;
     let err = sqlx::query("DELETE FROM targets WHERE uuid = ?")
         .bind(t.to_string())
         .execute(&c.pool)
@@ -87,17 +95,7 @@ async fn foreign_keys_are_enforced_by_the_database() {
 async fn purged_archives_do_not_keep_a_target_alive() {
     let (_dir, c) = open().await;
     let (t, s) = target_and_store(&c).await;
-    let a = c
-        .create_archive(&NewArchive {
-            target: t,
-            store: s,
-            store_key: "k".into(),
-            taken_at: 1,
-            expires_at: 2,
-            notes: String::new(),
-        })
-        .await
-        .unwrap();
+    let a = archive(&c, t, s).await;
     assert_eq!(
         c.delete_target(t).await.unwrap(),
         Deleted::InUse("1 archives".into())
@@ -129,17 +127,7 @@ async fn purged_archives_do_not_keep_a_target_alive() {
 async fn a_corrupt_row_is_reported_not_guessed() {
     let (_dir, c) = open().await;
     let (t, s) = target_and_store(&c).await;
-    let a = c
-        .create_archive(&NewArchive {
-            target: t,
-            store: s,
-            store_key: "k".into(),
-            taken_at: 1,
-            expires_at: 2,
-            notes: String::new(),
-        })
-        .await
-        .unwrap();
+    let a = archive(&c, t, s).await;
     sqlx::query("UPDATE archives SET status = 'lost' WHERE uuid = ?")
         .bind(a.to_string())
         .execute(&c.pool)
