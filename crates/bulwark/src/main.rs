@@ -1,6 +1,6 @@
-//! `bulwark`: the one binary of Bulwark. Each subcommand is one part of the system; today that is
-//! `server`, the core daemon. The agent, the plugin runner and the CLI verbs join it as they are
-//! built.
+//! `bulwark`: the one binary of Bulwark. Each subcommand is one part of the system: `server`, the
+//! core daemon, and `plugin`, which runs a built-in plugin through seed 003's Plugin Calling
+//! Protocol. The agent and the CLI verbs join them as they are built.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,13 +29,48 @@ enum Command {
         #[arg(short, long, env = "BULWARK_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Run a built-in plugin through the Plugin Calling Protocol, exactly as an external plugin
+    /// is called: `ACTION [--endpoint JSON] [--key KEY]`, data on stdin/stdout, exit codes of
+    /// the protocol. The endpoint may come from BULWARK_PLUGIN_ENDPOINT instead of the command
+    /// line, which keeps secrets out of the process list.
+    ///
+    /// Example: echo hello | bulwark plugin fs store --endpoint '{"base_dir":"/tmp/store"}'
+    Plugin {
+        /// The built-in plugin: fs.
+        name: String,
+        /// The action and its flags.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Server { config } => run_server(config),
+        Command::Plugin { name, args } => run_plugin(&name, &args),
     }
+}
+
+fn run_plugin(name: &str, args: &[String]) -> ExitCode {
+    let Some(plugin) = bulwark_plugin::builtin::store(name) else {
+        eprintln!(
+            "bulwark plugin: there is no built-in plugin named '{name}' (built-in: {})",
+            bulwark_plugin::builtin::STORES.join(", ")
+        );
+        return ExitCode::from(bulwark_plugin::Exit::Usage.code());
+    };
+    let env_endpoint = std::env::var(bulwark_plugin::cli::ENDPOINT_ENV).ok();
+    let code = bulwark_plugin::cli::run_store(
+        name,
+        plugin.as_ref(),
+        args,
+        env_endpoint,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    ExitCode::from(code)
 }
 
 fn run_server(config_file: Option<PathBuf>) -> ExitCode {

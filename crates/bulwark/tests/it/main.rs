@@ -9,6 +9,7 @@ mod common;
 mod jobs;
 mod lifecycle;
 mod meta;
+mod plugin_cli;
 mod resources;
 mod tasks;
 mod validation;

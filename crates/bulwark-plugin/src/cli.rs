@@ -1,0 +1,206 @@
+//! The protocol's command line, for built-in plugins: what `bulwark plugin NAME ACTION ...` runs.
+//!
+//! `ACTION [-e|--endpoint JSON] [-k|--key KEY] [-D|--debug]`, exactly as an external plugin is
+//! called. Because secrets on a command line are visible to every local user, built-ins also take
+//! the endpoint from the environment variable [`ENDPOINT_ENV`]; the daemon passes it that way.
+
+use std::io::{Read, Write};
+
+use serde_json::Value;
+
+use crate::{Action, Endpoint, Exit, PluginError, StorePlugin};
+
+/// The environment variable a built-in plugin reads its endpoint from when `--endpoint` is absent.
+pub const ENDPOINT_ENV: &str = "BULWARK_PLUGIN_ENDPOINT";
+
+/// A parsed command line.
+#[derive(Debug, PartialEq)]
+struct Call {
+    action: Action,
+    endpoint: Option<String>,
+    key: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Call, PluginError> {
+    let usage = |m: String| PluginError::new(Exit::Usage, m);
+    let (first, rest) = args
+        .split_first()
+        .ok_or_else(|| usage("no action given; expected one of info, validate, backup, restore, store, retrieve, purge".into()))?;
+    let action: Action = first.parse().map_err(usage)?;
+    let mut call = Call {
+        action,
+        endpoint: None,
+        key: None,
+    };
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = &rest[i];
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || -> Result<String, PluginError> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            i += 1;
+            rest.get(i)
+                .cloned()
+                .ok_or_else(|| usage(format!("{flag} needs a value")))
+        };
+        match flag {
+            "-e" | "--endpoint" => call.endpoint = Some(value()?),
+            "-k" | "--key" => call.key = Some(value()?),
+            "-D" | "--debug" => {}
+            other => return Err(usage(format!("unexpected argument '{other}'"))),
+        }
+        i += 1;
+    }
+    Ok(call)
+}
+
+fn endpoint(text: Option<String>) -> Result<Endpoint, PluginError> {
+    let text = text.unwrap_or_else(|| "{}".to_string());
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(PluginError::new(
+            Exit::EndpointNotObject,
+            "--endpoint must be a JSON object",
+        )),
+    }
+}
+
+/// Runs one protocol call of a built-in store plugin and returns the exit code. Diagnostics go
+/// to `stderr` prefixed with the plugin's name; `stdout` carries only the protocol's data.
+pub fn run_store(
+    name: &str,
+    plugin: &dyn StorePlugin,
+    args: &[String],
+    env_endpoint: Option<String>,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let result = parse(args).and_then(|call| {
+        let ep = endpoint(call.endpoint.or(env_endpoint))?;
+        let key = || {
+            call.key.clone().ok_or_else(|| {
+                PluginError::new(Exit::MissingKey, format!("{} needs --key", call.action))
+            })
+        };
+        let print = |out: &mut dyn Write, v: String| {
+            writeln!(out, "{v}")
+                .and_then(|_| out.flush())
+                .map_err(|e| PluginError::failed(format!("writing to stdout failed: {e}")))
+        };
+        match call.action {
+            Action::Info => print(
+                stdout,
+                serde_json::to_string(&plugin.info()).unwrap_or_default(),
+            ),
+            Action::Validate => {
+                plugin.validate(&ep)?;
+                let _ = writeln!(stderr, "{name}: the endpoint is valid");
+                Ok(())
+            }
+            Action::Store => {
+                let out = plugin.store(&ep, stdin)?;
+                print(stdout, serde_json::to_string(&out).unwrap_or_default())
+            }
+            Action::Retrieve => plugin.retrieve(&ep, &key()?, stdout),
+            Action::Purge => plugin.purge(&ep, &key()?),
+            Action::Backup | Action::Restore => Err(PluginError::new(
+                Exit::Unsupported,
+                format!(
+                    "{name} is a store plugin; it does not support {}",
+                    call.action
+                ),
+            )),
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(stderr, "{name}: {e}");
+            e.exit.code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtin::fs_store::FsStore;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn call(a: &[&str], stdin: &[u8]) -> (u8, Vec<u8>, String) {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = run_store(
+            "fs",
+            &FsStore,
+            &args(a),
+            None,
+            &mut &stdin[..],
+            &mut out,
+            &mut err,
+        );
+        (code, out, String::from_utf8_lossy(&err).into_owned())
+    }
+
+    #[test]
+    fn parses_the_protocol_command_line() {
+        let c = parse(&args(&["retrieve", "-e", "{}", "--key=abc", "-D"])).unwrap();
+        assert_eq!(c.action, Action::Retrieve);
+        assert_eq!(c.key.as_deref(), Some("abc"));
+        assert_eq!(c.endpoint.as_deref(), Some("{}"));
+        assert_eq!(parse(&args(&[])).unwrap_err().exit, Exit::Usage);
+        assert_eq!(parse(&args(&["dance"])).unwrap_err().exit, Exit::Usage);
+        assert_eq!(
+            parse(&args(&["store", "extra"])).unwrap_err().exit,
+            Exit::Usage
+        );
+        assert_eq!(
+            parse(&args(&["store", "--endpoint"])).unwrap_err().exit,
+            Exit::Usage
+        );
+    }
+
+    #[test]
+    fn exit_codes_of_the_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let ep = serde_json::json!({"base_dir": dir.path()}).to_string();
+        assert_eq!(call(&["store", "-e", "[]"], b"").0, 10);
+        assert_eq!(call(&["store", "-e", "{"], b"").0, 10);
+        assert_eq!(call(&["retrieve", "-e", &ep], b"").0, 11);
+        assert_eq!(call(&["store", "-e", "{}"], b"").0, 12);
+        assert_eq!(call(&["store", "-e", "{\"base_dir\": 1}"], b"").0, 13);
+        assert_eq!(call(&["backup", "-e", &ep], b"").0, 2);
+        let (code, _, err) = call(
+            &["purge", "-e", &ep, "-k", &uuid::Uuid::new_v4().to_string()],
+            b"",
+        );
+        assert_eq!(code, 4);
+        assert!(err.starts_with("fs: no archive with key"), "{err}");
+    }
+
+    #[test]
+    fn store_then_retrieve_through_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let ep = serde_json::json!({"base_dir": dir.path()}).to_string();
+        let (code, out, err) = call(&["store", "--endpoint", &ep], b"hello, world");
+        assert_eq!(code, 0, "{err}");
+        let stored = crate::StoreOutput::parse(&out).unwrap();
+        assert_eq!(stored.archive_size, Some(12));
+        let (code, out, _) = call(&["retrieve", "-e", &ep, "-k", &stored.key], b"");
+        assert_eq!(code, 0);
+        assert_eq!(out, b"hello, world");
+        let (code, out, _) = call(&["info"], b"");
+        assert_eq!(code, 0);
+        let info = crate::PluginInfo::parse(&out).unwrap();
+        assert!(info.features.store && !info.features.target);
+    }
+}

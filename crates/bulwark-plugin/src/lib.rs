@@ -1,0 +1,67 @@
+//! Seed 003's Plugin Calling Protocol, as Rust types, and the built-in plugins that speak it.
+//!
+//! A plugin is an executable called as `PLUGIN ACTION --endpoint JSON [--key KEY]`, with data on
+//! stdin/stdout, diagnostics on stderr and an exit code ([`protocol::Exit`]). Built-in plugins
+//! implement [`StorePlugin`] (and, later, `TargetPlugin`) and are exposed through the very same
+//! protocol by `bulwark plugin NAME ACTION ...` ([`cli::run`]), so the daemon can treat built-in
+//! and external plugins alike.
+
+pub mod builtin;
+pub mod cli;
+pub mod protocol;
+
+use std::io::{Read, Write};
+
+use serde_json::{Map, Value};
+
+pub use protocol::{Action, Exit, Features, Field, PluginInfo, StoreOutput};
+
+/// An endpoint document: the JSON object a plugin is configured with.
+pub type Endpoint = Map<String, Value>;
+
+/// Why a plugin action failed: the exit code it maps to and a message for stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct PluginError {
+    /// The protocol exit code.
+    pub exit: Exit,
+    /// What went wrong, in one line.
+    pub message: String,
+}
+
+impl PluginError {
+    /// A failure with the given exit code.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        PluginError {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    /// Exit 4: any other failure of the plugin.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(Exit::Failure, message)
+    }
+}
+
+/// The plugin result type.
+pub type Result<T, E = PluginError> = std::result::Result<T, E>;
+
+/// A store plugin: keeps blobs and gives them back by key.
+///
+/// Contract: `store` reads its input to the end and returns a key only once the blob is durable;
+/// a failed `store` leaves nothing retrievable behind. `retrieve` of a key `store` never returned
+/// (or that was purged) fails with a message naming the key. `purge` removes the blob; purging an
+/// unknown key fails the same way.
+pub trait StorePlugin: Send + Sync {
+    /// What the plugin is; `features.store` is true.
+    fn info(&self) -> PluginInfo;
+    /// Checks an endpoint without touching stored data.
+    fn validate(&self, endpoint: &Endpoint) -> Result<()>;
+    /// Stores everything read from `input`.
+    fn store(&self, endpoint: &Endpoint, input: &mut dyn Read) -> Result<StoreOutput>;
+    /// Writes the blob stored under `key` to `output`.
+    fn retrieve(&self, endpoint: &Endpoint, key: &str, output: &mut dyn Write) -> Result<()>;
+    /// Removes the blob stored under `key`.
+    fn purge(&self, endpoint: &Endpoint, key: &str) -> Result<()>;
+}
