@@ -1,0 +1,378 @@
+//! Starting a plugin process and running one action to its end.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bulwark_plugin::Action;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+use crate::stderr::StderrLog;
+
+/// How to start one plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginCommand {
+    /// An executable found in a plugin directory, called exactly as seed 003 says.
+    External {
+        /// The plugin's name (its file name).
+        name: String,
+        /// The executable.
+        path: PathBuf,
+    },
+    /// A plugin compiled into Bulwark, called as `BULWARK plugin NAME ACTION`, with the endpoint
+    /// in `BULWARK_PLUGIN_ENDPOINT` rather than on the command line.
+    Builtin {
+        /// The plugin's name.
+        name: String,
+        /// The `bulwark` binary.
+        bulwark: PathBuf,
+    },
+}
+
+impl PluginCommand {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        match self {
+            PluginCommand::External { name, .. } | PluginCommand::Builtin { name, .. } => name,
+        }
+    }
+
+    /// The command for one action, in a process group of its own.
+    pub fn command(&self, action: Action, endpoint: &str, key: Option<&str>) -> Command {
+        let mut cmd = match self {
+            PluginCommand::External { path, .. } => {
+                let mut c = Command::new(path);
+                c.arg(action.as_str()).arg("--endpoint").arg(endpoint);
+                c
+            }
+            PluginCommand::Builtin { name, bulwark } => {
+                let mut c = Command::new(bulwark);
+                c.arg("plugin")
+                    .arg(name)
+                    .arg(action.as_str())
+                    .env(bulwark_plugin::cli::ENDPOINT_ENV, endpoint);
+                c
+            }
+        };
+        if let Some(k) = key {
+            cmd.arg("--key").arg(k);
+        }
+        cmd.process_group(0)
+            .kill_on_drop(true)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+}
+
+/// How a plugin action ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// What it printed on stdout (at most the limit given to [`run_collect`]).
+    pub stdout: Vec<u8>,
+    /// True when stdout was longer than the limit.
+    pub stdout_overflow: bool,
+    /// Its stderr, secrets hidden.
+    pub stderr: StderrLog,
+}
+
+impl Outcome {
+    /// True for exit code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// "exit 4 (plugin failure)" or "killed by a signal".
+    pub fn describe_exit(&self) -> String {
+        match self.code {
+            Some(c) => format!("exit {c} ({})", bulwark_plugin::Exit::describe(c)),
+            None => "killed by a signal".into(),
+        }
+    }
+}
+
+/// A plugin that could not be run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The process could not be started.
+    #[error("plugin {name} could not be started: {source}")]
+    Spawn {
+        /// The plugin.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The action took longer than allowed; the plugin's process group was killed.
+    #[error("plugin {name} did not finish {action} within {}s and was killed", after.as_secs_f64())]
+    TimedOut {
+        /// The plugin.
+        name: String,
+        /// The action.
+        action: Action,
+        /// The limit.
+        after: Duration,
+        /// What it printed on stderr before it was killed.
+        stderr: StderrLog,
+    },
+    /// Waiting for the process failed.
+    #[error("plugin {name}: {source}")]
+    Io {
+        /// The plugin.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Kills a plugin's whole process group (its id is the plugin's pid, taken at spawn: tokio
+/// forgets the pid once the child is reaped). A group that is already gone is fine.
+pub fn kill_group(pgid: Option<u32>) {
+    if let Some(pid) = pgid.and_then(|p| i32::try_from(p).ok()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// One protocol call: what to ask, with which endpoint, for how long.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// The action.
+    pub action: Action,
+    /// The endpoint document (a JSON object, secrets included).
+    pub endpoint: &'a str,
+    /// `--key`, for retrieve and purge.
+    pub key: Option<&'a str>,
+    /// How long it may take before its process group is killed.
+    pub timeout: Duration,
+    /// Values to hide in its stderr ([`crate::secret_values`]).
+    pub secrets: &'a [String],
+}
+
+/// Runs one action with `stdin` as input and collects its output, killing the plugin's process
+/// group if it takes longer than `timeout`. Stdout beyond `max_stdout` bytes is read and dropped
+/// (and reported), so a chatty plugin can neither block nor exhaust memory.
+pub async fn run_collect(
+    plugin: &PluginCommand,
+    call: &Call<'_>,
+    stdin: Vec<u8>,
+    max_stdout: usize,
+) -> Result<Outcome, RunError> {
+    let name = plugin.name().to_string();
+    let mut child = plugin
+        .command(call.action, call.endpoint, call.key)
+        .spawn()
+        .map_err(|source| RunError::Spawn {
+            name: name.clone(),
+            source,
+        })?;
+    let pgid = child.id();
+    let io_err = |source| RunError::Io {
+        name: name.clone(),
+        source,
+    };
+    let mut input = child
+        .stdin
+        .take()
+        .ok_or_else(|| io_err(std::io::Error::other("no stdin")))?;
+    let writer = tokio::spawn(async move {
+        // A plugin that does not read its input closes the pipe; that is its business.
+        let _ = input.write_all(&stdin).await;
+    });
+    let mut out = child
+        .stdout
+        .take()
+        .ok_or_else(|| io_err(std::io::Error::other("no stdout")))?;
+    let reader = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        let mut overflow = false;
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = out.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let room = max_stdout.saturating_sub(kept.len()).min(n);
+            kept.extend_from_slice(&buf[..room]);
+            overflow |= room < n;
+        }
+        (kept, overflow)
+    });
+    let err = child
+        .stderr
+        .take()
+        .ok_or_else(|| io_err(std::io::Error::other("no stderr")))?;
+    let secrets = call.secrets.to_vec();
+    let stderr = tokio::spawn(async move { StderrLog::capture(err, &secrets).await });
+
+    let waited = tokio::time::timeout(call.timeout, child.wait()).await;
+    // Whatever happened, nothing the plugin started may outlive the call: a leftover child
+    // holding our pipes open would also keep the readers below waiting forever.
+    kill_group(pgid);
+    let status = match waited {
+        Ok(status) => status.map_err(io_err)?,
+        Err(_) => {
+            let _ = child.wait().await;
+            writer.abort();
+            reader.abort();
+            let stderr = stderr.await.unwrap_or_default();
+            return Err(RunError::TimedOut {
+                name,
+                action: call.action,
+                after: call.timeout,
+                stderr,
+            });
+        }
+    };
+    writer.abort();
+    let (stdout, stdout_overflow) = reader.await.unwrap_or_default();
+    let stderr = stderr.await.unwrap_or_default();
+    Ok(Outcome {
+        code: status.code(),
+        stdout,
+        stdout_overflow,
+        stderr,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Writes an external plugin as a shell script.
+    fn script(dir: &std::path::Path, body: &str) -> PluginCommand {
+        let path = dir.join("testplugin");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        PluginCommand::External {
+            name: "testplugin".into(),
+            path,
+        }
+    }
+
+    async fn run(
+        p: &PluginCommand,
+        action: Action,
+        stdin: &[u8],
+        timeout_ms: u64,
+    ) -> Result<Outcome, RunError> {
+        let secrets = ["hunter2".to_string()];
+        let call = Call {
+            action,
+            endpoint: r#"{"password":"hunter2"}"#,
+            key: None,
+            timeout: Duration::from_millis(timeout_ms),
+            secrets: &secrets,
+        };
+        run_collect(p, &call, stdin.to_vec(), 1024).await
+    }
+
+    #[tokio::test]
+    async fn passes_the_protocol_arguments_and_collects_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(
+            dir.path(),
+            r#"echo "args: $*" >&2; cat; echo; echo "secret is hunter2" >&2; exit 3"#,
+        );
+        let out = run(&p, Action::Store, b"payload", 10_000).await.unwrap();
+        assert_eq!(out.code, Some(3));
+        assert_eq!(out.describe_exit(), "exit 3 (an external tool failed)");
+        assert_eq!(out.stdout, b"payload\n");
+        assert!(
+            out.stderr
+                .text
+                .contains("args: store --endpoint {\"password\":\"<redacted>\"}"),
+            "{}",
+            out.stderr.text
+        );
+        assert!(out.stderr.text.contains("secret is <redacted>"));
+        assert!(!out.stderr.text.contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn a_hanging_plugin_is_killed_with_everything_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let p = script(
+            dir.path(),
+            &format!(
+                "sleep 300 & echo $! > {}; echo started >&2; wait",
+                pidfile.display()
+            ),
+        );
+        let err = run(&p, Action::Backup, b"", 1500).await.unwrap_err();
+        match &err {
+            RunError::TimedOut { stderr, action, .. } => {
+                assert_eq!(*action, Action::Backup);
+                assert!(stderr.text.contains("started"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            err.to_string()
+                .contains("did not finish backup within 1.5s"),
+            "{err}"
+        );
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        let pid = pid.trim();
+        // The grandchild dies too (SIGKILL lands asynchronously; a zombie counts as dead).
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false)
+        };
+        for _ in 0..100 {
+            if !alive() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive(), "grandchild {pid} survived the kill");
+    }
+
+    #[tokio::test]
+    async fn a_background_child_holding_stdout_does_not_hang_the_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(dir.path(), "sleep 300 & echo done");
+        let out = run(&p, Action::Info, b"", 10_000).await.unwrap();
+        assert!(out.success());
+        assert_eq!(out.stdout, b"done\n");
+    }
+
+    #[tokio::test]
+    async fn huge_output_is_bounded_and_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        // 4 MB on stdout and a single 3 MB stderr line.
+        let p = script(
+            dir.path(),
+            "head -c 3000000 /dev/zero | tr '\\0' 'e' >&2; head -c 4000000 /dev/zero; exit 0",
+        );
+        let out = run(&p, Action::Info, b"", 20_000).await.unwrap();
+        assert!(out.success());
+        assert_eq!(out.stdout.len(), 1024);
+        assert!(out.stdout_overflow);
+        assert_eq!(out.stderr.text.len(), crate::stderr::MAX_KEPT);
+        assert_eq!(
+            out.stderr.dropped,
+            3_000_000 - crate::stderr::MAX_KEPT as u64
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_executable_is_a_spawn_error() {
+        let p = PluginCommand::External {
+            name: "ghost".into(),
+            path: "/nonexistent/ghost".into(),
+        };
+        let err = run(&p, Action::Info, b"", 1000).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("plugin ghost could not be started"),
+            "{err}"
+        );
+    }
+}

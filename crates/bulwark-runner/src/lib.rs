@@ -1,0 +1,18 @@
+//! The runner: how Bulwark calls plugins. Every plugin, built-in or external, runs as a child
+//! process in its own process group, so a timeout or a cancel can stop it and everything it
+//! started (a `pg_dump` under a shell script) at once.
+//!
+//! - [`PluginCommand`] says how to start one plugin: an external executable, called with
+//!   `--endpoint JSON` as seed 003 says, or a built-in, called as `bulwark plugin NAME` with the
+//!   endpoint in the environment so secrets stay out of the process list.
+//! - [`run_collect`] runs one action to the end and returns its exit code, stdout and stderr.
+//! - [`StderrLog`] reads a plugin's stderr in chunks (never line by line with a length limit, so a
+//!   long line cannot stall the pipe) and hides endpoint secrets before anything is kept.
+//!
+//! The task engine builds backup and restore pipelines from the same pieces.
+
+mod exec;
+mod stderr;
+
+pub use exec::{Call, Outcome, PluginCommand, RunError, kill_group, run_collect};
+pub use stderr::{StderrLog, secret_values};
