@@ -102,3 +102,28 @@ pub struct CatalogStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// `GET /v1/plugins` and `GET /v1/plugin/{name}`: an installed plugin and what its `info` says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginResponse {
+    /// The name jobs use (`plugin` of a target or store).
+    pub name: String,
+    /// `builtin` or `external`.
+    pub kind: String,
+    /// The executable, for external plugins.
+    pub path: Option<String>,
+    /// `info`'s human-readable name.
+    pub title: Option<String>,
+    /// `info`'s author.
+    pub author: Option<String>,
+    /// `info`'s version.
+    pub version: Option<String>,
+    /// `info`'s features: `{"target": "yes"|"no", "store": "yes"|"no"}`.
+    #[schema(value_type = Object)]
+    pub features: Option<serde_json::Value>,
+    /// `info`'s endpoint fields, when it describes them.
+    #[schema(value_type = Vec<Object>)]
+    pub fields: Vec<serde_json::Value>,
+    /// Why `info` failed, when it did; such a plugin cannot be used.
+    pub error: Option<String>,
+}

@@ -33,6 +33,8 @@ pub struct Config {
     pub mode: Mode,
     /// Log output: `text` for people, `json` for log collectors.
     pub log_format: LogFormat,
+    /// Directories searched, in order, for external plugins (executables named like plugins).
+    pub plugin_dirs: Vec<PathBuf>,
     /// Retention rules.
     pub retention: RetentionConfig,
 }
@@ -92,6 +94,7 @@ impl Default for Config {
             timezone: iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_string()),
             mode: Mode::Normal,
             log_format: LogFormat::Text,
+            plugin_dirs: Vec::new(),
             retention: RetentionConfig::default(),
         }
     }
@@ -117,6 +120,7 @@ const ENV_KEYS: &[&str] = &[
     "timezone",
     "mode",
     "log_format",
+    "plugin_dirs",
     "retention",
 ];
 

@@ -17,6 +17,7 @@ pub mod config;
 mod error;
 mod extract;
 pub mod keys;
+mod plugins;
 mod routes;
 mod state;
 
@@ -135,6 +136,10 @@ impl Server {
             mode: config.mode,
             minimum_expiry: config.retention.minimum_expiry,
             pubkey: pubkey.into(),
+            plugin_dirs: config.plugin_dirs.clone().into(),
+            bulwark_exe: std::env::current_exe()
+                .unwrap_or_else(|_| PathBuf::from("bulwark"))
+                .into(),
         };
         tracing::info!(
             data_dir = %dir.display(),

@@ -27,6 +27,10 @@ pub struct AppState {
     pub pubkey: Arc<str>,
     /// When the daemon started.
     pub started_at: DateTime<Utc>,
+    /// Directories searched for external plugins, in order.
+    pub plugin_dirs: Arc<[std::path::PathBuf]>,
+    /// The `bulwark` binary, which runs the built-in plugins.
+    pub bulwark_exe: Arc<std::path::Path>,
 }
 
 impl AppState {

@@ -4,6 +4,7 @@
 mod archives;
 mod jobs;
 mod meta;
+mod plugins;
 mod retention;
 mod schedules;
 mod stores;
@@ -32,7 +33,7 @@ use crate::state::AppState;
     ),
     tags(
         (name = "schedules"), (name = "retention"), (name = "targets"), (name = "stores"),
-        (name = "jobs"), (name = "archives"), (name = "tasks"), (name = "meta"),
+        (name = "jobs"), (name = "archives"), (name = "tasks"), (name = "plugins"), (name = "meta"),
     )
 )]
 struct ApiDoc;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(archives::router())
         .merge(tasks::router())
         .merge(meta::router())
+        .merge(plugins::router())
         .split_for_parts();
     let openapi = std::sync::Arc::new(openapi);
     router

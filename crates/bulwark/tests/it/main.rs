@@ -10,6 +10,7 @@ mod jobs;
 mod lifecycle;
 mod meta;
 mod plugin_cli;
+mod plugins;
 mod resources;
 mod tasks;
 mod validation;

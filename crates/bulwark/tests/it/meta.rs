@@ -82,6 +82,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/tasks"),
     ("get", "/v1/task/{uuid}"),
     ("delete", "/v1/task/{uuid}"),
+    ("get", "/v1/plugins"),
+    ("get", "/v1/plugin/{name}"),
     ("get", "/v1/meta/pubkey"),
     ("get", "/v1/status"),
 ];
@@ -127,11 +129,14 @@ async fn every_documented_route_answers() {
     let d = daemon().await;
     let id = uuid::Uuid::new_v4();
     for (method, path) in ROUTES {
-        let path = path.replace("{uuid}", &id.to_string());
+        let path = path
+            .replace("{uuid}", &id.to_string())
+            .replace("{name}", "nosuch");
         let (status, body) = d.raw(&method.to_uppercase(), &path, "{}").await.unwrap();
         if status == 404 {
+            let msg = body["error"].as_str().unwrap();
             assert!(
-                body["error"].as_str().unwrap().contains("does not exist"),
+                msg.contains("does not exist") || msg.contains("is not installed"),
                 "{method} {path}: {body}"
             );
         }

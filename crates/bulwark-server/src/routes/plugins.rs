@@ -1,0 +1,44 @@
+//! `/v1/plugins` and `/v1/plugin/{name}`: what is installed.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use bulwark_api::{ErrorResponse, PluginResponse};
+
+use crate::error::{ApiError, ApiResult};
+use crate::plugins::{describe, discover};
+use crate::state::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_plugins))
+        .routes(routes!(get_plugin))
+}
+
+/// Lists installed plugins: built-ins, then those in the plugin directories, each with what its
+/// `info` says (or why `info` failed).
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
+    responses((status = 200, body = [PluginResponse])))]
+async fn list_plugins(State(st): State<AppState>) -> Json<Vec<PluginResponse>> {
+    let mut out = Vec::new();
+    for p in discover(&st.plugin_dirs, &st.bulwark_exe) {
+        out.push(describe(&p).await);
+    }
+    Json(out)
+}
+
+/// Shows one installed plugin.
+#[utoipa::path(get, path = "/v1/plugin/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name")),
+    responses((status = 200, body = PluginResponse), (status = 404, body = ErrorResponse)))]
+async fn get_plugin(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PluginResponse>> {
+    let found = discover(&st.plugin_dirs, &st.bulwark_exe)
+        .into_iter()
+        .find(|p| p.command.name() == name)
+        .ok_or_else(|| ApiError::not_found(format!("plugin {name} is not installed")))?;
+    Ok(Json(describe(&found).await))
+}
