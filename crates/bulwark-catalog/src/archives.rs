@@ -9,7 +9,7 @@ use bulwark_core::state::{ArchiveStatus, TaskOp};
 use crate::records::*;
 use crate::resources::{store_cols, target_cols};
 use crate::tasks::insert_task;
-use crate::{Catalog, CatalogError, Result, Updated, parse_id};
+use crate::{Catalog, CatalogError, Result, Updated, parse_id, updated};
 
 const ARCHIVE_SELECT: &str =
     "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status,
@@ -108,11 +108,7 @@ impl Catalog {
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
-        Ok(if r.rows_affected() == 0 {
-            Updated::NotFound
-        } else {
-            Updated::Updated
-        })
+        Ok(updated(r.rows_affected()))
     }
 
     /// Marks a valid archive `purging` and queues the purge task that removes its data, in one

@@ -7,8 +7,13 @@ use sqlx::sqlite::SqliteRow;
 use bulwark_core::ids::JobId;
 
 use crate::records::*;
-use crate::resources::{retention_cols, schedule_cols, store_cols, target_cols};
-use crate::{Catalog, CatalogError, Deleted, Result, Updated, count, parse_id};
+use crate::resources::{Reference, retention_cols, schedule_cols, store_cols, target_cols};
+use crate::{Catalog, CatalogError, Deleted, Result, Updated, count, parse_id, updated};
+
+const ACTIVE_TASKS_OF_JOB: Reference = Reference {
+    count_sql: "SELECT COUNT(*) FROM tasks WHERE job_uuid = ? AND status IN ('pending', 'running')",
+    plural: "pending or running tasks",
+};
 
 const JOB_SELECT: &str = "SELECT j.uuid, j.name, j.summary, j.priority, j.paused,
         r.uuid AS r_uuid, r.name AS r_name, r.summary AS r_summary, r.expiry AS r_expiry,
@@ -118,37 +123,19 @@ impl Catalog {
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
-        Ok(if r.rows_affected() == 0 {
-            Updated::NotFound
-        } else {
-            Updated::Updated
-        })
+        Ok(updated(r.rows_affected()))
     }
 
     /// Deletes a job unless one of its tasks is pending or running. Its finished tasks stay in
     /// the history without the job reference; its archives stay until they expire.
     pub async fn delete_job(&self, id: JobId) -> Result<Deleted> {
-        let key = id.to_string();
-        let mut tx = self.pool.begin().await?;
-        let active = count(
-            &mut *tx,
-            "SELECT COUNT(*) FROM tasks WHERE job_uuid = ? AND status IN ('pending', 'running')",
-            &key,
+        self.delete_unless_used(
+            &id.to_string(),
+            &[ACTIVE_TASKS_OF_JOB],
+            &[],
+            "DELETE FROM jobs WHERE uuid = ?",
         )
-        .await?;
-        if active > 0 {
-            return Ok(Deleted::InUse(format!("{active} pending or running tasks")));
-        }
-        let r = sqlx::query("DELETE FROM jobs WHERE uuid = ?")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(if r.rows_affected() == 0 {
-            Deleted::NotFound
-        } else {
-            Deleted::Deleted
-        })
+        .await
     }
 }
 

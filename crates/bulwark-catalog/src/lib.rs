@@ -127,6 +127,15 @@ impl Catalog {
     }
 }
 
+/// What an UPDATE that touched `rows` rows did.
+pub(crate) fn updated(rows: u64) -> Updated {
+    if rows == 0 {
+        Updated::NotFound
+    } else {
+        Updated::Updated
+    }
+}
+
 /// Parses a stored UUID column into its typed id.
 pub(crate) fn parse_id<T: FromStr>(what: &'static str, s: &str) -> Result<T> {
     s.parse().map_err(|_| CatalogError::Corrupt {

@@ -10,14 +10,14 @@ use sqlx::sqlite::SqliteRow;
 use bulwark_core::ids::{RetentionId, ScheduleId, StoreId, TargetId};
 
 use crate::records::*;
-use crate::{Catalog, Deleted, Result, Updated, count, parse_id};
+use crate::{Catalog, Deleted, Result, Updated, count, parse_id, updated};
 
 /// How a resource is referred to, for the in-use checks of delete.
-struct Reference {
+pub(crate) struct Reference {
     /// `SELECT COUNT(*) ... WHERE column = ?`
-    count_sql: &'static str,
+    pub(crate) count_sql: &'static str,
     /// What the referrers are called, in the plural.
-    plural: &'static str,
+    pub(crate) plural: &'static str,
 }
 
 const JOBS_BY_SCHEDULE: Reference = Reference {
@@ -48,7 +48,7 @@ const ARCHIVES_BY_STORE: Reference = Reference {
 impl Catalog {
     /// Deletes one row unless something refers to it. `cleanup` statements run first (removing
     /// records of purged archives, which hold no data), then `delete_sql`; all in one transaction.
-    async fn delete_unless_used(
+    pub(crate) async fn delete_unless_used(
         &self,
         id: &str,
         refs: &[Reference],
@@ -353,14 +353,6 @@ impl Catalog {
             "DELETE FROM stores WHERE uuid = ?",
         )
         .await
-    }
-}
-
-fn updated(rows: u64) -> Updated {
-    if rows == 0 {
-        Updated::NotFound
-    } else {
-        Updated::Updated
     }
 }
 

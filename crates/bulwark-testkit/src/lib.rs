@@ -3,7 +3,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! let daemon = bulwark_testkit::TestDaemon::start(env!("CARGO_PKG_NAME").as_ref()).await?;
+//! // In an integration test of the `bulwark` crate: env!("CARGO_BIN_EXE_bulwark").
+//! let daemon = bulwark_testkit::TestDaemon::start("target/debug/bulwark".as_ref()).await?;
 //! let (status, body) = daemon.get("/v1/status").await?;
 //! assert_eq!(status, 200);
 //! # Ok(()) }

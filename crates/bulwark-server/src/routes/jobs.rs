@@ -13,7 +13,7 @@ use bulwark_api::{
 use bulwark_catalog::{Job, JobFields, JobFilter};
 use bulwark_core::ids::JobId;
 
-use super::{check_name, deleted, not_found, ok, owner, redacted, updated};
+use super::{changed, check_name, deleted, not_found, owner, redacted, updated};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, OptionalJson, Query, parse_flag, parse_id, parse_opt_id};
 use crate::state::AppState;
@@ -191,10 +191,13 @@ async fn delete_job(
 
 async fn set_paused(st: &AppState, uuid: &str, paused: bool) -> ApiResult<Json<OkResponse>> {
     let id: JobId = parse_id("job", uuid)?;
-    match st.catalog.set_job_paused(id, paused).await? {
-        bulwark_catalog::Updated::Updated => Ok(ok(if paused { "paused" } else { "unpaused" })),
-        bulwark_catalog::Updated::NotFound => Err(not_found("job", id)),
-    }
+    let word = if paused { "paused" } else { "unpaused" };
+    changed(
+        word,
+        "job",
+        id,
+        st.catalog.set_job_paused(id, paused).await?,
+    )
 }
 
 /// Pauses a job: its schedule no longer runs it.

@@ -96,8 +96,18 @@ pub(crate) fn updated(
     id: impl std::fmt::Display,
     u: Updated,
 ) -> ApiResult<Json<OkResponse>> {
+    changed("updated", what, id, u)
+}
+
+/// Maps an update's outcome to `{"ok": word}` or 404.
+pub(crate) fn changed(
+    word: &str,
+    what: &str,
+    id: impl std::fmt::Display,
+    u: Updated,
+) -> ApiResult<Json<OkResponse>> {
     match u {
-        Updated::Updated => Ok(ok("updated")),
+        Updated::Updated => Ok(ok(word)),
         Updated::NotFound => Err(not_found(what, id)),
     }
 }
