@@ -8,7 +8,8 @@ use std::io::{Read, Write};
 
 use serde_json::Value;
 
-use crate::{Action, Endpoint, Exit, PluginError, StorePlugin};
+use crate::builtin::Builtin;
+use crate::{Action, Endpoint, Exit, PluginError};
 
 /// The environment variable a built-in plugin reads its endpoint from when `--endpoint` is absent.
 pub const ENDPOINT_ENV: &str = "BULWARK_PLUGIN_ENDPOINT";
@@ -70,19 +71,40 @@ fn endpoint(text: Option<String>) -> Result<Endpoint, PluginError> {
     }
 }
 
-/// Runs one protocol call of a built-in store plugin and returns the exit code. Diagnostics go
-/// to `stderr` prefixed with the plugin's name; `stdout` carries only the protocol's data.
-pub fn run_store(
-    name: &str,
-    plugin: &dyn StorePlugin,
+/// What a built-in plugin call gets from its environment besides the command line.
+#[derive(Debug, Default, Clone)]
+pub struct Env {
+    /// [`ENDPOINT_ENV`], used when `--endpoint` is absent.
+    pub endpoint: Option<String>,
+    /// [`crate::UPLOAD_ENV`], for `store`.
+    pub upload: Option<String>,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Env {
+        Env {
+            endpoint: std::env::var(ENDPOINT_ENV).ok(),
+            upload: std::env::var(crate::UPLOAD_ENV)
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+/// Runs one protocol call of a built-in plugin and returns the exit code. Diagnostics go to
+/// `stderr` prefixed with the plugin's name; `stdout` carries only the protocol's data.
+pub fn run(
+    plugin: &Builtin,
     args: &[String],
-    env_endpoint: Option<String>,
+    env: Env,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
+    let name = plugin.name;
     let result = parse(args).and_then(|call| {
-        let ep = endpoint(call.endpoint.or(env_endpoint))?;
+        let ep = endpoint(call.endpoint.or(env.endpoint))?;
         let key = || {
             call.key.clone().ok_or_else(|| {
                 PluginError::new(Exit::MissingKey, format!("{} needs --key", call.action))
@@ -93,29 +115,47 @@ pub fn run_store(
                 .and_then(|_| out.flush())
                 .map_err(|e| PluginError::failed(format!("writing to stdout failed: {e}")))
         };
+        let unsupported = |what: &str| {
+            PluginError::new(
+                Exit::Unsupported,
+                format!(
+                    "{name} is not a {what} plugin; it does not support {}",
+                    call.action
+                ),
+            )
+        };
+        let target = || plugin.target.ok_or_else(|| unsupported("target"));
+        let store = || plugin.store.ok_or_else(|| unsupported("store"));
+        let mut log = Prefixed {
+            name,
+            out: stderr,
+            fresh: true,
+        };
         match call.action {
             Action::Info => print(
                 stdout,
-                serde_json::to_string(&plugin.info()).unwrap_or_default(),
+                serde_json::to_string(&plugin.info).unwrap_or_default(),
             ),
             Action::Validate => {
-                plugin.validate(&ep)?;
-                let _ = writeln!(stderr, "{name}: the endpoint is valid");
+                // A plugin that is both checks the keys both sides share through its target
+                // side, which writes nothing.
+                match (plugin.target, plugin.store) {
+                    (Some(t), _) => t.validate(&ep)?,
+                    (None, Some(s)) => s.validate(&ep)?,
+                    (None, None) => return Err(unsupported("target or store")),
+                }
+                let _ = writeln!(log, "the endpoint is valid");
                 Ok(())
             }
+            Action::Backup => target()?.backup(&ep, stdout, &mut log),
+            Action::Restore => target()?.restore(&ep, stdin, &mut log),
             Action::Store => {
-                let out = plugin.store(&ep, stdin)?;
+                let out = store()?.store(&ep, env.upload.as_deref(), stdin)?;
                 print(stdout, serde_json::to_string(&out).unwrap_or_default())
             }
-            Action::Retrieve => plugin.retrieve(&ep, &key()?, stdout),
-            Action::Purge => plugin.purge(&ep, &key()?),
-            Action::Backup | Action::Restore => Err(PluginError::new(
-                Exit::Unsupported,
-                format!(
-                    "{name} is a store plugin; it does not support {}",
-                    call.action
-                ),
-            )),
+            Action::Retrieve => store()?.retrieve(&ep, &key()?, stdout),
+            Action::Purge => store()?.purge(&ep, &key()?),
+            Action::Abandon => store()?.abandon(&ep, &key()?),
         }
     });
     match result {
@@ -127,10 +167,35 @@ pub fn run_store(
     }
 }
 
+/// Prefixes each line written through it with the plugin's name.
+struct Prefixed<'a> {
+    name: &'a str,
+    out: &'a mut dyn Write,
+    /// True when the next byte starts a line.
+    fresh: bool,
+}
+
+impl Write for Prefixed<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for line in buf.split_inclusive(|b| *b == b'\n') {
+            if self.fresh {
+                self.out.write_all(self.name.as_bytes())?;
+                self.out.write_all(b": ")?;
+            }
+            self.out.write_all(line)?;
+            self.fresh = line.ends_with(b"\n");
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtin::fs_store::FsStore;
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -139,11 +204,10 @@ mod tests {
     fn call(a: &[&str], stdin: &[u8]) -> (u8, Vec<u8>, String) {
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let code = run_store(
-            "fs",
-            &FsStore,
+        let code = run(
+            &crate::builtin::get("fs").unwrap(),
             &args(a),
-            None,
+            Env::default(),
             &mut &stdin[..],
             &mut out,
             &mut err,
@@ -178,7 +242,7 @@ mod tests {
         assert_eq!(call(&["retrieve", "-e", &ep], b"").0, 11);
         assert_eq!(call(&["store", "-e", "{}"], b"").0, 12);
         assert_eq!(call(&["store", "-e", "{\"base_dir\": 1}"], b"").0, 13);
-        assert_eq!(call(&["backup", "-e", &ep], b"").0, 2);
+        assert_eq!(call(&["backup", "-e", "{}"], b"").0, 12);
         let (code, _, err) = call(
             &["purge", "-e", &ep, "-k", &uuid::Uuid::new_v4().to_string()],
             b"",
@@ -201,6 +265,6 @@ mod tests {
         let (code, out, _) = call(&["info"], b"");
         assert_eq!(code, 0);
         let info = crate::PluginInfo::parse(&out).unwrap();
-        assert!(info.features.store && !info.features.target);
+        assert!(info.features.store && info.features.target);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A plugin is an executable called as `PLUGIN ACTION --endpoint JSON [--key KEY]`, with data on
 //! stdin/stdout, diagnostics on stderr and an exit code ([`protocol::Exit`]). Built-in plugins
-//! implement [`StorePlugin`] (and, later, `TargetPlugin`) and are exposed through the very same
+//! implement [`StorePlugin`] and/or [`TargetPlugin`] and are exposed through the very same
 //! protocol by `bulwark plugin NAME ACTION ...` ([`cli::run`]), so the daemon can treat built-in
 //! and external plugins alike.
 
@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 
 use serde_json::{Map, Value};
 
-pub use protocol::{Action, Exit, Features, Field, PluginInfo, StoreOutput};
+pub use protocol::{Action, Exit, Features, Field, PluginInfo, StoreOutput, UPLOAD_ENV};
 
 /// An endpoint document: the JSON object a plugin is configured with.
 pub type Endpoint = Map<String, Value>;
@@ -54,14 +54,42 @@ pub type Result<T, E = PluginError> = std::result::Result<T, E>;
 /// (or that was purged) fails with a message naming the key. `purge` removes the blob; purging an
 /// unknown key fails the same way.
 pub trait StorePlugin: Send + Sync {
-    /// What the plugin is; `features.store` is true.
-    fn info(&self) -> PluginInfo;
     /// Checks an endpoint without touching stored data.
     fn validate(&self, endpoint: &Endpoint) -> Result<()>;
-    /// Stores everything read from `input`.
-    fn store(&self, endpoint: &Endpoint, input: &mut dyn Read) -> Result<StoreOutput>;
+    /// Stores everything read from `input`. `upload` names this upload (the caller's
+    /// [`protocol::UPLOAD_ENV`]) so that [`StorePlugin::abandon`] can find what it left if it is
+    /// killed.
+    fn store(
+        &self,
+        endpoint: &Endpoint,
+        upload: Option<&str>,
+        input: &mut dyn Read,
+    ) -> Result<StoreOutput>;
     /// Writes the blob stored under `key` to `output`.
     fn retrieve(&self, endpoint: &Endpoint, key: &str, output: &mut dyn Write) -> Result<()>;
     /// Removes the blob stored under `key`.
     fn purge(&self, endpoint: &Endpoint, key: &str) -> Result<()>;
+    /// Removes whatever a `store` of `upload` left behind, finished or not; nothing left is
+    /// success. Called only for uploads that never became archives.
+    fn abandon(&self, endpoint: &Endpoint, upload: &str) -> Result<()>;
+}
+
+/// A target plugin: turns a data system into one stream and back.
+///
+/// Contract: `backup` writes the whole backup to `output` and fails (rather than returning)
+/// when it could not; a backup that fails midway may have written part of a stream, which the
+/// caller throws away. `restore` reads a stream `backup` wrote and puts the data back.
+pub trait TargetPlugin: Send + Sync {
+    /// Checks an endpoint without touching data.
+    fn validate(&self, endpoint: &Endpoint) -> Result<()>;
+    /// Writes a backup to `output`; diagnostics go to `log`.
+    fn backup(
+        &self,
+        endpoint: &Endpoint,
+        output: &mut dyn Write,
+        log: &mut dyn Write,
+    ) -> Result<()>;
+    /// Restores the backup read from `input`; diagnostics go to `log`.
+    fn restore(&self, endpoint: &Endpoint, input: &mut dyn Read, log: &mut dyn Write)
+    -> Result<()>;
 }

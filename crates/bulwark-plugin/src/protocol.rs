@@ -23,7 +23,15 @@ pub enum Action {
     Retrieve,
     /// Remove the blob under `--key`.
     Purge,
+    /// Remove whatever an unfinished `store` left behind for the upload `--key` (our extension;
+    /// see [`UPLOAD_ENV`]).
+    Abandon,
 }
+
+/// The environment variable that names an upload: Bulwark sets it for `store` (our extension),
+/// and a store that leaves partial data when it is killed can tie that data to this id, so a
+/// later `abandon --key ID` removes it. Plugins that know nothing of it ignore it.
+pub const UPLOAD_ENV: &str = "BULWARK_UPLOAD_ID";
 
 impl Action {
     /// Every action.
@@ -35,6 +43,7 @@ impl Action {
         Action::Store,
         Action::Retrieve,
         Action::Purge,
+        Action::Abandon,
     ];
 
     /// The word on the command line.
@@ -47,12 +56,13 @@ impl Action {
             Action::Store => "store",
             Action::Retrieve => "retrieve",
             Action::Purge => "purge",
+            Action::Abandon => "abandon",
         }
     }
 
     /// True for the actions that need `--key`.
     pub fn needs_key(self) -> bool {
-        matches!(self, Action::Retrieve | Action::Purge)
+        matches!(self, Action::Retrieve | Action::Purge | Action::Abandon)
     }
 }
 

@@ -60,12 +60,35 @@ impl PluginCommand {
         if let Some(k) = key {
             cmd.arg("--key").arg(k);
         }
+        die_with_parent(&mut cmd);
         cmd.process_group(0)
             .kill_on_drop(true)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd
+    }
+}
+
+/// Makes the kernel kill the plugin when the process that started it dies, even by SIGKILL:
+/// a plugin left running by a dead daemon could otherwise finish a store whose key nobody
+/// records. (The signal follows the starting thread; plugins are started from the runtime's
+/// worker threads, which live as long as the daemon.)
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec. It makes two system calls
+    // (prctl, getppid) and builds an error from a raw errno: no allocation, no locks, which is
+    // what a child of a multi-threaded process may do.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            // The parent may have died before the line above took effect.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::from(nix::errno::Errno::ESRCH));
+            }
+            Ok(())
+        });
     }
 }
 

@@ -12,7 +12,8 @@
 //! The task engine builds backup and restore pipelines from the same pieces.
 
 mod exec;
+pub mod pipeline;
 mod stderr;
 
 pub use exec::{Call, Outcome, PluginCommand, RunError, kill_group, run_collect};
-pub use stderr::{StderrLog, secret_values};
+pub use stderr::{LogSink, StderrLog, Tail, secret_values, stream_lines};

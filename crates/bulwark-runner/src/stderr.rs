@@ -72,6 +72,100 @@ impl StderrLog {
     }
 }
 
+/// Where a task's log lines go while it runs: one line per message, without the newline.
+pub type LogSink = tokio::sync::mpsc::UnboundedSender<String>;
+
+/// The end of a plugin's stderr, for the one-line reason of a failure.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Tail {
+    /// The last non-empty lines (at most [`TAIL_LINES`]), secrets hidden.
+    pub lines: Vec<String>,
+}
+
+/// How many lines a [`Tail`] keeps.
+pub const TAIL_LINES: usize = 3;
+
+/// How many bytes of each line a [`Tail`] keeps.
+const TAIL_WIDTH: usize = 300;
+
+/// Lines longer than this are cut into pieces of this size.
+const MAX_LINE: usize = 64 * 1024;
+
+impl Tail {
+    /// The kept lines joined with " / ", or "" when the plugin printed nothing.
+    pub fn summary(&self) -> String {
+        self.lines.join(" / ")
+    }
+}
+
+/// Reads `stream` to its end and sends each line, prefixed with `label` and with secrets
+/// hidden, to `sink` as it arrives, so a task log grows while the task runs. At most
+/// [`MAX_KEPT`] bytes are forwarded; the rest is counted and reported in one last line. It never
+/// stops reading early, so the plugin never blocks on a full pipe.
+pub async fn stream_lines(
+    mut stream: impl AsyncRead + Unpin,
+    label: &str,
+    secrets: &[String],
+    sink: &LogSink,
+) -> Tail {
+    let mut tail = Tail::default();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut sent = 0usize;
+    let mut dropped = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    let emit = |line: &[u8], tail: &mut Tail, sent: &mut usize, dropped: &mut u64| {
+        let mut text = String::from_utf8_lossy(line).trim_end().to_string();
+        for s in secrets {
+            text = text.replace(s.as_str(), REDACTED);
+        }
+        if !text.is_empty() {
+            if tail.lines.len() == TAIL_LINES {
+                tail.lines.remove(0);
+            }
+            let mut short = text.clone();
+            if short.len() > TAIL_WIDTH {
+                let mut cut = TAIL_WIDTH;
+                while !short.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                short.truncate(cut);
+                short.push('…');
+            }
+            tail.lines.push(short);
+        }
+        if *sent + line.len() > MAX_KEPT {
+            *dropped += line.len() as u64;
+            return;
+        }
+        *sent += line.len();
+        let _ = sink.send(format!("{label}: {text}"));
+    };
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            emit(&line, &mut tail, &mut sent, &mut dropped);
+        }
+        while pending.len() >= MAX_LINE {
+            let piece: Vec<u8> = pending.drain(..MAX_LINE).collect();
+            emit(&piece, &mut tail, &mut sent, &mut dropped);
+        }
+    }
+    if !pending.is_empty() {
+        emit(&pending, &mut tail, &mut sent, &mut dropped);
+    }
+    if dropped > 0 {
+        let _ = sink.send(format!(
+            "{label}: ({dropped} more bytes of output were not kept)"
+        ));
+    }
+    tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +180,33 @@ mod tests {
             vec!["AKIA".to_string()]
         );
         assert!(secret_values("not json", &[]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn streams_lines_with_a_label_and_a_tail() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut data = b"one\npassword hunter2\n\nlast".to_vec();
+        data.extend(std::iter::repeat_n(b'y', 2 * MAX_KEPT));
+        let tail = stream_lines(&data[..], "store", &["hunter2".to_string()], &tx).await;
+        drop(tx);
+        let mut lines = Vec::new();
+        while let Some(l) = rx.recv().await {
+            lines.push(l);
+        }
+        assert_eq!(lines[0], "store: one");
+        assert_eq!(lines[1], "store: password <redacted>");
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .contains("more bytes of output were not kept")
+        );
+        assert!(lines.iter().map(String::len).sum::<usize>() < MAX_KEPT + 64 * 1024);
+        assert_eq!(tail.lines.len(), TAIL_LINES);
+        assert!(tail.lines.iter().all(|l| l.len() <= TAIL_WIDTH + 3));
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let tail = stream_lines(&b"a\nsecret: hunter2\n"[..], "x", &["hunter2".into()], &tx).await;
+        assert_eq!(tail.summary(), "a / secret: <redacted>");
     }
 
     #[tokio::test]

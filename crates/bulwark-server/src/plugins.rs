@@ -25,7 +25,7 @@ pub struct Installed {
 
 /// Finds every installed plugin, in order: built-ins, then each directory's executables by name.
 pub fn discover(dirs: &[PathBuf], bulwark: &Path) -> Vec<Installed> {
-    let mut found: Vec<Installed> = bulwark_plugin::builtin::STORES
+    let mut found: Vec<Installed> = bulwark_plugin::builtin::NAMES
         .iter()
         .map(|name| Installed {
             command: PluginCommand::Builtin {
@@ -70,8 +70,8 @@ pub async fn describe(p: &Installed) -> PluginResponse {
         PluginCommand::Builtin { name, .. } => (
             "builtin",
             None,
-            bulwark_plugin::builtin::store(name)
-                .map(|s| s.info())
+            bulwark_plugin::builtin::get(name)
+                .map(|b| b.info)
                 .ok_or_else(|| format!("{name} is not a built-in plugin")),
         ),
         PluginCommand::External { path, .. } => (

@@ -53,19 +53,17 @@ fn main() -> ExitCode {
 }
 
 fn run_plugin(name: &str, args: &[String]) -> ExitCode {
-    let Some(plugin) = bulwark_plugin::builtin::store(name) else {
+    let Some(plugin) = bulwark_plugin::builtin::get(name) else {
         eprintln!(
             "bulwark plugin: there is no built-in plugin named '{name}' (built-in: {})",
-            bulwark_plugin::builtin::STORES.join(", ")
+            bulwark_plugin::builtin::NAMES.join(", ")
         );
         return ExitCode::from(bulwark_plugin::Exit::Usage.code());
     };
-    let env_endpoint = std::env::var(bulwark_plugin::cli::ENDPOINT_ENV).ok();
-    let code = bulwark_plugin::cli::run_store(
-        name,
-        plugin.as_ref(),
+    let code = bulwark_plugin::cli::run(
+        &plugin,
         args,
-        env_endpoint,
+        bulwark_plugin::cli::Env::from_process(),
         &mut std::io::stdin().lock(),
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),

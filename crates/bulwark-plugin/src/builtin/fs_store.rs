@@ -11,8 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::builtin::required_abspath;
-use crate::protocol::{Features, Field};
-use crate::{Endpoint, PluginError, PluginInfo, Result, StoreOutput, StorePlugin};
+use crate::{Endpoint, PluginError, Result, StoreOutput, StorePlugin};
 
 /// The `fs` store plugin.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,27 +36,6 @@ impl FsStore {
 }
 
 impl StorePlugin for FsStore {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            name: "Local file system store".into(),
-            author: "Bulwark".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            features: Features {
-                target: false,
-                store: true,
-            },
-            fields: vec![Field {
-                name: "base_dir".into(),
-                kind: "abspath".into(),
-                title: "Directory".into(),
-                help: "Where archives are kept, one file each. Created if missing.".into(),
-                example: Some("/var/backups/bulwark".into()),
-                default: None,
-                required: true,
-            }],
-        }
-    }
-
     fn validate(&self, endpoint: &Endpoint) -> Result<()> {
         let base = required_abspath(endpoint, "base_dir")?;
         if base.exists() && !base.is_dir() {
@@ -83,11 +61,30 @@ impl StorePlugin for FsStore {
         Ok(())
     }
 
-    fn store(&self, endpoint: &Endpoint, input: &mut dyn Read) -> Result<StoreOutput> {
+    fn store(
+        &self,
+        endpoint: &Endpoint,
+        upload: Option<&str>,
+        input: &mut dyn Read,
+    ) -> Result<StoreOutput> {
         let base = required_abspath(endpoint, "base_dir")?;
         std::fs::create_dir_all(&base)
             .map_err(|e| PluginError::failed(format!("cannot create {}: {e}", base.display())))?;
-        let key = uuid::Uuid::new_v4().to_string();
+        // The upload id becomes the key, so `abandon` can find both the temporary file and a
+        // blob whose key never reached the caller.
+        let key = match upload {
+            Some(id) => {
+                Self::blob_path(&base, id)?;
+                id.to_string()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        if base.join(&key).exists() {
+            return Err(PluginError::failed(format!(
+                "upload {key} was already stored in {}",
+                base.display()
+            )));
+        }
         let tmp = base.join(format!("{INCOMING_PREFIX}{key}"));
         let result = write_blob(&tmp, input).and_then(|size| {
             std::fs::rename(&tmp, base.join(&key))?;
@@ -148,6 +145,37 @@ impl StorePlugin for FsStore {
             .and_then(|d| d.sync_all())
             .map_err(|e| PluginError::failed(format!("syncing {} failed: {e}", base.display())))
     }
+
+    fn abandon(&self, endpoint: &Endpoint, upload: &str) -> Result<()> {
+        let base = required_abspath(endpoint, "base_dir")?;
+        Self::abandon_upload(&base, upload)
+    }
+}
+
+impl FsStore {
+    /// Removes the temporary file and the blob of `upload`, whichever exist.
+    pub fn abandon_upload(base: &Path, upload: &str) -> Result<()> {
+        let blob = Self::blob_path(base, upload)?;
+        let tmp = base.join(format!("{INCOMING_PREFIX}{upload}"));
+        for path in [tmp, blob] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(PluginError::failed(format!(
+                        "cannot remove {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        if base.is_dir() {
+            File::open(base).and_then(|d| d.sync_all()).map_err(|e| {
+                PluginError::failed(format!("syncing {} failed: {e}", base.display()))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Copies `input` into a new file at `path` (mode 0600), syncs it, and returns its size.
@@ -190,7 +218,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ep = endpoint(dir.path());
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        let out = FsStore.store(&ep, &mut data.as_slice()).unwrap();
+        let out = FsStore.store(&ep, None, &mut data.as_slice()).unwrap();
         assert_eq!(out.archive_size, Some(data.len() as u64));
         let mut back = Vec::new();
         FsStore.retrieve(&ep, &out.key, &mut back).unwrap();
@@ -207,6 +235,27 @@ mod tests {
             std::fs::read_dir(dir.path().join("store")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn an_upload_id_is_the_key_and_abandon_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ep = endpoint(dir.path());
+        let id = uuid::Uuid::new_v4().to_string();
+        let out = FsStore.store(&ep, Some(&id), &mut &b"abc"[..]).unwrap();
+        assert_eq!(out.key, id);
+        // The same upload cannot be stored twice.
+        let err = FsStore.store(&ep, Some(&id), &mut &b"x"[..]).unwrap_err();
+        assert!(err.message.contains("already stored"), "{err}");
+        // A temporary file of a killed upload, and the finished blob, both go.
+        let other = uuid::Uuid::new_v4().to_string();
+        let store = dir.path().join("store");
+        std::fs::write(store.join(format!("{INCOMING_PREFIX}{other}")), b"partial").unwrap();
+        FsStore.abandon(&ep, &other).unwrap();
+        FsStore.abandon(&ep, &id).unwrap();
+        FsStore.abandon(&ep, &id).unwrap();
+        assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
+        assert!(FsStore.abandon(&ep, "../x").is_err());
     }
 
     #[test]
@@ -234,7 +283,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let ep = endpoint(dir.path());
-        let err = FsStore.store(&ep, &mut Broken(3)).unwrap_err();
+        let err = FsStore.store(&ep, None, &mut Broken(3)).unwrap_err();
         assert!(err.message.contains("the target died"), "{err}");
         assert_eq!(
             std::fs::read_dir(dir.path().join("store")).unwrap().count(),

@@ -1,0 +1,720 @@
+//! Backup and restore pipelines: one plugin's stdout streamed into another's stdin.
+//!
+//! A backup is `target backup | store store`; a restore is `store retrieve --key K | target
+//! restore`. The runner sits in the middle of the pipe: it copies the stream in 1 MiB pieces
+//! (bounded memory, and backpressure both ways: a slow store slows the target), counts the
+//! bytes, and decides when the consumer may see the end of its input. The consumer gets EOF
+//! only after the producer has exited 0 having written something; when the producer fails,
+//! the consumer is killed first, so a store never commits a truncated archive.
+//!
+//! Both plugins run in process groups of their own under one timeout and one cancel token;
+//! stopping kills both groups with everything they started. Their stderr streams into the task
+//! log as it arrives, with secrets hidden.
+
+use std::fmt;
+use std::os::fd::AsFd;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use bulwark_plugin::{Action, StoreOutput, UPLOAD_ENV};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::exec::{PluginCommand, kill_group};
+use crate::stderr::{LogSink, Tail, stream_lines};
+
+/// Copy buffer and requested pipe size.
+const CHUNK: usize = 1 << 20;
+/// How much of a consumer's stdout is kept (a store's key document).
+const MAX_STDOUT: usize = 64 * 1024;
+
+/// One end of a pipeline: a plugin and its endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Side<'a> {
+    /// The plugin.
+    pub plugin: &'a PluginCommand,
+    /// Its endpoint document, secrets included.
+    pub endpoint: &'a str,
+    /// Values to hide in what it prints.
+    pub secrets: &'a [String],
+}
+
+/// How long a pipeline may run, and the token that cancels it.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Killed after this long.
+    pub timeout: Duration,
+    /// Killed when this is canceled.
+    pub cancel: CancellationToken,
+}
+
+/// Which plugin of a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The target plugin.
+    Target,
+    /// The store plugin.
+    Store,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Target => "target",
+            Role::Store => "store",
+        })
+    }
+}
+
+/// Why a pipeline did not succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// One plugin failed; the message says how.
+    Plugin {
+        /// Which one.
+        role: Role,
+        /// Its name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The pipeline ran longer than its timeout and was killed.
+    TimedOut(Duration),
+    /// The pipeline was canceled and killed.
+    Canceled,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Plugin { role, name, reason } => {
+                write!(f, "the {role} plugin {name} failed: {reason}")
+            }
+            Failure::TimedOut(d) => write!(
+                f,
+                "the task did not finish within {}s; both plugins were killed",
+                d.as_secs()
+            ),
+            Failure::Canceled => f.write_str("the task was canceled; both plugins were killed"),
+        }
+    }
+}
+
+/// A pipeline that did not succeed, with what the store may have kept anyway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineError {
+    /// What went wrong.
+    pub failure: Failure,
+    /// A key the store printed before the pipeline failed: data to purge.
+    pub stored: Option<StoreOutput>,
+}
+
+impl fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.failure.fmt(f)
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
+/// A finished backup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    /// What the store printed.
+    pub stored: StoreOutput,
+    /// Bytes that went from the target to the store.
+    pub bytes: u64,
+}
+
+/// Streams `target backup` into `store store`. `upload` names the upload for the store (see
+/// [`UPLOAD_ENV`]) so a failed one can be abandoned.
+pub async fn backup(
+    target: Side<'_>,
+    store: Side<'_>,
+    upload: &str,
+    limits: &Limits,
+    log: &LogSink,
+) -> Result<Backup, PipelineError> {
+    let producer = Proc {
+        role: Role::Target,
+        side: target,
+        action: Action::Backup,
+        key: None,
+        upload: None,
+    };
+    let consumer = Proc {
+        role: Role::Store,
+        side: store,
+        action: Action::Store,
+        key: None,
+        upload: Some(upload),
+    };
+    let done = run_pair(producer, consumer, limits, log).await;
+    let parse = |out: &[u8]| StoreOutput::parse(out).ok();
+    match done {
+        Ok(d) => match StoreOutput::parse(&d.consumer_stdout) {
+            Ok(stored) if !d.stdout_overflow => Ok(Backup {
+                stored,
+                bytes: d.bytes,
+            }),
+            Ok(_) => Err(store_failure(
+                store,
+                "it printed more than 64 KiB on stdout".into(),
+            )),
+            Err(e) => Err(store_failure(
+                store,
+                format!("its output is not the key document the protocol asks for: {e}"),
+            )),
+        },
+        Err((failure, stdout)) => Err(PipelineError {
+            failure,
+            stored: stdout.as_deref().and_then(parse),
+        }),
+    }
+}
+
+/// Streams `store retrieve --key KEY` into `target restore`; returns the bytes restored.
+pub async fn restore(
+    store: Side<'_>,
+    key: &str,
+    target: Side<'_>,
+    limits: &Limits,
+    log: &LogSink,
+) -> Result<u64, PipelineError> {
+    let producer = Proc {
+        role: Role::Store,
+        side: store,
+        action: Action::Retrieve,
+        key: Some(key),
+        upload: None,
+    };
+    let consumer = Proc {
+        role: Role::Target,
+        side: target,
+        action: Action::Restore,
+        key: None,
+        upload: None,
+    };
+    match run_pair(producer, consumer, limits, log).await {
+        Ok(d) => Ok(d.bytes),
+        Err((failure, _)) => Err(PipelineError {
+            failure,
+            stored: None,
+        }),
+    }
+}
+
+fn store_failure(store: Side<'_>, reason: String) -> PipelineError {
+    PipelineError {
+        failure: Failure::Plugin {
+            role: Role::Store,
+            name: store.plugin.name().to_string(),
+            reason,
+        },
+        stored: None,
+    }
+}
+
+/// One plugin of a pair, before it starts.
+struct Proc<'a> {
+    role: Role,
+    side: Side<'a>,
+    action: Action,
+    key: Option<&'a str>,
+    upload: Option<&'a str>,
+}
+
+impl Proc<'_> {
+    fn fail(&self, reason: impl Into<String>) -> Failure {
+        Failure::Plugin {
+            role: self.role,
+            name: self.side.plugin.name().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// "exit 4 (plugin failure): fs: no archive with key ..."
+    fn exit_reason(&self, status: &std::io::Result<ExitStatus>, tail: &Tail) -> String {
+        let how = match status {
+            Ok(s) => match s.code() {
+                Some(c) => format!("exit {c} ({})", bulwark_plugin::Exit::describe(c)),
+                None => "it was killed by a signal".to_string(),
+            },
+            Err(e) => format!("waiting for it failed: {e}"),
+        };
+        let said = tail.summary();
+        if said.is_empty() {
+            how
+        } else {
+            format!("{how}: {said}")
+        }
+    }
+}
+
+/// A pair that ran to the end.
+struct PairDone {
+    bytes: u64,
+    consumer_stdout: Vec<u8>,
+    stdout_overflow: bool,
+}
+
+/// A started plugin.
+struct Started {
+    child: Child,
+    pgid: Option<u32>,
+    stderr: JoinHandle<Tail>,
+}
+
+fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
+    let mut cmd = p.side.plugin.command(p.action, p.side.endpoint, p.key);
+    if let Some(u) = p.upload {
+        cmd.env(UPLOAD_ENV, u);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| p.fail(format!("it could not be started: {e}")))?;
+    let pgid = child.id();
+    let stderr = child.stderr.take();
+    let label = format!("{} {}", p.role, p.side.plugin.name());
+    let secrets = p.side.secrets.to_vec();
+    let sink = log.clone();
+    let stderr = tokio::spawn(async move {
+        match stderr {
+            Some(s) => stream_lines(s, &label, &secrets, &sink).await,
+            None => Tail::default(),
+        }
+    });
+    Ok(Started {
+        child,
+        pgid,
+        stderr,
+    })
+}
+
+/// Asks for a larger pipe, so the copy loop makes fewer, larger reads and writes.
+fn widen(fd: impl AsFd) {
+    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(CHUNK as i32));
+}
+
+/// How the copy from producer to consumer ended.
+enum Pumped {
+    /// The producer's stdout ended; the consumer's stdin is still open.
+    Eof(ChildStdin),
+    /// Writing to the consumer failed: it stopped reading.
+    ConsumerGone,
+    /// Reading the producer's stdout failed.
+    ReadFailed(std::io::Error),
+}
+
+async fn pump(
+    mut from: ChildStdout,
+    mut to: ChildStdin,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Pumped {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) => return Pumped::Eof(to),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Pumped::ReadFailed(e),
+        };
+        if to.write_all(&buf[..n]).await.is_err() {
+            return Pumped::ConsumerGone;
+        }
+        counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+async fn run_pair(
+    producer: Proc<'_>,
+    consumer: Proc<'_>,
+    limits: &Limits,
+    log: &LogSink,
+) -> Result<PairDone, (Failure, Option<Vec<u8>>)> {
+    // The consumer starts first: a producer must never write into a pipe nobody will read.
+    let mut cons = start(&consumer, log).map_err(|f| (f, None))?;
+    let mut prod = match start(&producer, log) {
+        Ok(p) => p,
+        Err(f) => {
+            kill_group(cons.pgid);
+            let _ = cons.child.wait().await;
+            return Err((f, None));
+        }
+    };
+    let pgids = (prod.pgid, cons.pgid);
+    let flow = flow(&producer, &consumer, &mut prod, &mut cons);
+    let result = tokio::select! {
+        r = flow => r,
+        () = tokio::time::sleep(limits.timeout) => Err((Failure::TimedOut(limits.timeout), None)),
+        () = limits.cancel.cancelled() => Err((Failure::Canceled, None)),
+    };
+    // Whatever happened, nothing either plugin started outlives the pipeline. The consumer
+    // goes first, so it cannot take a closed input for the end of the stream.
+    kill_group(pgids.1);
+    kill_group(pgids.0);
+    let _ = cons.child.wait().await;
+    let _ = prod.child.wait().await;
+    // The stderr readers end once every holder of the pipes is dead.
+    for h in [&mut prod.stderr, &mut cons.stderr] {
+        if !h.is_finished() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+        }
+    }
+    result
+}
+
+async fn flow(
+    producer: &Proc<'_>,
+    consumer: &Proc<'_>,
+    prod: &mut Started,
+    cons: &mut Started,
+) -> Result<PairDone, (Failure, Option<Vec<u8>>)> {
+    let internal = |what: &str| {
+        (
+            consumer.fail(format!("internal error: no {what} pipe")),
+            None,
+        )
+    };
+    let from = prod.child.stdout.take().ok_or_else(|| internal("stdout"))?;
+    let to = cons.child.stdin.take().ok_or_else(|| internal("stdin"))?;
+    let mut out = cons.child.stdout.take().ok_or_else(|| internal("stdout"))?;
+    widen(&from);
+    widen(&to);
+    let reader = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        let mut overflow = false;
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = out.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let room = MAX_STDOUT.saturating_sub(kept.len()).min(n);
+            kept.extend_from_slice(&buf[..room]);
+            overflow |= room < n;
+        }
+        (kept, overflow)
+    });
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut pumping = tokio::spawn(pump(from, to, counter.clone()));
+
+    // Copy until the producer's stdout ends, unless the consumer dies first; then the producer
+    // is killed, which ends the copy too.
+    let prod_pgid = prod.pgid;
+    let mut consumer_status = None;
+    let pumped = tokio::select! {
+        p = &mut pumping => p,
+        s = cons.child.wait() => {
+            consumer_status = Some(s);
+            kill_group(prod_pgid);
+            (&mut pumping).await
+        }
+    };
+    let pumped = pumped.unwrap_or_else(|e| Pumped::ReadFailed(std::io::Error::other(e)));
+    let consumer_first = consumer_status.is_some() || matches!(pumped, Pumped::ConsumerGone);
+    if !matches!(pumped, Pumped::Eof(_)) {
+        kill_group(prod_pgid);
+    }
+    // A producer's leftover children may hold its stdout; they go with its group once it
+    // has exited.
+    let prod_status = prod.child.wait().await;
+    kill_group(prod_pgid);
+    let bytes = counter.load(std::sync::atomic::Ordering::Relaxed);
+    let prod_ok = matches!(&prod_status, Ok(s) if s.success());
+
+    let mut read_error = None;
+    let stdin = match pumped {
+        Pumped::Eof(stdin) if prod_ok && bytes > 0 && !consumer_first => Some(stdin),
+        Pumped::Eof(stdin) => {
+            // Kill the consumer before it can see the end of a stream that is not whole.
+            kill_group(cons.pgid);
+            drop(stdin);
+            None
+        }
+        Pumped::ConsumerGone => None,
+        Pumped::ReadFailed(e) => {
+            kill_group(cons.pgid);
+            read_error = Some(e);
+            None
+        }
+    };
+    let closing = stdin.is_some();
+    drop(stdin);
+    let cons_status = match consumer_status {
+        Some(s) => s,
+        None => cons.child.wait().await,
+    };
+    let (stdout, overflow) = reader.await.unwrap_or_default();
+    let cons_ok = matches!(&cons_status, Ok(s) if s.success());
+    if closing && cons_ok {
+        return Ok(PairDone {
+            bytes,
+            consumer_stdout: stdout,
+            stdout_overflow: overflow,
+        });
+    }
+    let prod_tail = tail_of(&mut prod.stderr).await;
+    let cons_tail = tail_of(&mut cons.stderr).await;
+    let failure = if let Some(e) = read_error {
+        producer.fail(format!("reading its output failed: {e}"))
+    } else if consumer_first {
+        if cons_ok {
+            consumer.fail(format!(
+                "it exited 0 but stopped reading its input after {bytes} bytes"
+            ))
+        } else {
+            consumer.fail(consumer.exit_reason(&cons_status, &cons_tail))
+        }
+    } else if !prod_ok {
+        producer.fail(producer.exit_reason(&prod_status, &prod_tail))
+    } else if bytes == 0 {
+        producer.fail("it exited 0 but wrote nothing; an empty stream is not a backup")
+    } else {
+        consumer.fail(consumer.exit_reason(&cons_status, &cons_tail))
+    };
+    Err((failure, Some(stdout)))
+}
+
+/// The stderr tail of a plugin that has exited (its readers end once the pipe closes).
+async fn tail_of(h: &mut JoinHandle<Tail>) -> Tail {
+    match tokio::time::timeout(Duration::from_secs(5), h).await {
+        Ok(Ok(t)) => t,
+        _ => Tail::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// A plugin written as a shell script; `$1` is the action.
+    fn script(dir: &Path, name: &str, body: &str) -> PluginCommand {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\nD={}\n{body}\n", dir.display())).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        PluginCommand::External {
+            name: name.into(),
+            path,
+        }
+    }
+
+    /// A store that commits only after reading the whole input, like a real one.
+    const STORE: &str = r#"case $1 in
+  store) cat > $D/incoming && mv $D/incoming $D/blob && echo '{"key":"blob","archive_size":1}' ;;
+  retrieve) cat $D/$5 ;;
+esac"#;
+
+    struct Run {
+        result: Result<Backup, PipelineError>,
+        log: Vec<String>,
+    }
+
+    async fn run_backup(dir: &Path, target: &str, store: &str, timeout_ms: u64) -> Run {
+        run_backup_with(dir, target, store, timeout_ms, CancellationToken::new()).await
+    }
+
+    async fn run_backup_with(
+        dir: &Path,
+        target: &str,
+        store: &str,
+        timeout_ms: u64,
+        cancel: CancellationToken,
+    ) -> Run {
+        let t = script(dir, "t", target);
+        let s = script(dir, "s", store);
+        let secrets = vec!["hunter2".to_string()];
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let limits = Limits {
+            timeout: Duration::from_millis(timeout_ms),
+            cancel,
+        };
+        let side = |p| Side {
+            plugin: p,
+            endpoint: r#"{"password":"hunter2"}"#,
+            secrets: &secrets,
+        };
+        let result = backup(side(&t), side(&s), "up-1", &limits, &tx).await;
+        drop(tx);
+        let mut log = Vec::new();
+        while let Some(l) = rx.recv().await {
+            log.push(l);
+        }
+        Run { result, log }
+    }
+
+    fn failure(r: &Run) -> String {
+        r.result.as_ref().unwrap_err().to_string()
+    }
+
+    #[tokio::test]
+    async fn backup_and_restore_stream_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let r = run_backup(
+            d,
+            "echo \"target says $BULWARK_UPLOAD_ID hunter2\" >&2; head -c 30000000 /dev/urandom",
+            &format!("echo \"upload $BULWARK_UPLOAD_ID\" >&2\n{STORE}"),
+            60_000,
+        )
+        .await;
+        let b = r.result.unwrap();
+        assert_eq!(b.bytes, 30_000_000);
+        assert_eq!(b.stored.key, "blob");
+        assert!(
+            r.log
+                .contains(&"target t: target says  <redacted>".to_string()),
+            "{:?}",
+            r.log
+        );
+        assert!(
+            r.log.contains(&"store s: upload up-1".to_string()),
+            "{:?}",
+            r.log
+        );
+
+        let t = script(d, "rt", "cat > $D/restored");
+        let s = script(d, "rs", STORE);
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let limits = Limits {
+            timeout: Duration::from_secs(60),
+            cancel: CancellationToken::new(),
+        };
+        let side = |p| Side {
+            plugin: p,
+            endpoint: "{}",
+            secrets: &[],
+        };
+        let n = restore(side(&s), "blob", side(&t), &limits, &tx)
+            .await
+            .unwrap();
+        assert_eq!(n, 30_000_000);
+        assert!(
+            std::fs::read(d.join("restored")).unwrap() == std::fs::read(d.join("blob")).unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_target_failing_midway_never_lets_the_store_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_backup(
+            dir.path(),
+            "head -c 5000000 /dev/zero; echo 'disk on fire' >&2; exit 3",
+            STORE,
+            60_000,
+        )
+        .await;
+        let msg = failure(&r);
+        assert!(
+            msg.starts_with(
+                "the target plugin t failed: exit 3 (an external tool failed): disk on fire"
+            ),
+            "{msg}"
+        );
+        assert!(!dir.path().join("blob").exists());
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_is_blamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_backup(
+            dir.path(),
+            "head -c 50000000 /dev/zero",
+            "head -c 1000 > /dev/null; echo 'bucket is gone' >&2; exit 4",
+            60_000,
+        )
+        .await;
+        let msg = failure(&r);
+        assert!(
+            msg.starts_with("the store plugin s failed: exit 4 (plugin failure): bucket is gone"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_printing_junk_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        for junk in [
+            "echo 'stored it!'",
+            "echo '{\"nokey\":1}'",
+            "true",
+            "echo '{\"key\":\"a\"}{\"key\":\"b\"}'",
+        ] {
+            let r = run_backup(
+                dir.path(),
+                "echo data",
+                &format!("cat > /dev/null; {junk}"),
+                60_000,
+            )
+            .await;
+            let msg = failure(&r);
+            assert!(
+                msg.starts_with("the store plugin s failed: its output is not the key document"),
+                "{junk}: {msg}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_backup_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_backup(dir.path(), "exit 0", STORE, 60_000).await;
+        let msg = failure(&r);
+        assert!(
+            msg.contains("target plugin t failed: it exited 0 but wrote nothing"),
+            "{msg}"
+        );
+        assert!(!dir.path().join("blob").exists());
+    }
+
+    #[tokio::test]
+    async fn a_hanging_target_times_out_and_a_cancel_kills() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_backup(dir.path(), "echo x; sleep 300", STORE, 1000).await;
+        assert_eq!(
+            r.result.unwrap_err().failure,
+            Failure::TimedOut(Duration::from_secs(1))
+        );
+        assert!(!dir.path().join("blob").exists());
+
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            c.cancel();
+        });
+        let r = run_backup_with(dir.path(), "echo x; sleep 300", STORE, 60_000, cancel).await;
+        assert_eq!(r.result.unwrap_err().failure, Failure::Canceled);
+    }
+
+    #[tokio::test]
+    async fn a_missing_plugin_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = PluginCommand::External {
+            name: "ghost".into(),
+            path: dir.path().join("ghost"),
+        };
+        let s = script(dir.path(), "s", STORE);
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let limits = Limits {
+            timeout: Duration::from_secs(5),
+            cancel: CancellationToken::new(),
+        };
+        let side = |p| Side {
+            plugin: p,
+            endpoint: "{}",
+            secrets: &[],
+        };
+        let err = backup(side(&t), side(&s), "u", &limits, &tx)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the target plugin ghost failed: it could not be started"),
+            "{err}"
+        );
+    }
+}
