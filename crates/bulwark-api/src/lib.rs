@@ -103,6 +103,26 @@ pub struct CatalogStatus {
     pub error: Option<String>,
 }
 
+/// `POST /v1/plugin/{name}/validate`: an endpoint to check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// The endpoint, as a JSON object or as a string holding one.
+    pub endpoint: EndpointInput,
+}
+
+/// What a plugin's `validate` said of an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ValidateResponse {
+    /// True when the endpoint can work, false when it cannot, null when the plugin has no
+    /// `validate` (exit 2: validation unavailable, not failed).
+    pub valid: Option<bool>,
+    /// The plugin's exit, as a phrase.
+    pub exit: String,
+    /// What it printed (stderr, then stdout), secrets hidden.
+    pub output: String,
+}
+
 /// `GET /v1/plugins` and `GET /v1/plugin/{name}`: an installed plugin and what its `info` says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PluginResponse {

@@ -314,6 +314,8 @@ pub struct ArchiveResponse {
     pub notes: String,
     /// `valid`, `purging` or `purged`.
     pub status: String,
+    /// Bytes the target produced.
+    pub size: i64,
     /// The store that holds it.
     pub store_uuid: Uuid,
     /// The store's name.

@@ -12,7 +12,7 @@ use crate::tasks::insert_task;
 use crate::{Catalog, CatalogError, Result, Updated, parse_id, updated};
 
 const ARCHIVE_SELECT: &str =
-    "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status,
+    "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status, a.size,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
         st.plugin AS st_plugin, st.endpoint AS st_endpoint,
         t.uuid AS t_uuid, t.name AS t_name, t.summary AS t_summary,
@@ -20,6 +20,11 @@ const ARCHIVE_SELECT: &str =
     FROM archives a
     JOIN stores st ON st.uuid = a.store_uuid
     JOIN targets t ON t.uuid = a.target_uuid";
+
+/// Priority of restores: someone is waiting for them.
+pub const RESTORE_PRIORITY: i64 = 0;
+/// Priority of purges: they can wait for backups and restores.
+pub const PURGE_PRIORITY: i64 = 100;
 
 /// What a request to delete an archive did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +84,8 @@ impl Catalog {
     pub async fn create_archive(&self, a: &NewArchive) -> Result<ArchiveId> {
         let id = ArchiveId::new_random();
         let r = sqlx::query(
-            "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, status)
-             SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, 'valid'
+            "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, status)
+             SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, 'valid'
              FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
         )
         .bind(id.to_string())
@@ -88,6 +93,7 @@ impl Catalog {
         .bind(a.taken_at)
         .bind(a.expires_at)
         .bind(&a.notes)
+        .bind(a.size)
         .bind(a.target.to_string())
         .bind(a.store.to_string())
         .execute(&self.pool)
@@ -119,7 +125,7 @@ impl Catalog {
         owner: &str,
         now: i64,
     ) -> Result<PurgeRequest> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT status, target_uuid FROM archives WHERE uuid = ?")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -144,6 +150,7 @@ impl Catalog {
                 job: None,
                 archive: Some(id),
                 target: Some(target),
+                priority: PURGE_PRIORITY,
                 requested_at: now,
             },
         )
@@ -161,7 +168,7 @@ impl Catalog {
         owner: &str,
         now: i64,
     ) -> Result<RestoreRequest> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT status, target_uuid FROM archives WHERE uuid = ?")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -199,6 +206,7 @@ impl Catalog {
                 job: None,
                 archive: Some(id),
                 target: Some(target),
+                priority: RESTORE_PRIORITY,
                 requested_at: now,
             },
         )
@@ -225,6 +233,7 @@ fn archive_from_row(row: &SqliteRow) -> Result<Archive> {
         expires_at: row.try_get("expires_at")?,
         notes: row.try_get("notes")?,
         status: archive_status(&row.try_get::<String, _>("status")?)?,
+        size: row.try_get("size")?,
         target: target_cols(row, "t_")?,
         store: store_cols(row, "st_")?,
     })

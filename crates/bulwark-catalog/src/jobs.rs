@@ -15,7 +15,7 @@ const ACTIVE_TASKS_OF_JOB: Reference = Reference {
     plural: "pending or running tasks",
 };
 
-const JOB_SELECT: &str = "SELECT j.uuid, j.name, j.summary, j.priority, j.paused,
+const JOB_SELECT: &str = "SELECT j.uuid, j.name, j.summary, j.priority, j.paused, j.last_fired_at,
         r.uuid AS r_uuid, r.name AS r_name, r.summary AS r_summary, r.expiry AS r_expiry,
         s.uuid AS s_uuid, s.name AS s_name, s.summary AS s_summary, s.timespec AS s_timespec,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
@@ -63,7 +63,7 @@ impl Catalog {
     /// schedule or retention policy does not exist.
     pub async fn create_job(&self, f: &JobFields, paused: bool) -> Result<JobId> {
         let id = JobId::new_random();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
             "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid)
@@ -86,7 +86,7 @@ impl Catalog {
 
     /// Replaces a job's fields (not its paused flag).
     pub async fn update_job(&self, id: JobId, f: &JobFields) -> Result<Updated> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let exists = count(
             &mut *tx,
             "SELECT COUNT(*) FROM jobs WHERE uuid = ?",
@@ -116,14 +116,30 @@ impl Catalog {
         Ok(Updated::Updated)
     }
 
-    /// Pauses or unpauses a job.
-    pub async fn set_job_paused(&self, id: JobId, paused: bool) -> Result<Updated> {
-        let r = sqlx::query("UPDATE jobs SET paused = ? WHERE uuid = ?")
-            .bind(paused)
+    /// Pauses or unpauses a job. Unpausing counts as a firing at `now`, so runs missed while
+    /// the job was paused are not made up.
+    pub async fn set_job_paused(&self, id: JobId, paused: bool, now: i64) -> Result<Updated> {
+        let r = sqlx::query(
+            "UPDATE jobs SET paused = ?1,
+                 last_fired_at = CASE WHEN ?1 THEN last_fired_at ELSE ?2 END
+             WHERE uuid = ?3",
+        )
+        .bind(paused)
+        .bind(now)
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
         Ok(updated(r.rows_affected()))
+    }
+
+    /// Records that the scheduler fired (or first saw) a job at `at`.
+    pub async fn set_job_fired(&self, id: JobId, at: i64) -> Result<()> {
+        sqlx::query("UPDATE jobs SET last_fired_at = ? WHERE uuid = ?")
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Deletes a job unless one of its tasks is pending or running. Its finished tasks stay in
@@ -177,6 +193,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
         summary: row.try_get("summary")?,
         priority: row.try_get("priority")?,
         paused: row.try_get("paused")?,
+        last_fired_at: row.try_get("last_fired_at")?,
         retention: retention_cols(row, "r_")?,
         schedule: schedule_cols(row, "s_")?,
         store: store_cols(row, "st_")?,

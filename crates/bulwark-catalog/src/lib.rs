@@ -17,6 +17,7 @@
 
 mod archives;
 mod jobs;
+mod queue;
 pub mod records;
 mod resources;
 mod tasks;
@@ -88,6 +89,14 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Starts a transaction that takes the write lock at once (`BEGIN IMMEDIATE`). A deferred
+    /// transaction that reads and then writes fails with "database is locked" when another
+    /// connection wrote in between (WAL cannot upgrade a stale snapshot); taking the lock first
+    /// makes it wait its turn under the busy timeout instead.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Opens (creating if missing) the catalog database at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite://")?

@@ -124,6 +124,8 @@ pub struct Job {
     pub priority: i64,
     /// A paused job is not run by its schedule.
     pub paused: bool,
+    /// When the scheduler last fired it (Unix seconds).
+    pub last_fired_at: Option<i64>,
     /// The retention policy.
     pub retention: Retention,
     /// The schedule.
@@ -183,6 +185,8 @@ pub struct Archive {
     pub notes: String,
     /// Whether the data is still in the store.
     pub status: ArchiveStatus,
+    /// Bytes the target produced.
+    pub size: i64,
     /// The target it was taken from.
     pub target: Target,
     /// The store that holds it.
@@ -204,6 +208,8 @@ pub struct NewArchive {
     pub expires_at: i64,
     /// Operator annotation.
     pub notes: String,
+    /// Bytes the target produced.
+    pub size: i64,
 }
 
 /// Filters for listing archives; `None` matches everything.
@@ -236,6 +242,10 @@ pub struct Task {
     pub archive: Option<ArchiveId>,
     /// The target it touches.
     pub target: Option<TargetId>,
+    /// The store a backup writes into, once it has started.
+    pub store: Option<StoreId>,
+    /// 0 runs first.
+    pub priority: i64,
     /// Where it is in its life.
     pub status: TaskStatus,
     /// When it was created (Unix seconds).
@@ -261,6 +271,8 @@ pub struct NewTask {
     pub archive: Option<ArchiveId>,
     /// The target it touches.
     pub target: Option<TargetId>,
+    /// 0 runs first.
+    pub priority: i64,
     /// When it was created (Unix seconds).
     pub requested_at: i64,
 }

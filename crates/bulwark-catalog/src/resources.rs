@@ -55,7 +55,7 @@ impl Catalog {
         cleanup: &[&'static str],
         delete_sql: &'static str,
     ) -> Result<Deleted> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut uses = Vec::new();
         for r in refs {
             let n = count(&mut *tx, r.count_sql, id).await?;

@@ -9,8 +9,8 @@ use bulwark_core::state::{TaskOp, TaskStatus};
 use crate::records::*;
 use crate::{Catalog, CatalogError, Result, parse_id, parse_opt_id};
 
-const TASK_COLUMNS: &str = "uuid, owner, op, job_uuid, archive_uuid, target_uuid, status,
-        requested_at, started_at, stopped_at, log";
+const TASK_COLUMNS: &str = "uuid, owner, op, job_uuid, archive_uuid, target_uuid, store_uuid,
+        priority, status, requested_at, started_at, stopped_at, log";
 
 impl Catalog {
     /// Queues a backup of a job, owned by `owner`. `None` if the job does not exist.
@@ -20,13 +20,13 @@ impl Catalog {
         owner: &str,
         now: i64,
     ) -> Result<Option<TaskId>> {
-        let mut tx = self.pool.begin().await?;
-        let target: Option<String> =
-            sqlx::query_scalar("SELECT target_uuid FROM jobs WHERE uuid = ?")
+        let mut tx = self.write_tx().await?;
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT target_uuid, priority FROM jobs WHERE uuid = ?")
                 .bind(job.to_string())
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some(target) = target else {
+        let Some((target, priority)) = row else {
             return Ok(None);
         };
         let task = insert_task(
@@ -37,6 +37,7 @@ impl Catalog {
                 job: Some(job),
                 archive: None,
                 target: Some(parse_id("target", &target)?),
+                priority,
                 requested_at: now,
             },
         )
@@ -74,7 +75,7 @@ impl Catalog {
     /// Cancels a pending task at once. A running task is left to the task engine, which stops
     /// its processes first; a finished task is left as it is.
     pub async fn cancel_task(&self, id: TaskId, now: i64) -> Result<CancelOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let status: Option<String> = sqlx::query_scalar("SELECT status FROM tasks WHERE uuid = ?")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -108,8 +109,8 @@ impl Catalog {
 pub(crate) async fn insert_task(tx: &mut sqlx::SqliteConnection, t: &NewTask) -> Result<TaskId> {
     let id = TaskId::new_random();
     sqlx::query(
-        "INSERT INTO tasks (uuid, owner, op, job_uuid, archive_uuid, target_uuid, status, requested_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+        "INSERT INTO tasks (uuid, owner, op, job_uuid, archive_uuid, target_uuid, priority, status, requested_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
     )
     .bind(id.to_string())
     .bind(&t.owner)
@@ -117,6 +118,7 @@ pub(crate) async fn insert_task(tx: &mut sqlx::SqliteConnection, t: &NewTask) ->
     .bind(t.job.map(|i| i.to_string()))
     .bind(t.archive.map(|i| i.to_string()))
     .bind(t.target.map(|i| i.to_string()))
+    .bind(t.priority)
     .bind(t.requested_at)
     .execute(&mut *tx)
     .await?;
@@ -144,6 +146,8 @@ fn task_from_row(row: &SqliteRow) -> Result<Task> {
         job: parse_opt_id("job", row.try_get("job_uuid")?)?,
         archive: parse_opt_id("archive", row.try_get("archive_uuid")?)?,
         target: parse_opt_id("target", row.try_get("target_uuid")?)?,
+        store: parse_opt_id("store", row.try_get("store_uuid")?)?,
+        priority: row.try_get("priority")?,
         status: task_status(&row.try_get::<String, _>("status")?)?,
         requested_at: row.try_get("requested_at")?,
         started_at: row.try_get("started_at")?,

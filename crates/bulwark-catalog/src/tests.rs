@@ -45,6 +45,7 @@ async fn archive(
         taken_at: 1,
         expires_at: 2,
         notes: String::new(),
+        size: 0,
     })
     .await
     .unwrap()

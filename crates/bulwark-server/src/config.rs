@@ -37,6 +37,27 @@ pub struct Config {
     pub plugin_dirs: Vec<PathBuf>,
     /// Retention rules.
     pub retention: RetentionConfig,
+    /// The task engine.
+    pub tasks: TasksConfig,
+}
+
+/// `[tasks]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TasksConfig {
+    /// How many tasks run at once. 0 holds every task pending: nothing runs (maintenance).
+    pub workers: usize,
+    /// Seconds a backup, restore or purge may run before it is killed.
+    pub timeout: u64,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        TasksConfig {
+            workers: 2,
+            timeout: 86_400,
+        }
+    }
 }
 
 /// `mode`: how schedules fire.
@@ -74,6 +95,10 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
+    /// Seconds between two sweeps for expired archives.
+    pub sweep_interval: u64,
+    /// Seconds before a failed purge is tried again.
+    pub purge_retry: u64,
     /// The shortest `expires` the API accepts, in seconds (3600). Lower it only for tests.
     pub minimum_expiry: i64,
 }
@@ -81,6 +106,8 @@ pub struct RetentionConfig {
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
+            sweep_interval: 60,
+            purge_retry: 300,
             minimum_expiry: DEFAULT_MINIMUM_EXPIRY,
         }
     }
@@ -96,6 +123,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             plugin_dirs: Vec::new(),
             retention: RetentionConfig::default(),
+            tasks: TasksConfig::default(),
         }
     }
 }
@@ -122,6 +150,7 @@ const ENV_KEYS: &[&str] = &[
     "log_format",
     "plugin_dirs",
     "retention",
+    "tasks",
 ];
 
 /// A configuration that cannot be used.
@@ -138,6 +167,9 @@ pub enum ConfigError {
         "invalid configuration: timezone '{0}' is not an IANA time zone name (for example UTC or Europe/Berlin)"
     )]
     TimeZone(String),
+    /// A count or duration that must be positive is not.
+    #[error("invalid configuration: {0} must be at least 1")]
+    AtLeastOne(&'static str),
     /// The minimum retention is not positive.
     #[error("invalid configuration: retention.minimum_expiry must be at least 1 second, not {0}")]
     MinimumExpiry(i64),
@@ -167,6 +199,15 @@ impl Config {
         self.tz()?;
         if self.retention.minimum_expiry < 1 {
             return Err(ConfigError::MinimumExpiry(self.retention.minimum_expiry));
+        }
+        for (key, value) in [
+            ("tasks.timeout", self.tasks.timeout),
+            ("retention.sweep_interval", self.retention.sweep_interval),
+            ("retention.purge_retry", self.retention.purge_retry),
+        ] {
+            if value < 1 {
+                return Err(ConfigError::AtLeastOne(key));
+            }
         }
         Ok(())
     }

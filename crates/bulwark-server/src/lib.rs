@@ -14,6 +14,7 @@
 //! ```
 
 pub mod config;
+pub mod engine;
 mod error;
 mod extract;
 pub mod keys;
@@ -28,12 +29,15 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use tokio::net::TcpListener;
 
 use bulwark_catalog::Catalog;
 use bulwark_core::clock::Clock;
 
 use crate::config::{Config, ConfigError};
+use crate::engine::{Engine, EngineConfig};
 use crate::state::{AppState, SystemClock};
 
 pub use routes::router;
@@ -128,6 +132,22 @@ impl Server {
                     source,
                 })?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let bulwark_exe =
+            std::env::current_exe().unwrap_or_else(|_| PathBuf::from("bulwark"));
+        let engine = Engine::new(
+            catalog.clone(),
+            clock.clone(),
+            EngineConfig {
+                workers: config.tasks.workers,
+                task_timeout: Duration::from_secs(config.tasks.timeout),
+                sweep_interval: Duration::from_secs(config.retention.sweep_interval),
+                purge_retry: Duration::from_secs(config.retention.purge_retry),
+                mode: config.mode,
+                tz,
+                plugin_dirs: config.plugin_dirs.clone(),
+                bulwark_exe: bulwark_exe.clone(),
+            },
+        );
         let state = AppState {
             catalog,
             started_at: clock.now(),
@@ -137,9 +157,8 @@ impl Server {
             minimum_expiry: config.retention.minimum_expiry,
             pubkey: pubkey.into(),
             plugin_dirs: config.plugin_dirs.clone().into(),
-            bulwark_exe: std::env::current_exe()
-                .unwrap_or_else(|_| PathBuf::from("bulwark"))
-                .into(),
+            bulwark_exe: bulwark_exe.into(),
+            engine,
         };
         tracing::info!(
             data_dir = %dir.display(),
@@ -169,11 +188,22 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let catalog = self.state.catalog.clone();
+        let engine = self.state.engine.clone();
+        let mut parts = engine.start().await;
         let app = router(self.state);
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(ServerError::Serve);
+        // Running tasks are killed and cleaned up before the catalog closes.
+        engine.shutdown();
+        let drained = tokio::time::timeout(Duration::from_secs(60), async {
+            while parts.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("Tasks did not stop within 60s; leaving them to the next start's recovery.");
+        }
         catalog.close().await;
         tracing::info!("Daemon stopped.");
         result

@@ -108,7 +108,7 @@ pub async fn describe(p: &Installed) -> PluginResponse {
     r
 }
 
-async fn external_info(command: &PluginCommand) -> Result<PluginInfo, String> {
+pub(crate) async fn external_info(command: &PluginCommand) -> Result<PluginInfo, String> {
     let call = Call {
         action: Action::Info,
         endpoint: "{}",

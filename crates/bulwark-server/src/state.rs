@@ -31,6 +31,8 @@ pub struct AppState {
     pub plugin_dirs: Arc<[std::path::PathBuf]>,
     /// The `bulwark` binary, which runs the built-in plugins.
     pub bulwark_exe: Arc<std::path::Path>,
+    /// The task engine.
+    pub engine: crate::engine::Engine,
 }
 
 impl AppState {

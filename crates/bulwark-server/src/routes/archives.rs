@@ -50,6 +50,7 @@ fn response(a: Archive) -> ArchiveResponse {
         expires_at: format_epoch(a.expires_at),
         notes: a.notes,
         status: a.status.to_string(),
+        size: a.size,
         store_uuid: a.store.uuid.0,
         store_name: a.store.name,
         store_plugin: a.store.plugin,
@@ -145,6 +146,7 @@ async fn delete_archive(
     {
         PurgeRequest::Queued(task) => {
             tracing::info!(archive = %id, task = %task, "Archive purge requested.");
+            st.engine.wake();
             Ok(ok("deleted"))
         }
         PurgeRequest::AlreadyGone(status) => Err(ApiError::conflict(format!(
@@ -175,6 +177,7 @@ async fn restore_archive(
     {
         RestoreRequest::Queued(task) => {
             tracing::info!(archive = %id, task = %task, %owner, "Restore requested.");
+            st.engine.wake();
             Ok(Json(ScheduledResponse {
                 ok: "scheduled".into(),
                 task_uuid: task.0,

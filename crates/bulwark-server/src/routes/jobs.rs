@@ -196,7 +196,7 @@ async fn set_paused(st: &AppState, uuid: &str, paused: bool) -> ApiResult<Json<O
         word,
         "job",
         id,
-        st.catalog.set_job_paused(id, paused).await?,
+        st.catalog.set_job_paused(id, paused, st.now()).await?,
     )
 }
 
@@ -239,6 +239,7 @@ async fn run_job(
         .await?
         .ok_or_else(|| not_found("job", id))?;
     tracing::info!(job = %id, task = %task, %owner, "Backup requested.");
+    st.engine.wake();
     Ok(Json(ScheduledResponse {
         ok: "scheduled".into(),
         task_uuid: task.0,

@@ -13,6 +13,7 @@ use bulwark_core::state::TaskStatus;
 use bulwark_core::timefmt::format_epoch;
 
 use super::{not_found, ok, time_opt};
+use crate::engine::Cancel;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, parse_id};
 use crate::state::AppState;
@@ -21,6 +22,78 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tasks))
         .routes(routes!(get_task, cancel_task))
+        .routes(routes!(task_log))
+}
+
+/// Options of the task log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct LogQuery {
+    /// Start at this byte of the log (what a client already has).
+    offset: Option<String>,
+    /// `t`: keep the response open and send the log as it grows, until the task ends.
+    follow: Option<String>,
+}
+
+/// How often a followed log is checked for new lines.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A task's log as plain text, from `offset`; with `follow=t`, streamed while the task runs.
+#[utoipa::path(get, path = "/v1/task/{uuid}/log", tag = "tasks", params(
+        ("uuid" = uuid::Uuid, Path, description = "The task"), LogQuery),
+    responses((status = 200, body = String, content_type = "text/plain"),
+              (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn task_log(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let id: TaskId = parse_id("task", &uuid)?;
+    let offset = match q.offset.as_deref() {
+        None => 0,
+        Some(o) => o.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!("offset must be a byte count, not '{o}'"))
+        })?,
+    };
+    let follow = crate::extract::parse_flag("follow", q.follow.as_deref())?.unwrap_or(false);
+    let task = st
+        .catalog
+        .get_task(id)
+        .await?
+        .ok_or_else(|| not_found("task", id))?;
+    let headers = [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    if !follow || task.status.is_terminal() {
+        let rest = task.log.as_bytes().get(offset..).unwrap_or_default().to_vec();
+        return Ok((headers, rest).into_response());
+    }
+    let catalog = st.catalog.clone();
+    let stream = futures_util::stream::unfold(
+        (catalog, offset, false),
+        move |(catalog, mut offset, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let task = match catalog.get_task(id).await {
+                    Ok(Some(t)) => t,
+                    _ => return None,
+                };
+                let log = task.log.as_bytes();
+                let finished = task.status.is_terminal();
+                if log.len() > offset || finished {
+                    let chunk = log.get(offset..).unwrap_or_default().to_vec();
+                    offset = log.len();
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(chunk)),
+                        (catalog, offset, finished),
+                    ));
+                }
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+        },
+    );
+    Ok((headers, axum::body::Body::from_stream(stream)).into_response())
 }
 
 /// Filters of the task list.
@@ -96,7 +169,8 @@ async fn get_task(
     Ok(Json(response(t)))
 }
 
-/// Cancels a task. A pending task is canceled at once; a finished one cannot be (409).
+/// Cancels a task. A pending task is canceled at once; a running one has its plugins' process
+/// groups killed and ends `canceled`; a finished one cannot be (409).
 #[utoipa::path(delete, path = "/v1/task/{uuid}", tag = "tasks",
     params(("uuid" = uuid::Uuid, Path, description = "The task")),
     responses((status = 200, body = OkResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
@@ -110,9 +184,23 @@ async fn cancel_task(
             tracing::info!(task = %id, "Task canceled.");
             Ok(ok("canceled"))
         }
-        CancelOutcome::Running => Err(ApiError::conflict(format!(
-            "task {id} is running, and this daemon has no task engine to stop it"
-        ))),
+        CancelOutcome::Running => match st.engine.cancel(id) {
+            Cancel::Killing => {
+                tracing::info!(task = %id, "Killing a running task.");
+                // Answer once the worker has recorded the end, so a client that reads the
+                // task next sees it canceled.
+                for _ in 0..150 {
+                    match st.catalog.get_task(id).await? {
+                        Some(t) if t.status.is_terminal() => break,
+                        _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                    }
+                }
+                Ok(ok("canceled"))
+            }
+            Cancel::NotRunning => Err(ApiError::conflict(format!(
+                "task {id} is running but not on a worker of this daemon; try again in a moment"
+            ))),
+        },
         CancelOutcome::AlreadyFinished(status) => {
             Err(ApiError::conflict(format!("task {id} is already {status}")))
         }

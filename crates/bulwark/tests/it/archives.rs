@@ -7,7 +7,7 @@ use bulwark_testkit::TestDaemon;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
-use crate::common::{Fixture, assert_error, bin, fixture, snapshot, uuids};
+use crate::common::{Fixture, HOLD_TASKS, assert_error, bin, fixture, snapshot, uuids};
 
 struct World {
     d: TestDaemon,
@@ -28,7 +28,7 @@ fn at(day: u32) -> i64 {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = TestDaemon::start_in(bin(), dir.path(), "").await.unwrap();
+    let mut d = TestDaemon::start_in(bin(), dir.path(), HOLD_TASKS).await.unwrap();
     let a = fixture(&d, "a").await;
     let b = fixture(&d, "b").await;
     d.stop().unwrap();
@@ -45,6 +45,7 @@ async fn world() -> World {
                 taken_at: at(day),
                 expires_at: at(day) + 86400,
                 notes: String::new(),
+                size: 0,
             })
             .await
             .unwrap()

@@ -9,8 +9,15 @@ pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_bulwark"))
 }
 
+/// Configuration that holds every task pending (no workers): for tests of the API's
+/// bookkeeping, where a task must stay where the request put it.
+pub const HOLD_TASKS: &str = "[tasks]\nworkers = 0";
+
+/// A daemon whose tasks stay pending ([`HOLD_TASKS`]).
 pub async fn daemon() -> TestDaemon {
-    TestDaemon::start(bin()).await.expect("daemon starts")
+    TestDaemon::start_with(bin(), HOLD_TASKS)
+        .await
+        .expect("daemon starts")
 }
 
 /// One of each resource, wired into one job.

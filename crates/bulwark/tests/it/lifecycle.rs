@@ -6,12 +6,14 @@ use std::process::Command;
 use bulwark_testkit::TestDaemon;
 use serde_json::json;
 
-use crate::common::{assert_error, bin, fixture, snapshot};
+use crate::common::{HOLD_TASKS, assert_error, bin, fixture, snapshot};
 
 #[tokio::test]
 async fn restart_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = TestDaemon::start_in(bin(), dir.path(), "").await.unwrap();
+    let mut d = TestDaemon::start_in(bin(), dir.path(), HOLD_TASKS)
+        .await
+        .unwrap();
     let f = fixture(&d, "keep").await;
     d.post_ok(&format!("/v1/job/{}/run", f.job), &serde_json::Value::Null)
         .await
@@ -35,7 +37,7 @@ async fn restart_keeps_everything() {
     );
     assert_eq!(
         d.get_ok("/v1/status").await.unwrap()["catalog"]["schema_version"],
-        1
+        2
     );
 
     // And survives SIGKILL too: every answered write was committed.

@@ -14,7 +14,7 @@ async fn status_reports_health() {
     assert_eq!(s["mode"], "normal");
     assert_eq!(s["catalog"]["kind"], "sqlite");
     assert_eq!(s["catalog"]["ok"], true);
-    assert_eq!(s["catalog"]["schema_version"], 1);
+    assert_eq!(s["catalog"]["schema_version"], 2);
     assert!(s["uptime_seconds"].is_u64());
 }
 
@@ -84,6 +84,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/task/{uuid}"),
     ("get", "/v1/plugins"),
     ("get", "/v1/plugin/{name}"),
+    ("post", "/v1/plugin/{name}/validate"),
+    ("get", "/v1/task/{uuid}/log"),
     ("get", "/v1/meta/pubkey"),
     ("get", "/v1/status"),
 ];

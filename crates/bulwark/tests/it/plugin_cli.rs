@@ -69,13 +69,14 @@ fn protocol_errors_and_exit_codes() {
     let info: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(
         info["features"],
-        serde_json::json!({"target": "no", "store": "yes"})
+        serde_json::json!({"target": "yes", "store": "yes"})
     );
     assert_eq!(info["fields"][0]["name"], "base_dir");
 
     assert_eq!(plugin(&["fs"], b"", None).0, 1);
     assert_eq!(plugin(&["fs", "frobnicate"], b"", None).0, 1);
-    assert_eq!(plugin(&["fs", "backup", "-e", "{}"], b"", None).0, 2);
+    assert_eq!(plugin(&["fs", "backup", "-e", "{}"], b"", None).0, 12);
+    assert_eq!(plugin(&["fs", "abandon", "-e", "{\"base_dir\":\"/tmp\"}"], b"", None).0, 11);
     assert_eq!(plugin(&["fs", "store", "-e", "\"text\""], b"", None).0, 10);
     assert_eq!(
         plugin(&["fs", "purge", "-e", "{\"base_dir\":\"/tmp\"}"], b"", None).0,

@@ -48,7 +48,7 @@ async fn lists_builtins_and_external_plugins() {
 
     let fs = &list[0];
     assert_eq!(fs["kind"], "builtin");
-    assert_eq!(fs["features"], json!({"target": "no", "store": "yes"}));
+    assert_eq!(fs["features"], json!({"target": "yes", "store": "yes"}));
     assert_eq!(fs["fields"][0]["name"], "base_dir");
     assert_eq!(fs["error"], serde_json::Value::Null);
 

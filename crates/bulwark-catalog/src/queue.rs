@@ -1,0 +1,218 @@
+//! The task queue as the task engine sees it: claiming the next task, writing its log as it
+//! runs, finishing it, and the bookkeeping of crash recovery, retention and purge retries.
+
+use sqlx::Row;
+
+use bulwark_core::ids::{ArchiveId, JobId, TaskId};
+use bulwark_core::state::{TaskOp, TaskStatus};
+
+use crate::archives::PURGE_PRIORITY;
+use crate::records::*;
+use crate::tasks::insert_task;
+use crate::{Catalog, Result, parse_id};
+
+impl Catalog {
+    /// Marks the next runnable pending task `running` and returns it: lowest priority number
+    /// first, then oldest. A backup or restore waits while another backup or restore of the
+    /// same target runs. A backup records its job's store as it starts.
+    pub async fn claim_next_task(&self, now: i64) -> Result<Option<Task>> {
+        let mut tx = self.write_tx().await?;
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT uuid FROM tasks
+             WHERE status = 'pending'
+               AND (op = 'purge' OR target_uuid IS NULL OR target_uuid NOT IN (
+                    SELECT target_uuid FROM tasks
+                    WHERE status = 'running' AND op != 'purge' AND target_uuid IS NOT NULL))
+             ORDER BY priority, requested_at, rowid
+             LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let claimed = sqlx::query(
+            "UPDATE tasks SET status = 'running', started_at = ?,
+                 store_uuid = COALESCE(store_uuid,
+                     (SELECT store_uuid FROM jobs WHERE jobs.uuid = tasks.job_uuid))
+             WHERE uuid = ? AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if claimed == 0 {
+            // Canceled between the two statements; the next call finds the next task.
+            return Ok(None);
+        }
+        self.get_task(parse_id("task", &id)?).await
+    }
+
+    /// Appends lines to a task's log.
+    pub async fn append_task_log(&self, id: TaskId, text: &str) -> Result<()> {
+        sqlx::query("UPDATE tasks SET log = log || ? WHERE uuid = ?")
+            .bind(text)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a running task in `status` (failed, canceled or done) with a last log line.
+    pub async fn finish_task(
+        &self,
+        id: TaskId,
+        status: TaskStatus,
+        line: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET status = ?, stopped_at = ?, log = log || ?
+             WHERE uuid = ? AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(format!("{line}\n"))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the archive of a finished backup and marks the task done, in one transaction:
+    /// there is never an archive without its done task, nor a done backup without its archive.
+    pub async fn complete_backup(
+        &self,
+        task: TaskId,
+        archive: &NewArchive,
+        line: &str,
+        now: i64,
+    ) -> Result<ArchiveId> {
+        let mut tx = self.write_tx().await?;
+        let id = ArchiveId::new_random();
+        let r = sqlx::query(
+            "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, status)
+             SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, 'valid'
+             FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
+        )
+        .bind(id.to_string())
+        .bind(&archive.store_key)
+        .bind(archive.taken_at)
+        .bind(archive.expires_at)
+        .bind(&archive.notes)
+        .bind(archive.size)
+        .bind(archive.target.to_string())
+        .bind(archive.store.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(crate::CatalogError::MissingReference {
+                kind: "target or store",
+                id: format!("{} / {}", archive.target, archive.store),
+            });
+        }
+        sqlx::query(
+            "UPDATE tasks SET status = 'done', stopped_at = ?, archive_uuid = ?, log = log || ?
+             WHERE uuid = ?",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(format!("{line}\n"))
+        .bind(task.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Marks an archive purged and its purge task done, in one transaction.
+    pub async fn complete_purge(
+        &self,
+        task: TaskId,
+        archive: ArchiveId,
+        line: &str,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE archives SET status = 'purged' WHERE uuid = ?")
+            .bind(archive.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE tasks SET status = 'done', stopped_at = ?, log = log || ? WHERE uuid = ?",
+        )
+        .bind(now)
+        .bind(format!("{line}\n"))
+        .bind(task.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tasks in a state: used at start for the ones a stopped daemon left `running`.
+    pub async fn tasks_in(&self, status: TaskStatus) -> Result<Vec<Task>> {
+        self.list_tasks(&TaskFilter {
+            status: Some(status),
+            limit: None,
+        })
+        .await
+    }
+
+    /// True while a backup of the job is pending or running.
+    pub async fn backup_active(&self, job: JobId) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasks WHERE job_uuid = ? AND op = 'backup'
+               AND status IN ('pending', 'running')",
+        )
+        .bind(job.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Queues purges, owned by "system": of valid archives past their expiry, and of archives
+    /// left `purging` whose last purge failed before `retry_before` (and has none queued).
+    /// Returns how many were queued.
+    pub async fn queue_due_purges(&self, now: i64, retry_before: i64) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let rows = sqlx::query(
+            "SELECT uuid, target_uuid FROM archives a
+             WHERE (status = 'valid' AND expires_at <= ?1)
+                OR (status = 'purging' AND NOT EXISTS (
+                     SELECT 1 FROM tasks t WHERE t.archive_uuid = a.uuid AND t.op = 'purge'
+                       AND (t.status IN ('pending', 'running') OR t.stopped_at > ?2)))",
+        )
+        .bind(now)
+        .bind(retry_before)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut queued = 0;
+        for row in &rows {
+            let archive: ArchiveId = parse_id("archive", &row.try_get::<String, _>("uuid")?)?;
+            let target = parse_id("target", &row.try_get::<String, _>("target_uuid")?)?;
+            sqlx::query("UPDATE archives SET status = 'purging' WHERE uuid = ?")
+                .bind(archive.to_string())
+                .execute(&mut *tx)
+                .await?;
+            insert_task(
+                &mut tx,
+                &NewTask {
+                    owner: "system".into(),
+                    op: TaskOp::Purge,
+                    job: None,
+                    archive: Some(archive),
+                    target: Some(target),
+                    priority: PURGE_PRIORITY,
+                    requested_at: now,
+                },
+            )
+            .await?;
+            queued += 1;
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+}

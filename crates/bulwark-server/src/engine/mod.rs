@@ -1,0 +1,221 @@
+//! The task engine: a supervisor that runs pending tasks on a pool of workers, the scheduler
+//! that queues backups at their jobs' times, and the retention sweep that queues purges.
+//!
+//! - The supervisor claims tasks from the catalog in priority order (lowest number first, then
+//!   oldest), never two backups or restores of one target at once (the catalog's claim query
+//!   enforces it), at most `tasks.workers` at a time.
+//! - A worker runs one task through the runner's pipelines, streams its log into the catalog as
+//!   it grows, and ends it done, failed or canceled. A failed backup leaves no archive, and
+//!   whatever the store kept of it is removed (`purge` of a key it printed, `abandon` of the
+//!   upload).
+//! - At start, tasks a stopped daemon left `running` are failed and their uploads abandoned.
+//!
+//! Every task runs on the daemon's host for now; the runner is the library an agent will reuse.
+
+mod recovery;
+mod scheduler;
+mod work;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use bulwark_catalog::Catalog;
+use bulwark_core::clock::Clock;
+use bulwark_core::ids::TaskId;
+
+use crate::config::Mode;
+
+/// What the engine is configured with.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Tasks that run at once.
+    pub workers: usize,
+    /// How long one task may run.
+    pub task_timeout: Duration,
+    /// Seconds between retention sweeps.
+    pub sweep_interval: Duration,
+    /// Seconds before a failed purge is tried again.
+    pub purge_retry: Duration,
+    /// Normal or dev scheduling.
+    pub mode: Mode,
+    /// The zone schedules are read in.
+    pub tz: chrono_tz::Tz,
+    /// Where external plugins are.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// The `bulwark` binary, which runs the built-ins.
+    pub bulwark_exe: PathBuf,
+}
+
+/// A handle on the engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    catalog: Catalog,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    /// Cancel tokens of running tasks.
+    running: Mutex<HashMap<TaskId, CancellationToken>>,
+    /// Wakes the supervisor: a task was queued or a worker finished.
+    wake: Notify,
+    /// Stops the supervisor, the scheduler and the sweep.
+    stop: CancellationToken,
+    /// Set when the daemon stops: running tasks end as failed, not canceled.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// What a cancel request found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// The task was running; its processes are being killed.
+    Killing,
+    /// This engine is not running that task.
+    NotRunning,
+}
+
+impl Engine {
+    /// An engine over `catalog`; nothing runs until [`Engine::start`].
+    pub fn new(catalog: Catalog, clock: Arc<dyn Clock>, config: EngineConfig) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                catalog,
+                clock,
+                config,
+                running: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                stop: CancellationToken::new(),
+                stopping: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Recovers from a previous run, then starts the supervisor, the scheduler and the sweep.
+    /// The returned set ends when [`Engine::shutdown`] has stopped them.
+    pub async fn start(&self) -> JoinSet<()> {
+        recovery::recover(self).await;
+        let mut set = JoinSet::new();
+        let e = self.clone();
+        set.spawn(async move { e.supervise().await });
+        let e = self.clone();
+        set.spawn(async move { scheduler::run(e).await });
+        let e = self.clone();
+        set.spawn(async move { e.sweep().await });
+        set
+    }
+
+    /// Tells the supervisor to look for work now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Kills a running task's processes; the worker then ends it as canceled.
+    pub fn cancel(&self, id: TaskId) -> Cancel {
+        let running = self.lock_running();
+        match running.get(&id) {
+            Some(token) => {
+                token.cancel();
+                Cancel::Killing
+            }
+            None => Cancel::NotRunning,
+        }
+    }
+
+    /// Stops taking work, kills running tasks (they end as failed, "the daemon stopped during
+    /// this task", with their partial data removed) and waits for the workers.
+    pub fn shutdown(&self) {
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.stop.cancel();
+        for token in self.lock_running().values() {
+            token.cancel();
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.inner
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, CancellationToken>> {
+        // A poisoned lock only means a worker panicked while holding it; the map is still sound.
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now().timestamp()
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    async fn supervise(&self) {
+        let mut workers = JoinSet::new();
+        loop {
+            while workers.len() < self.config().workers && !self.inner.stop.is_cancelled() {
+                match self.catalog().claim_next_task(self.now()).await {
+                    Ok(Some(task)) => {
+                        let token = CancellationToken::new();
+                        self.lock_running().insert(task.uuid, token.clone());
+                        let e = self.clone();
+                        workers.spawn(async move {
+                            let id = task.uuid;
+                            work::run(&e, task, token).await;
+                            e.lock_running().remove(&id);
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Cannot read the task queue.");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                () = self.inner.wake.notified() => {}
+                Some(_) = workers.join_next(), if !workers.is_empty() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = self.inner.stop.cancelled() => break,
+            }
+        }
+        // Running tasks were told to stop; let them clean up.
+        while workers.join_next().await.is_some() {}
+    }
+
+    async fn sweep(&self) {
+        loop {
+            // The first sweep comes one interval after start, when the daemon has settled.
+            tokio::select! {
+                () = tokio::time::sleep(self.config().sweep_interval) => {}
+                () = self.inner.stop.cancelled() => break,
+            }
+            let now = self.now();
+            let retry_before = now - self.config().purge_retry.as_secs() as i64;
+            match self.catalog().queue_due_purges(now, retry_before).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(purges = n, "Retention sweep queued purges.");
+                    self.wake();
+                }
+                Err(e) => tracing::error!(error = %e, "Retention sweep failed."),
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The scheduler: queues a backup, owned by "system", each time an unpaused job's schedule
+//! comes due. A job whose last backup is still pending or running is skipped (and logged). A
+//! job remembers when it last fired, so runs missed while the daemon was down are made up by
+//! one run at start, not one per missed slot.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use bulwark_catalog::{Job, JobFilter};
+use bulwark_core::timespec::Schedule;
+
+use super::Engine;
+use crate::config::Mode;
+
+/// How often the scheduler looks at the jobs.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The owner of scheduled tasks.
+pub const SYSTEM: &str = "system";
+
+pub(super) async fn run(e: Engine) {
+    loop {
+        if let Err(err) = tick(&e).await {
+            tracing::error!(error = %err, "Scheduler cannot read the jobs.");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(TICK) => {}
+            () = e.inner.stop.cancelled() => break,
+        }
+    }
+}
+
+async fn tick(e: &Engine) -> Result<(), bulwark_catalog::CatalogError> {
+    let jobs = e
+        .catalog()
+        .list_jobs(&JobFilter {
+            paused: Some(false),
+            ..JobFilter::default()
+        })
+        .await?;
+    let now = e.inner.clock.now();
+    for job in jobs {
+        let Some(last) = job.last_fired_at else {
+            // First sight of a new job: its schedule counts from now.
+            e.catalog().set_job_fired(job.uuid, now.timestamp()).await?;
+            continue;
+        };
+        let Some(due) = due_at(e, &job, last) else {
+            continue;
+        };
+        if due > now {
+            continue;
+        }
+        if e.catalog().backup_active(job.uuid).await? {
+            tracing::info!(job = %job.uuid, name = %job.name, "Scheduled backup skipped: the previous one is still pending or running.");
+        } else if let Some(task) = e
+            .catalog()
+            .request_backup(job.uuid, SYSTEM, now.timestamp())
+            .await?
+        {
+            tracing::info!(job = %job.uuid, name = %job.name, task = %task, "Scheduled backup queued.");
+            e.wake();
+        }
+        e.catalog().set_job_fired(job.uuid, now.timestamp()).await?;
+    }
+    Ok(())
+}
+
+/// When the job is next due after it last fired.
+fn due_at(e: &Engine, job: &Job, last: i64) -> Option<DateTime<Utc>> {
+    let spec = match e.config().mode {
+        Mode::Dev => "every minute".parse::<Schedule>().ok()?,
+        Mode::Normal => match job.schedule.timespec.parse::<Schedule>() {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(job = %job.uuid, error = %err, "Job has a schedule that does not parse; not scheduling it.");
+                return None;
+            }
+        },
+    };
+    let last = DateTime::<Utc>::from_timestamp(last, 0)?;
+    spec.next_after(last, e.config().tz)
+}
