@@ -126,9 +126,9 @@ impl Catalog {
         )
         .bind(paused)
         .bind(now)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(updated(r.rows_affected()))
     }
 

@@ -132,8 +132,7 @@ impl Server {
                     source,
                 })?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let bulwark_exe =
-            std::env::current_exe().unwrap_or_else(|_| PathBuf::from("bulwark"));
+        let bulwark_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("bulwark"));
         let engine = Engine::new(
             catalog.clone(),
             clock.clone(),
@@ -202,7 +201,9 @@ impl Server {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!("Tasks did not stop within 60s; leaving them to the next start's recovery.");
+            tracing::warn!(
+                "Tasks did not stop within 60s; leaving them to the next start's recovery."
+            );
         }
         catalog.close().await;
         tracing::info!("Daemon stopped.");

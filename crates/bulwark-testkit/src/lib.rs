@@ -10,6 +10,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod conformance;
+pub mod tree;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -203,6 +206,13 @@ impl TestDaemon {
                 .body(body.to_string()),
         )
         .await
+    }
+
+    /// `GET path` as text (for plain-text answers such as task logs).
+    pub async fn text(&self, path: &str) -> Result<(u16, String)> {
+        let r = self.client.get(self.url(path)).send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.text().await?))
     }
 
     /// `POST path` with a JSON body; fails unless the answer is 200, and returns the body.

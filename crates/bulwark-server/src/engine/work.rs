@@ -151,12 +151,7 @@ fn pipeline_end(e: &Engine, failure: &Failure) -> End {
     }
 }
 
-async fn backup(
-    e: &Engine,
-    task: &Task,
-    cancel: &CancellationToken,
-    log: &LogSink,
-) -> Option<End> {
+async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSink) -> Option<End> {
     let Some(job_id) = task.job else {
         return Some(End::failed("Failed: the task names no job."));
     };
@@ -261,16 +256,27 @@ async fn backup(
 
 /// Removes what a failed backup left in its store: the blob under a key the store printed,
 /// and whatever remains of the upload.
-pub(super) async fn cleanup_backup(store: Side<'_>, key: Option<&str>, upload: &str, log: &LogSink) {
+pub(super) async fn cleanup_backup(
+    store: Side<'_>,
+    key: Option<&str>,
+    upload: &str,
+    log: &LogSink,
+) {
     if let Some(key) = key {
         match store_call(store, Action::Purge, key).await {
             Ok(()) => say(log, format!("Removed the data stored under key {key}.")),
-            Err(m) => say(log, format!("Could not remove the data under key {key}: {m}")),
+            Err(m) => say(
+                log,
+                format!("Could not remove the data under key {key}: {m}"),
+            ),
         }
     }
     match store_call(store, Action::Abandon, upload).await {
         Ok(()) => say(log, "Removed what the store kept of this upload."),
-        Err(m) => say(log, format!("Could not clean up the upload in the store: {m}")),
+        Err(m) => say(
+            log,
+            format!("Could not clean up the upload in the store: {m}"),
+        ),
     }
 }
 
@@ -296,7 +302,10 @@ async fn store_call(store: Side<'_>, action: Action, key: &str) -> Result<(), St
         ));
     }
     let said = out.stderr.text.trim().replace('\n', " / ");
-    Err(format!("{action} failed with {}: {said}", out.describe_exit()))
+    Err(format!(
+        "{action} failed with {}: {said}",
+        out.describe_exit()
+    ))
 }
 
 async fn restore(
@@ -361,7 +370,10 @@ async fn restore(
     Some(match result {
         Ok(bytes) => End {
             status: TaskStatus::Done,
-            line: format!("Done: restored {bytes} bytes into target '{}'.", target.name),
+            line: format!(
+                "Done: restored {bytes} bytes into target '{}'.",
+                target.name
+            ),
         },
         Err(err) => pipeline_end(e, &err.failure),
     })
@@ -442,5 +454,3 @@ pub(super) async fn abandon_upload(
     };
     cleanup_backup(side, None, upload, log).await;
 }
-
-

@@ -62,9 +62,17 @@ async fn task_log(
         .get_task(id)
         .await?
         .ok_or_else(|| not_found("task", id))?;
-    let headers = [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    let headers = [(
+        axum::http::header::CONTENT_TYPE,
+        "text/plain; charset=utf-8",
+    )];
     if !follow || task.status.is_terminal() {
-        let rest = task.log.as_bytes().get(offset..).unwrap_or_default().to_vec();
+        let rest = task
+            .log
+            .as_bytes()
+            .get(offset..)
+            .unwrap_or_default()
+            .to_vec();
         return Ok((headers, rest).into_response());
     }
     let catalog = st.catalog.clone();

@@ -28,7 +28,9 @@ fn at(day: u32) -> i64 {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = TestDaemon::start_in(bin(), dir.path(), HOLD_TASKS).await.unwrap();
+    let mut d = TestDaemon::start_in(bin(), dir.path(), HOLD_TASKS)
+        .await
+        .unwrap();
     let a = fixture(&d, "a").await;
     let b = fixture(&d, "b").await;
     d.stop().unwrap();

@@ -6,6 +6,7 @@
 
 mod archives;
 mod common;
+mod engine;
 mod jobs;
 mod lifecycle;
 mod meta;

@@ -76,7 +76,15 @@ fn protocol_errors_and_exit_codes() {
     assert_eq!(plugin(&["fs"], b"", None).0, 1);
     assert_eq!(plugin(&["fs", "frobnicate"], b"", None).0, 1);
     assert_eq!(plugin(&["fs", "backup", "-e", "{}"], b"", None).0, 12);
-    assert_eq!(plugin(&["fs", "abandon", "-e", "{\"base_dir\":\"/tmp\"}"], b"", None).0, 11);
+    assert_eq!(
+        plugin(
+            &["fs", "abandon", "-e", "{\"base_dir\":\"/tmp\"}"],
+            b"",
+            None
+        )
+        .0,
+        11
+    );
     assert_eq!(plugin(&["fs", "store", "-e", "\"text\""], b"", None).0, 10);
     assert_eq!(
         plugin(&["fs", "purge", "-e", "{\"base_dir\":\"/tmp\"}"], b"", None).0,
