@@ -56,10 +56,10 @@ async fn migrations_apply_once_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 1);
+    assert_eq!(c.schema_version().await.unwrap(), 2);
     c.close().await;
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 1);
+    assert_eq!(c.schema_version().await.unwrap(), 2);
     c.health().await.unwrap();
 }
 
@@ -143,4 +143,78 @@ async fn a_corrupt_row_is_reported_not_guessed() {
             .to_string(),
         err
     );
+}
+
+/// A job on a new target (into `store`) with the given priority.
+async fn job_with(
+    c: &Catalog,
+    store: bulwark_core::ids::StoreId,
+    priority: i64,
+) -> bulwark_core::ids::JobId {
+    let (t, _) = target_and_store(c).await;
+    let sch = c
+        .create_schedule(&ScheduleFields {
+            name: "s".into(),
+            summary: String::new(),
+            timespec: "daily at 4:00".into(),
+        })
+        .await
+        .unwrap();
+    let r = c
+        .create_retention(&RetentionFields {
+            name: "r".into(),
+            summary: String::new(),
+            expiry: 3600,
+        })
+        .await
+        .unwrap();
+    c.create_job(
+        &JobFields {
+            name: "j".into(),
+            summary: String::new(),
+            priority,
+            target: t,
+            store,
+            schedule: sch,
+            retention: r,
+        },
+        false,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tasks_are_claimed_by_priority_then_age_one_per_target() {
+    let (_d, c) = open().await;
+    let (_, store) = target_and_store(&c).await;
+    let low = job_with(&c, store, 90).await;
+    let high = job_with(&c, store, 10).await;
+    let a = c.request_backup(low, "x", 100).await.unwrap().unwrap();
+    let b = c.request_backup(high, "x", 200).await.unwrap().unwrap();
+    let b2 = c.request_backup(high, "x", 150).await.unwrap().unwrap();
+    // Priority first; among equals, the oldest. b2 is older than b.
+    let first = c.claim_next_task(300).await.unwrap().unwrap();
+    assert_eq!(first.uuid, b2);
+    assert_eq!(first.status, bulwark_core::state::TaskStatus::Running);
+    assert_eq!(
+        first.store,
+        Some(store),
+        "the store is recorded when a backup starts"
+    );
+    // b is on the same target as the running b2: it waits; the low-priority job goes next.
+    let second = c.claim_next_task(300).await.unwrap().unwrap();
+    assert_eq!(second.uuid, a);
+    assert!(c.claim_next_task(300).await.unwrap().is_none());
+    c.finish_task(b2, bulwark_core::state::TaskStatus::Done, "ok", 301)
+        .await
+        .unwrap();
+    assert_eq!(c.claim_next_task(302).await.unwrap().unwrap().uuid, b);
+    // A pending task canceled is never claimed.
+    let e = c.request_backup(low, "x", 400).await.unwrap().unwrap();
+    c.finish_task(a, bulwark_core::state::TaskStatus::Done, "ok", 401)
+        .await
+        .unwrap();
+    c.cancel_task(e, 402).await.unwrap();
+    assert!(c.claim_next_task(403).await.unwrap().is_none());
 }

@@ -92,6 +92,22 @@ fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// Starts a command, trying again briefly when the executable is "busy" (ETXTBSY): a plugin
+/// file that was just written can still be open for writing in a child that another thread
+/// forked at that moment, until that child execs.
+pub(crate) async fn spawn(cmd: &mut Command) -> std::io::Result<tokio::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32) && tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How a plugin action ended.
 #[derive(Debug)]
 pub struct Outcome {
@@ -186,9 +202,8 @@ pub async fn run_collect(
     max_stdout: usize,
 ) -> Result<Outcome, RunError> {
     let name = plugin.name().to_string();
-    let mut child = plugin
-        .command(call.action, call.endpoint, call.key)
-        .spawn()
+    let mut child = spawn(&mut plugin.command(call.action, call.endpoint, call.key))
+        .await
         .map_err(|source| RunError::Spawn {
             name: name.clone(),
             source,

@@ -267,13 +267,13 @@ struct Started {
     stderr: JoinHandle<Tail>,
 }
 
-fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
+async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
     let mut cmd = p.side.plugin.command(p.action, p.side.endpoint, p.key);
     if let Some(u) = p.upload {
         cmd.env(UPLOAD_ENV, u);
     }
-    let mut child = cmd
-        .spawn()
+    let mut child = crate::exec::spawn(&mut cmd)
+        .await
         .map_err(|e| p.fail(format!("it could not be started: {e}")))?;
     let pgid = child.id();
     let stderr = child.stderr.take();
@@ -335,8 +335,8 @@ async fn run_pair(
     log: &LogSink,
 ) -> Result<PairDone, (Failure, Option<Vec<u8>>)> {
     // The consumer starts first: a producer must never write into a pipe nobody will read.
-    let mut cons = start(&consumer, log).map_err(|f| (f, None))?;
-    let mut prod = match start(&producer, log) {
+    let mut cons = start(&consumer, log).await.map_err(|f| (f, None))?;
+    let mut prod = match start(&producer, log).await {
         Ok(p) => p,
         Err(f) => {
             kill_group(cons.pgid);

@@ -79,12 +79,21 @@ impl Plugin {
         if let Some(k) = key {
             cmd.arg("--key").arg(k);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", self.name))?;
+            .stderr(Stdio::piped());
+        // A script written a moment ago may be "busy" (ETXTBSY) while another test's child,
+        // forked meanwhile, still holds it open: try again briefly.
+        let mut tries = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e) if e.raw_os_error() == Some(26) && tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => break other.with_context(|| format!("starting {}", self.name))?,
+            }
+        };
         let mut input = child.stdin.take().context("no stdin")?;
         let data = stdin.to_vec();
         let writer = std::thread::spawn(move || {

@@ -625,3 +625,145 @@ async fn the_default_minimum_expiry_still_holds() {
         .unwrap();
     assert_eq!(status, 400, "{body}");
 }
+
+async fn tasks_of(d: &TestDaemon, job: &str) -> Vec<Value> {
+    d.get_ok("/v1/tasks")
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["job_uuid"] == job)
+        .cloned()
+        .collect()
+}
+
+async fn set_schedule(d: &TestDaemon, job: &str, when: &str) {
+    let j = d.get_ok(&format!("/v1/job/{job}")).await.unwrap();
+    let s = d
+        .create(
+            "/v1/schedules",
+            &json!({"name": format!("{when} {job}"), "when": when}),
+        )
+        .await
+        .unwrap();
+    d.put(
+        &format!("/v1/job/{job}"),
+        &json!({"name": j["name"], "summary": "", "target": j["target_uuid"], "store": j["store_uuid"],
+                "schedule": s, "retention": j["retention_uuid"]}),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn schedules_queue_system_backups_and_skip_a_busy_job() {
+    let work = tempfile::tempdir().unwrap();
+    let d = engine_daemon("").await;
+    let busy = wire(
+        &d,
+        ("shtarget", json!({"base_dir": work.path(), "mode": "hang"})),
+        ("fs", json!({"base_dir": work.path().join("store")})),
+        3600,
+    )
+    .await;
+    let paused = wire(
+        &d,
+        ("shtarget", json!({"base_dir": work.path()})),
+        ("fs", json!({"base_dir": work.path().join("store2")})),
+        3600,
+    )
+    .await;
+    d.post_ok(&format!("/v1/job/{}/pause", paused.job), &Value::Null)
+        .await
+        .unwrap();
+    set_schedule(&d, &busy.job, "every 2s").await;
+    set_schedule(&d, &paused.job, "every 2s").await;
+    eventually("a scheduled backup runs", 30, async || {
+        tasks_of(&d, &busy.job)
+            .await
+            .iter()
+            .any(|t| t["status"] == "running")
+    })
+    .await;
+    // Two more periods: the job is still busy, so nothing more is queued.
+    eventually("the scheduler skips the busy job", 30, async || {
+        d.log().matches("Scheduled backup skipped").count() >= 2
+    })
+    .await;
+    let tasks = tasks_of(&d, &busy.job).await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["owner"], "system");
+    assert!(
+        tasks_of(&d, &paused.job).await.is_empty(),
+        "a paused job ran"
+    );
+    d.delete(&format!("/v1/task/{}", tasks[0]["uuid"].as_str().unwrap()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_run_missed_while_down_runs_once_at_start() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("daemon");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::create_dir(work.path().join("src")).unwrap();
+    std::fs::write(work.path().join("src/f"), "x").unwrap();
+    let mut d = TestDaemon::start_in(bin(), &data, "").await.unwrap();
+    let w = wire(
+        &d,
+        ("fs", json!({"base_dir": work.path().join("src")})),
+        ("fs", json!({"base_dir": work.path().join("store")})),
+        3600,
+    )
+    .await;
+    set_schedule(&d, &w.job, "hourly at :00").await;
+    // Let the scheduler see the job once, then stop the daemon for "three hours".
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(tasks_of(&d, &w.job).await.is_empty());
+    d.stop().unwrap();
+    let catalog = bulwark_catalog::Catalog::open(&data.join("data/catalog.db"))
+        .await
+        .unwrap();
+    let job: bulwark_core::ids::JobId = w.job.parse().unwrap();
+    let three_hours_ago = chrono::Utc::now().timestamp() - 3 * 3600;
+    catalog.set_job_fired(job, three_hours_ago).await.unwrap();
+    catalog.close().await;
+    d.restart().unwrap();
+    eventually("the missed run is made up", 30, async || {
+        !tasks_of(&d, &w.job).await.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let tasks = tasks_of(&d, &w.job).await;
+    assert_eq!(tasks.len(), 1, "missed runs are made up once: {tasks:?}");
+    assert_eq!(tasks[0]["owner"], "system");
+    assert_eq!(
+        finished(&d, tasks[0]["uuid"].as_str().unwrap()).await["status"],
+        "done"
+    );
+}
+
+#[tokio::test]
+async fn dev_mode_runs_every_job_every_minute() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("src")).unwrap();
+    std::fs::write(work.path().join("src/f"), "x").unwrap();
+    let d = engine_daemon("mode = \"DEV\"").await;
+    // "daily at 4am" would not come for hours; in dev mode it comes within the minute.
+    let w = wire(
+        &d,
+        ("fs", json!({"base_dir": work.path().join("src")})),
+        ("fs", json!({"base_dir": work.path().join("store")})),
+        3600,
+    )
+    .await;
+    eventually("dev mode fires", 75, async || {
+        tasks_of(&d, &w.job)
+            .await
+            .iter()
+            .any(|t| t["owner"] == "system")
+    })
+    .await;
+}
