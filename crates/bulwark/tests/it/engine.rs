@@ -385,17 +385,34 @@ async fn failures_on_either_side_fail_the_task_and_leave_nothing() {
 
     let t = failing(
         &d,
-        json!({"base_dir": src}),
-        json!({"base_dir": sd, "mode": "fail"}),
+        json!({"base_dir": src, "mode": "fail", "code": "1"}),
+        store.clone(),
         &sd,
     )
     .await;
     let log = t["log"].as_str().unwrap();
     assert!(
-        log.contains("Failed: the store plugin shstore failed: exit 4 (plugin failure)"),
+        log.contains("target plugin shtarget failed: exit 1"),
         "{log}"
     );
-    assert!(log.contains("the bucket is gone"), "{log}");
+
+    for code in ["1", "4"] {
+        let t = failing(
+            &d,
+            json!({"base_dir": src}),
+            json!({"base_dir": sd, "mode": "fail", "code": code}),
+            &sd,
+        )
+        .await;
+        let log = t["log"].as_str().unwrap();
+        assert!(
+            log.contains(&format!(
+                "Failed: the store plugin shstore failed: exit {code}"
+            )),
+            "{log}"
+        );
+        assert!(log.contains("the bucket is gone"), "{log}");
+    }
 
     let t = failing(
         &d,
