@@ -17,8 +17,8 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use bulwark_plugin::{Action, StoreOutput, UPLOAD_ENV};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::AsyncReadExt;
+use tokio::process::Child;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -301,27 +301,54 @@ fn widen(fd: impl AsFd) {
 /// How the copy from producer to consumer ended.
 enum Pumped {
     /// The producer's stdout ended; the consumer's stdin is still open.
-    Eof(ChildStdin),
+    Eof(std::fs::File),
     /// Writing to the consumer failed: it stopped reading.
     ConsumerGone,
     /// Reading the producer's stdout failed.
     ReadFailed(std::io::Error),
 }
 
-async fn pump(
-    mut from: ChildStdout,
-    mut to: ChildStdin,
+/// A pipe end as a blocking file. The copy loop runs on a thread of its own with plain
+/// blocking reads and writes: an event-loop relay pays a readiness round trip per chunk, which
+/// costs more than the copy itself at pipe speeds.
+fn blocking(fd: std::os::fd::OwnedFd) -> std::io::Result<std::fs::File> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
+    fcntl(&fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(std::fs::File::from(fd))
+}
+
+fn pump(
+    mut from: std::fs::File,
+    mut to: std::fs::File,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Pumped {
+    use nix::errno::Errno;
+    use nix::fcntl::{SpliceFFlags, splice};
+    use std::io::{Read, Write};
+    // Pipe to pipe, the kernel moves pages without copying them through this process. Where
+    // splice is refused (EINVAL), the plain copy below takes over.
+    loop {
+        match splice(&from, None, &to, None, CHUNK, SpliceFFlags::SPLICE_F_MOVE) {
+            Ok(0) => return Pumped::Eof(to),
+            Ok(n) => {
+                counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(Errno::EINTR) => {}
+            Err(Errno::EPIPE) => return Pumped::ConsumerGone,
+            Err(Errno::EINVAL) => break,
+            Err(e) => return Pumped::ReadFailed(std::io::Error::from(e)),
+        }
+    }
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = match from.read(&mut buf).await {
+        let n = match from.read(&mut buf) {
             Ok(0) => return Pumped::Eof(to),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Pumped::ReadFailed(e),
         };
-        if to.write_all(&buf[..n]).await.is_err() {
+        if to.write_all(&buf[..n]).is_err() {
             return Pumped::ConsumerGone;
         }
         counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
@@ -383,6 +410,10 @@ async fn flow(
     let mut out = cons.child.stdout.take().ok_or_else(|| internal("stdout"))?;
     widen(&from);
     widen(&to);
+    let pipe_err =
+        |e: std::io::Error| (consumer.fail(format!("internal error: a pipe: {e}")), None);
+    let from = blocking(from.into_owned_fd().map_err(pipe_err)?).map_err(pipe_err)?;
+    let to = blocking(to.into_owned_fd().map_err(pipe_err)?).map_err(pipe_err)?;
     let reader = tokio::spawn(async move {
         let mut kept = Vec::new();
         let mut overflow = false;
@@ -398,7 +429,8 @@ async fn flow(
         (kept, overflow)
     });
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut pumping = tokio::spawn(pump(from, to, counter.clone()));
+    let c = counter.clone();
+    let mut pumping = tokio::task::spawn_blocking(move || pump(from, to, c));
 
     // Copy until the producer's stdout ends, unless the consumer dies first; then the producer
     // is killed, which ends the copy too.

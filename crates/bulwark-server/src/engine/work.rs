@@ -93,6 +93,17 @@ pub(super) fn log_writer(e: &Engine, id: TaskId) -> (LogSink, JoinHandle<()>) {
     (tx, handle)
 }
 
+/// "in 1.234s (812.3 MiB/s)"
+fn rate(bytes: u64, took: Duration) -> String {
+    let secs = took.as_secs_f64();
+    let mib = bytes as f64 / 1_048_576.0;
+    if secs > 0.0 {
+        format!("in {secs:.3}s ({:.1} MiB/s)", mib / secs)
+    } else {
+        format!("in {secs:.3}s")
+    }
+}
+
 fn say(log: &LogSink, line: impl Into<String>) {
     let _ = log.send(line.into());
 }
@@ -188,6 +199,7 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
     let t_secrets = secret_values(&target.endpoint, &t.info.secret_fields());
     let s_secrets = secret_values(&store.endpoint, &s.info.secret_fields());
     let upload = task.uuid.to_string();
+    let clock = std::time::Instant::now();
     let result = pipeline::backup(
         Side {
             plugin: &t.command,
@@ -222,8 +234,11 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
                 size: i64::try_from(done.bytes).unwrap_or(i64::MAX),
             };
             let line = format!(
-                "Done: {} bytes stored under key {}; kept for {}s.",
-                done.bytes, done.stored.key, job.retention.expiry
+                "Done: {} bytes stored under key {} {}; kept for {}s.",
+                done.bytes,
+                done.stored.key,
+                rate(done.bytes, clock.elapsed()),
+                job.retention.expiry
             );
             match e
                 .catalog()
@@ -351,6 +366,7 @@ async fn restore(
     };
     let t_secrets = secret_values(&target.endpoint, &t.info.secret_fields());
     let s_secrets = secret_values(&store.endpoint, &s.info.secret_fields());
+    let clock = std::time::Instant::now();
     let result = pipeline::restore(
         Side {
             plugin: &s.command,
@@ -371,8 +387,9 @@ async fn restore(
         Ok(bytes) => End {
             status: TaskStatus::Done,
             line: format!(
-                "Done: restored {bytes} bytes into target '{}'.",
-                target.name
+                "Done: restored {bytes} bytes into target '{}' {}.",
+                target.name,
+                rate(bytes, clock.elapsed())
             ),
         },
         Err(err) => pipeline_end(e, &err.failure),

@@ -36,7 +36,7 @@ struct LogQuery {
 }
 
 /// How often a followed log is checked for new lines.
-const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A task's log as plain text, from `offset`; with `follow=t`, streamed while the task runs.
 #[utoipa::path(get, path = "/v1/task/{uuid}/log", tag = "tasks", params(
