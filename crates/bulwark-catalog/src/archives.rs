@@ -82,29 +82,8 @@ impl Catalog {
     /// Records a new, valid archive. Fails with [`CatalogError::MissingReference`] if its target
     /// or store does not exist.
     pub async fn create_archive(&self, a: &NewArchive) -> Result<ArchiveId> {
-        let id = ArchiveId::new_random();
-        let r = sqlx::query(
-            "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, status)
-             SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, 'valid'
-             FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
-        )
-        .bind(id.to_string())
-        .bind(&a.store_key)
-        .bind(a.taken_at)
-        .bind(a.expires_at)
-        .bind(&a.notes)
-        .bind(a.size)
-        .bind(a.target.to_string())
-        .bind(a.store.to_string())
-        .execute(&self.pool)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(CatalogError::MissingReference {
-                kind: "target or store",
-                id: format!("{} / {}", a.target, a.store),
-            });
-        }
-        Ok(id)
+        let mut conn = self.pool.acquire().await?;
+        insert_archive(&mut conn, a).await
     }
 
     /// Replaces an archive's notes.
@@ -214,6 +193,36 @@ impl Catalog {
         tx.commit().await?;
         Ok(RestoreRequest::Queued(task))
     }
+}
+
+/// Inserts a valid archive inside the caller's connection or transaction.
+pub(crate) async fn insert_archive(
+    conn: &mut sqlx::SqliteConnection,
+    a: &NewArchive,
+) -> Result<ArchiveId> {
+    let id = ArchiveId::new_random();
+    let r = sqlx::query(
+        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, status)
+         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, 'valid'
+         FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
+    )
+    .bind(id.to_string())
+    .bind(&a.store_key)
+    .bind(a.taken_at)
+    .bind(a.expires_at)
+    .bind(&a.notes)
+    .bind(a.size)
+    .bind(a.target.to_string())
+    .bind(a.store.to_string())
+    .execute(&mut *conn)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Err(CatalogError::MissingReference {
+            kind: "target or store",
+            id: format!("{} / {}", a.target, a.store),
+        });
+    }
+    Ok(id)
 }
 
 fn archive_status(s: &str) -> Result<ArchiveStatus> {

@@ -6,7 +6,7 @@ use sqlx::Row;
 use bulwark_core::ids::{ArchiveId, JobId, TaskId};
 use bulwark_core::state::{TaskOp, TaskStatus};
 
-use crate::archives::PURGE_PRIORITY;
+use crate::archives::{PURGE_PRIORITY, insert_archive};
 use crate::records::*;
 use crate::tasks::insert_task;
 use crate::{Catalog, Result, parse_id};
@@ -91,28 +91,7 @@ impl Catalog {
         now: i64,
     ) -> Result<ArchiveId> {
         let mut tx = self.write_tx().await?;
-        let id = ArchiveId::new_random();
-        let r = sqlx::query(
-            "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, status)
-             SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, 'valid'
-             FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
-        )
-        .bind(id.to_string())
-        .bind(&archive.store_key)
-        .bind(archive.taken_at)
-        .bind(archive.expires_at)
-        .bind(&archive.notes)
-        .bind(archive.size)
-        .bind(archive.target.to_string())
-        .bind(archive.store.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(crate::CatalogError::MissingReference {
-                kind: "target or store",
-                id: format!("{} / {}", archive.target, archive.store),
-            });
-        }
+        let id = insert_archive(&mut tx, archive).await?;
         sqlx::query(
             "UPDATE tasks SET status = 'done', stopped_at = ?, archive_uuid = ?, log = log || ?
              WHERE uuid = ?",

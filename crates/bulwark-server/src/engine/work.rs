@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use bulwark_catalog::{NewArchive, Task};
 use bulwark_core::ids::TaskId;
 use bulwark_core::state::{ArchiveStatus, TaskOp, TaskStatus};
-use bulwark_plugin::{Action, PluginInfo};
+use bulwark_plugin::Action;
 use bulwark_runner::pipeline::{self, Failure, Limits, Role, Side};
 use bulwark_runner::{Call, LogSink, PluginCommand, run_collect, secret_values};
 
@@ -108,14 +108,31 @@ fn say(log: &LogSink, line: impl Into<String>) {
     let _ = log.send(line.into());
 }
 
-/// A plugin ready to run: how to start it and what its `info` said.
-struct Resolved {
+/// A plugin ready to run with one endpoint: how to start it, and the endpoint's secrets (by key
+/// name and by the `password` fields its `info` declares) to hide in what it prints.
+struct Resolved<'a> {
     command: PluginCommand,
-    info: PluginInfo,
+    endpoint: &'a str,
+    secrets: Vec<String>,
+}
+
+impl Resolved<'_> {
+    fn side(&self) -> Side<'_> {
+        Side {
+            plugin: &self.command,
+            endpoint: self.endpoint,
+            secrets: &self.secrets,
+        }
+    }
 }
 
 /// Finds an installed plugin by name and checks, by its `info`, that it can play `role`.
-async fn resolve(e: &Engine, name: &str, role: Role) -> Result<Resolved, String> {
+async fn resolve<'a>(
+    e: &Engine,
+    name: &str,
+    endpoint: &'a str,
+    role: Role,
+) -> Result<Resolved<'a>, String> {
     let installed = plugins::discover(&e.config().plugin_dirs, &e.config().bulwark_exe)
         .into_iter()
         .find(|p| p.command.name() == name)
@@ -139,8 +156,25 @@ async fn resolve(e: &Engine, name: &str, role: Role) -> Result<Resolved, String>
     }
     Ok(Resolved {
         command: installed.command,
-        info,
+        endpoint,
+        secrets: secret_values(endpoint, &info.secret_fields()),
     })
+}
+
+/// Resolves a pipeline's two plugins; a task that cannot have them ends failed.
+async fn resolve_pair<'a>(
+    e: &Engine,
+    target: &'a bulwark_catalog::Target,
+    store: &'a bulwark_catalog::Store,
+) -> Result<(Resolved<'a>, Resolved<'a>), End> {
+    let failed = |m: String| End::failed(format!("Failed: {m}."));
+    let t = resolve(e, &target.plugin, &target.endpoint, Role::Target)
+        .await
+        .map_err(failed)?;
+    let s = resolve(e, &store.plugin, &store.endpoint, Role::Store)
+        .await
+        .map_err(failed)?;
+    Ok((t, s))
 }
 
 fn limits(e: &Engine, cancel: &CancellationToken) -> Limits {
@@ -188,39 +222,14 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
             target.name, target.plugin, store.name, store.plugin
         ),
     );
-    let t = match resolve(e, &target.plugin, Role::Target).await {
-        Ok(r) => r,
-        Err(m) => return Some(End::failed(format!("Failed: {m}."))),
+    let (t, s) = match resolve_pair(e, target, &store).await {
+        Ok(pair) => pair,
+        Err(end) => return Some(end),
     };
-    let s = match resolve(e, &store.plugin, Role::Store).await {
-        Ok(r) => r,
-        Err(m) => return Some(End::failed(format!("Failed: {m}."))),
-    };
-    let t_secrets = secret_values(&target.endpoint, &t.info.secret_fields());
-    let s_secrets = secret_values(&store.endpoint, &s.info.secret_fields());
     let upload = task.uuid.to_string();
     let clock = std::time::Instant::now();
-    let result = pipeline::backup(
-        Side {
-            plugin: &t.command,
-            endpoint: &target.endpoint,
-            secrets: &t_secrets,
-        },
-        Side {
-            plugin: &s.command,
-            endpoint: &store.endpoint,
-            secrets: &s_secrets,
-        },
-        &upload,
-        &limits(e, cancel),
-        log,
-    )
-    .await;
-    let store_side = Side {
-        plugin: &s.command,
-        endpoint: &store.endpoint,
-        secrets: &s_secrets,
-    };
+    let result = pipeline::backup(t.side(), s.side(), &upload, &limits(e, cancel), log).await;
+    let store_side = s.side();
     match result {
         Ok(done) => {
             let taken_at = task.started_at.unwrap_or_else(|| e.now());
@@ -356,29 +365,15 @@ async fn restore(
             archive.uuid, archive.store_key, store.name, store.plugin, target.name, target.plugin
         ),
     );
-    let t = match resolve(e, &target.plugin, Role::Target).await {
-        Ok(r) => r,
-        Err(m) => return Some(End::failed(format!("Failed: {m}."))),
+    let (t, s) = match resolve_pair(e, &target, store).await {
+        Ok(pair) => pair,
+        Err(end) => return Some(end),
     };
-    let s = match resolve(e, &store.plugin, Role::Store).await {
-        Ok(r) => r,
-        Err(m) => return Some(End::failed(format!("Failed: {m}."))),
-    };
-    let t_secrets = secret_values(&target.endpoint, &t.info.secret_fields());
-    let s_secrets = secret_values(&store.endpoint, &s.info.secret_fields());
     let clock = std::time::Instant::now();
     let result = pipeline::restore(
-        Side {
-            plugin: &s.command,
-            endpoint: &store.endpoint,
-            secrets: &s_secrets,
-        },
+        s.side(),
         &archive.store_key,
-        Side {
-            plugin: &t.command,
-            endpoint: &target.endpoint,
-            secrets: &t_secrets,
-        },
+        t.side(),
         &limits(e, cancel),
         log,
     )
@@ -423,17 +418,11 @@ async fn purge(e: &Engine, task: &Task, log: &LogSink) -> Option<End> {
         "; the archive stays 'purging' and the purge is tried again in {}s",
         e.config().purge_retry.as_secs()
     );
-    let s = match resolve(e, &store.plugin, Role::Store).await {
+    let s = match resolve(e, &store.plugin, &store.endpoint, Role::Store).await {
         Ok(r) => r,
         Err(m) => return Some(End::failed(format!("Failed: {m}{retry}."))),
     };
-    let secrets = secret_values(&store.endpoint, &s.info.secret_fields());
-    let side = Side {
-        plugin: &s.command,
-        endpoint: &store.endpoint,
-        secrets: &secrets,
-    };
-    match store_call(side, Action::Purge, &archive.store_key).await {
+    match store_call(s.side(), Action::Purge, &archive.store_key).await {
         Ok(()) => {
             let line = "Done: the archive's data was removed from the store.";
             if let Err(err) = e
@@ -456,18 +445,8 @@ pub(super) async fn abandon_upload(
     upload: &str,
     log: &LogSink,
 ) {
-    let s = match resolve(e, &store.plugin, Role::Store).await {
-        Ok(r) => r,
-        Err(m) => {
-            say(log, format!("Could not clean up the upload: {m}."));
-            return;
-        }
-    };
-    let secrets = secret_values(&store.endpoint, &s.info.secret_fields());
-    let side = Side {
-        plugin: &s.command,
-        endpoint: &store.endpoint,
-        secrets: &secrets,
-    };
-    cleanup_backup(side, None, upload, log).await;
+    match resolve(e, &store.plugin, &store.endpoint, Role::Store).await {
+        Ok(s) => cleanup_backup(s.side(), None, upload, log).await,
+        Err(m) => say(log, format!("Could not clean up the upload: {m}.")),
+    }
 }
