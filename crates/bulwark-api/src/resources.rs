@@ -159,6 +159,39 @@ pub struct StoreResponse {
     pub plugin: String,
     /// The endpoint, JSON-encoded, secrets redacted.
     pub endpoint: String,
+    /// Repository stores: when the repository is pruned (the store's own schedule, or the
+    /// daemon's default). Empty for plugin stores.
+    pub prune_schedule: String,
+    /// True when what the store keeps is encrypted with a key of its own (every store made by
+    /// this version; stores made before keep streams as the target wrote them).
+    pub encrypted: bool,
+    /// Repository stores: the last finished check.
+    pub last_check: Option<MaintenanceResult>,
+    /// Repository stores: the last finished prune.
+    pub last_prune: Option<MaintenanceResult>,
+}
+
+/// How a check or prune ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MaintenanceResult {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// `done` or `failed`.
+    pub status: String,
+    /// When it ended (UTC).
+    pub stopped_at: Option<String>,
+    /// The last line of its log.
+    pub summary: String,
+}
+
+/// `POST /v1/store/{uuid}/check`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// Also read back part of the data: `all`, a percentage (`10%`) or a size (`500MiB`).
+    /// Without it only the structure is verified.
+    #[serde(default)]
+    pub read_data: Option<String>,
 }
 
 /// `POST /v1/stores`
@@ -174,6 +207,9 @@ pub struct CreateStore {
     pub plugin: String,
     /// The endpoint: a JSON object, or a string holding one.
     pub endpoint: EndpointInput,
+    /// Repository stores: when to prune (a schedule; the daemon's default when absent).
+    #[serde(default)]
+    pub prune_schedule: Option<String>,
 }
 
 /// `PUT /v1/store/{uuid}`: every field required.
@@ -188,6 +224,9 @@ pub struct UpdateStore {
     pub plugin: String,
     /// The endpoint.
     pub endpoint: EndpointInput,
+    /// Repository stores: when to prune; absent keeps the current one, `""` the default.
+    #[serde(default)]
+    pub prune_schedule: Option<String>,
 }
 
 // ---- jobs ----
@@ -314,8 +353,15 @@ pub struct ArchiveResponse {
     pub notes: String,
     /// `valid`, `purging` or `purged`.
     pub status: String,
-    /// Bytes the target produced.
+    /// Bytes the target produced (the logical size).
     pub size: i64,
+    /// Bytes the store grew by for this archive, when the store says (repository stores do:
+    /// after deduplication and compression).
+    pub added: Option<i64>,
+    /// How the data is kept: `raw` (as the target wrote it), `sealed` (zstd and age by the
+    /// runner), `stream` (a repository snapshot holding one file) or `tree` (a repository
+    /// snapshot of a directory).
+    pub format: String,
     /// The store that holds it.
     pub store_uuid: Uuid,
     /// The store's name.

@@ -13,8 +13,10 @@ use crate::{Catalog, CatalogError, Result, Updated, parse_id, updated};
 
 const ARCHIVE_SELECT: &str =
     "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status, a.size,
+        a.added, a.format,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
-        st.plugin AS st_plugin, st.endpoint AS st_endpoint,
+        st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
+        st.prune_schedule AS st_prune_schedule,
         t.uuid AS t_uuid, t.name AS t_name, t.summary AS t_summary,
         t.plugin AS t_plugin, t.endpoint AS t_endpoint, t.agent AS t_agent
     FROM archives a
@@ -200,10 +202,10 @@ pub(crate) async fn insert_archive(
     conn: &mut sqlx::SqliteConnection,
     a: &NewArchive,
 ) -> Result<ArchiveId> {
-    let id = ArchiveId::new_random();
+    let id = a.uuid.unwrap_or_else(ArchiveId::new_random);
     let r = sqlx::query(
-        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, status)
-         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, 'valid'
+        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, added, format, status)
+         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, ?, ?, 'valid'
          FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
     )
     .bind(id.to_string())
@@ -212,6 +214,8 @@ pub(crate) async fn insert_archive(
     .bind(a.expires_at)
     .bind(&a.notes)
     .bind(a.size)
+    .bind(a.added)
+    .bind(a.format.as_str())
     .bind(a.target.to_string())
     .bind(a.store.to_string())
     .execute(&mut *conn)
@@ -243,6 +247,14 @@ fn archive_from_row(row: &SqliteRow) -> Result<Archive> {
         notes: row.try_get("notes")?,
         status: archive_status(&row.try_get::<String, _>("status")?)?,
         size: row.try_get("size")?,
+        added: row.try_get("added")?,
+        format: {
+            let f: String = row.try_get("format")?;
+            ArchiveFormat::parse(&f).ok_or_else(|| CatalogError::Corrupt {
+                what: "archive",
+                detail: format!("unknown format '{f}'"),
+            })?
+        },
         target: target_cols(row, "t_")?,
         store: store_cols(row, "st_")?,
     })

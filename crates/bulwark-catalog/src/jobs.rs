@@ -19,7 +19,8 @@ const JOB_SELECT: &str = "SELECT j.uuid, j.name, j.summary, j.priority, j.paused
         r.uuid AS r_uuid, r.name AS r_name, r.summary AS r_summary, r.expiry AS r_expiry,
         s.uuid AS s_uuid, s.name AS s_name, s.summary AS s_summary, s.timespec AS s_timespec,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
-        st.plugin AS st_plugin, st.endpoint AS st_endpoint,
+        st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
+        st.prune_schedule AS st_prune_schedule,
         t.uuid AS t_uuid, t.name AS t_name, t.summary AS t_summary,
         t.plugin AS t_plugin, t.endpoint AS t_endpoint, t.agent AS t_agent
     FROM jobs j

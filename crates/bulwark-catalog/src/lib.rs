@@ -17,6 +17,7 @@
 
 mod archives;
 mod jobs;
+mod maintenance;
 mod queue;
 pub mod records;
 mod resources;
@@ -30,6 +31,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use archives::{PurgeRequest, RestoreRequest};
+pub use maintenance::MAINTENANCE_PRIORITY;
 pub use records::*;
 
 /// What can go wrong in the catalog.

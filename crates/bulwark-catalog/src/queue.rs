@@ -15,15 +15,35 @@ impl Catalog {
     /// Marks the next runnable pending task `running` and returns it: lowest priority number
     /// first, then oldest. A backup or restore waits while another backup or restore of the
     /// same target runs. A backup records its job's store as it starts.
+    ///
+    /// A store's maintenance (check, prune) runs alone: it waits while a backup, restore or
+    /// other maintenance of that store runs, and backups and restores of the store wait while
+    /// it runs. So a prune never removes data a running backup or restore relies on.
     pub async fn claim_next_task(&self, now: i64) -> Result<Option<Task>> {
         let mut tx = self.write_tx().await?;
         let id: Option<String> = sqlx::query_scalar(
-            "SELECT uuid FROM tasks
-             WHERE status = 'pending'
-               AND (op = 'purge' OR target_uuid IS NULL OR target_uuid NOT IN (
-                    SELECT target_uuid FROM tasks
-                    WHERE status = 'running' AND op != 'purge' AND target_uuid IS NOT NULL))
-             ORDER BY priority, requested_at, rowid
+            "WITH q AS (
+                SELECT uuid, op, status, target_uuid, priority, requested_at, rowid AS rid,
+                       COALESCE(store_uuid,
+                           (SELECT j.store_uuid FROM jobs j WHERE j.uuid = tasks.job_uuid),
+                           (SELECT a.store_uuid FROM archives a WHERE a.uuid = tasks.archive_uuid)
+                       ) AS su
+                FROM tasks WHERE status IN ('pending', 'running'))
+             SELECT p.uuid FROM q p
+             WHERE p.status = 'pending'
+               AND (p.op IN ('purge', 'check', 'prune') OR p.target_uuid IS NULL
+                    OR p.target_uuid NOT IN (
+                        SELECT target_uuid FROM q
+                        WHERE status = 'running' AND op IN ('backup', 'restore')
+                          AND target_uuid IS NOT NULL))
+               AND (p.op = 'purge'
+                    OR (p.op IN ('check', 'prune') AND NOT EXISTS (
+                        SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
+                          AND r.op IN ('backup', 'restore', 'check', 'prune')))
+                    OR (p.op IN ('backup', 'restore') AND NOT EXISTS (
+                        SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
+                          AND r.op IN ('check', 'prune'))))
+             ORDER BY p.priority, p.requested_at, p.rid
              LIMIT 1",
         )
         .fetch_optional(&mut *tx)

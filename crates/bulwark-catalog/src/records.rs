@@ -96,6 +96,11 @@ pub struct Store {
     pub plugin: String,
     /// The plugin's endpoint document (a JSON object), secrets included.
     pub endpoint: String,
+    /// Its secret (repository password or stream key), sealed with the master key; `None`
+    /// for stores made before stores had secrets.
+    pub secret: Option<String>,
+    /// When its repository is pruned; empty for the daemon's default.
+    pub prune_schedule: String,
 }
 
 /// The fields of a store that a user sets.
@@ -109,6 +114,8 @@ pub struct StoreFields {
     pub plugin: String,
     /// The plugin's endpoint document.
     pub endpoint: String,
+    /// When its repository is pruned; empty for the daemon's default.
+    pub prune_schedule: String,
 }
 
 /// A job, with the records it refers to joined in.
@@ -187,15 +194,62 @@ pub struct Archive {
     pub status: ArchiveStatus,
     /// Bytes the target produced.
     pub size: i64,
+    /// Bytes the store grew by, when known.
+    pub added: Option<i64>,
+    /// How the data is kept.
+    pub format: ArchiveFormat,
     /// The target it was taken from.
     pub target: Target,
     /// The store that holds it.
     pub store: Store,
 }
 
+/// How an archive's data is kept in its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// The stream as the target wrote it.
+    Raw,
+    /// The stream compressed (zstd) and encrypted (age) by the runner.
+    Sealed,
+    /// A repository snapshot holding the stream as one file.
+    Stream,
+    /// A repository snapshot of a directory tree.
+    Tree,
+}
+
+impl ArchiveFormat {
+    /// Its name in the catalog and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveFormat::Raw => "raw",
+            ArchiveFormat::Sealed => "sealed",
+            ArchiveFormat::Stream => "stream",
+            ArchiveFormat::Tree => "tree",
+        }
+    }
+
+    /// Reads a name written by [`ArchiveFormat::as_str`].
+    pub fn parse(s: &str) -> Option<ArchiveFormat> {
+        [
+            ArchiveFormat::Raw,
+            ArchiveFormat::Sealed,
+            ArchiveFormat::Stream,
+            ArchiveFormat::Tree,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+}
+
 /// The fields of a new archive, written when a backup succeeds.
 #[derive(Debug, Clone)]
 pub struct NewArchive {
+    /// Its id, when chosen before the backup (so the store can tag the data with it).
+    pub uuid: Option<ArchiveId>,
+    /// How the data is kept.
+    pub format: ArchiveFormat,
+    /// Bytes the store grew by, when known.
+    pub added: Option<i64>,
     /// The target it was taken from.
     pub target: TargetId,
     /// The store that holds it.
@@ -254,6 +308,8 @@ pub struct Task {
     pub started_at: Option<i64>,
     /// When it finished or was canceled.
     pub stopped_at: Option<i64>,
+    /// Options of a maintenance task (check's read subset); empty otherwise.
+    pub options: String,
     /// What it did, line by line.
     pub log: String,
 }

@@ -289,7 +289,7 @@ impl Catalog {
         unused: Option<bool>,
     ) -> Result<Vec<Store>> {
         let rows = sqlx::query(
-            "SELECT uuid, name, summary, plugin, endpoint FROM stores s
+            "SELECT uuid, name, summary, plugin, endpoint, secret, prune_schedule FROM stores s
              WHERE (?1 IS NULL OR plugin = ?1)
                AND (?2 IS NULL OR ?2 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.store_uuid = s.uuid)
                                        AND NOT EXISTS (SELECT 1 FROM archives a
@@ -306,24 +306,27 @@ impl Catalog {
     /// Reads one store.
     pub async fn get_store(&self, id: StoreId) -> Result<Option<Store>> {
         let row =
-            sqlx::query("SELECT uuid, name, summary, plugin, endpoint FROM stores WHERE uuid = ?")
+            sqlx::query("SELECT uuid, name, summary, plugin, endpoint, secret, prune_schedule FROM stores WHERE uuid = ?")
                 .bind(id.to_string())
                 .fetch_optional(&self.pool)
                 .await?;
         row.as_ref().map(store_from_row).transpose()
     }
 
-    /// Creates a store and returns its id.
-    pub async fn create_store(&self, f: &StoreFields) -> Result<StoreId> {
+    /// Creates a store with its sealed secret and returns its id.
+    pub async fn create_store(&self, f: &StoreFields, secret: Option<&str>) -> Result<StoreId> {
         let id = StoreId::new_random();
         sqlx::query(
-            "INSERT INTO stores (uuid, name, summary, plugin, endpoint) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO stores (uuid, name, summary, plugin, endpoint, secret, prune_schedule)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(&f.name)
         .bind(&f.summary)
         .bind(&f.plugin)
         .bind(&f.endpoint)
+        .bind(secret)
+        .bind(&f.prune_schedule)
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -332,12 +335,14 @@ impl Catalog {
     /// Replaces a store's fields.
     pub async fn update_store(&self, id: StoreId, f: &StoreFields) -> Result<Updated> {
         let r = sqlx::query(
-            "UPDATE stores SET name = ?, summary = ?, plugin = ?, endpoint = ? WHERE uuid = ?",
+            "UPDATE stores SET name = ?, summary = ?, plugin = ?, endpoint = ?, prune_schedule = ?
+             WHERE uuid = ?",
         )
         .bind(&f.name)
         .bind(&f.summary)
         .bind(&f.plugin)
         .bind(&f.endpoint)
+        .bind(&f.prune_schedule)
         .bind(id.to_string())
         .execute(&self.pool)
         .await?;
@@ -405,6 +410,8 @@ pub(crate) fn store_cols(row: &SqliteRow, prefix: &str) -> Result<Store> {
         summary: row.try_get(format!("{prefix}summary").as_str())?,
         plugin: row.try_get(format!("{prefix}plugin").as_str())?,
         endpoint: row.try_get(format!("{prefix}endpoint").as_str())?,
+        secret: row.try_get(format!("{prefix}secret").as_str())?,
+        prune_schedule: row.try_get(format!("{prefix}prune_schedule").as_str())?,
     })
 }
 

@@ -9,7 +9,8 @@ use bulwark_core::state::{TaskOp, TaskStatus};
 use crate::records::*;
 use crate::{Catalog, CatalogError, Result, parse_id, parse_opt_id};
 
-const TASK_COLUMNS: &str = "uuid, owner, op, job_uuid, archive_uuid, target_uuid, store_uuid,
+const TASK_COLUMNS: &str =
+    "uuid, owner, op, job_uuid, archive_uuid, target_uuid, store_uuid, options,
         priority, status, requested_at, started_at, stopped_at, log";
 
 impl Catalog {
@@ -153,5 +154,6 @@ fn task_from_row(row: &SqliteRow) -> Result<Task> {
         started_at: row.try_get("started_at")?,
         stopped_at: row.try_get("stopped_at")?,
         log: row.try_get("log")?,
+        options: row.try_get("options")?,
     })
 }

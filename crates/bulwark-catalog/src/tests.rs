@@ -22,12 +22,16 @@ async fn target_and_store(
         .await
         .unwrap();
     let s = c
-        .create_store(&StoreFields {
-            name: "s".into(),
-            summary: String::new(),
-            plugin: "fs".into(),
-            endpoint: "{}".into(),
-        })
+        .create_store(
+            &StoreFields {
+                name: "s".into(),
+                summary: String::new(),
+                plugin: "fs".into(),
+                endpoint: "{}".into(),
+                prune_schedule: String::new(),
+            },
+            None,
+        )
         .await
         .unwrap();
     (t, s)
@@ -46,6 +50,9 @@ async fn archive(
         expires_at: 2,
         notes: String::new(),
         size: 0,
+        uuid: None,
+        format: crate::ArchiveFormat::Raw,
+        added: None,
     })
     .await
     .unwrap()
@@ -56,10 +63,10 @@ async fn migrations_apply_once_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 2);
+    assert_eq!(c.schema_version().await.unwrap(), 3);
     c.close().await;
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 2);
+    assert_eq!(c.schema_version().await.unwrap(), 3);
     c.health().await.unwrap();
 }
 

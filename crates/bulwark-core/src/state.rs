@@ -62,6 +62,10 @@ named_enum!(
         Restore = "restore",
         /// Remove an archive's data from its store.
         Purge = "purge",
+        /// Verify a repository store.
+        Check = "check",
+        /// Reclaim the space of a repository store's unused data.
+        Prune = "prune",
     }
 );
 

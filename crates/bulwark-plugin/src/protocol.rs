@@ -232,6 +232,10 @@ pub struct StoreOutput {
     /// Bytes the store keeps for this archive, when it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive_size: Option<u64>,
+    /// Bytes the store grew by for this archive (our extension; the repository store says it,
+    /// after deduplication and compression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<u64>,
 }
 
 impl StoreOutput {
@@ -284,7 +288,8 @@ mod tests {
             StoreOutput::parse(b"{\"key\":\"abc\",\"archive_size\":12}\n").unwrap(),
             StoreOutput {
                 key: "abc".into(),
-                archive_size: Some(12)
+                archive_size: Some(12),
+                added: None,
             }
         );
         for junk in [

@@ -42,24 +42,32 @@ impl PluginCommand {
 
     /// The command for one action, in a process group of its own.
     pub fn command(&self, action: Action, endpoint: &str, key: Option<&str>) -> Command {
+        let mut args = vec![action.as_str()];
+        if let Some(k) = key {
+            args.extend(["--key", k]);
+        }
+        self.command_args(&args, endpoint)
+    }
+
+    /// The command for `args` (an action and its flags), in a process group of its own.
+    pub fn command_args(&self, args: &[&str], endpoint: &str) -> Command {
+        let (action, flags) = args.split_first().unwrap_or((&"info", &[]));
         let mut cmd = match self {
             PluginCommand::External { path, .. } => {
                 let mut c = Command::new(path);
-                c.arg(action.as_str()).arg("--endpoint").arg(endpoint);
+                c.arg(action).arg("--endpoint").arg(endpoint);
                 c
             }
             PluginCommand::Builtin { name, bulwark } => {
                 let mut c = Command::new(bulwark);
                 c.arg("plugin")
                     .arg(name)
-                    .arg(action.as_str())
+                    .arg(action)
                     .env(bulwark_plugin::cli::ENDPOINT_ENV, endpoint);
                 c
             }
         };
-        if let Some(k) = key {
-            cmd.arg("--key").arg(k);
-        }
+        cmd.args(flags);
         die_with_parent(&mut cmd);
         cmd.process_group(0)
             .kill_on_drop(true)
@@ -190,6 +198,8 @@ pub struct Call<'a> {
     pub timeout: Duration,
     /// Values to hide in its stderr ([`crate::secret_values`]).
     pub secrets: &'a [String],
+    /// Environment variables to set for it.
+    pub env: &'a [(String, String)],
 }
 
 /// Runs one action with `stdin` as input and collects its output, killing the plugin's process
@@ -202,12 +212,14 @@ pub async fn run_collect(
     max_stdout: usize,
 ) -> Result<Outcome, RunError> {
     let name = plugin.name().to_string();
-    let mut child = spawn(&mut plugin.command(call.action, call.endpoint, call.key))
-        .await
-        .map_err(|source| RunError::Spawn {
-            name: name.clone(),
-            source,
-        })?;
+    let mut cmd = plugin.command(call.action, call.endpoint, call.key);
+    for (k, v) in call.env {
+        cmd.env(k, v);
+    }
+    let mut child = spawn(&mut cmd).await.map_err(|source| RunError::Spawn {
+        name: name.clone(),
+        source,
+    })?;
     let pgid = child.id();
     let io_err = |source| RunError::Io {
         name: name.clone(),
@@ -305,6 +317,7 @@ mod tests {
             key: None,
             timeout: Duration::from_millis(timeout_ms),
             secrets: &secrets,
+            env: &[],
         };
         run_collect(p, &call, stdin.to_vec(), 1024).await
     }

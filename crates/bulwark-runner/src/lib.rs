@@ -11,8 +11,10 @@
 //!
 //! The task engine builds backup and restore pipelines from the same pieces.
 
+pub mod codec;
 mod exec;
 pub mod pipeline;
+pub mod single;
 mod stderr;
 
 pub use exec::{Call, Outcome, PluginCommand, RunError, kill_group, run_collect};

@@ -22,6 +22,7 @@ use tokio::process::Child;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::codec::{self, Coded, StreamKey};
 use crate::exec::{PluginCommand, kill_group};
 use crate::stderr::{LogSink, Tail, stream_lines};
 
@@ -39,6 +40,11 @@ pub struct Side<'a> {
     pub endpoint: &'a str,
     /// Values to hide in what it prints.
     pub secrets: &'a [String],
+    /// Environment variables to set for it (a repository password, snapshot tags).
+    pub env: &'a [(String, String)],
+    /// For a store: the key its stream is sealed with (see [`crate::codec`]); `None` keeps
+    /// the stream as the target wrote it.
+    pub key: Option<&'a StreamKey>,
 }
 
 /// How long a pipeline may run, and the token that cancels it.
@@ -272,6 +278,9 @@ async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
     if let Some(u) = p.upload {
         cmd.env(UPLOAD_ENV, u);
     }
+    for (k, v) in p.side.env {
+        cmd.env(k, v);
+    }
     let mut child = crate::exec::spawn(&mut cmd)
         .await
         .map_err(|e| p.fail(format!("it could not be started: {e}")))?;
@@ -306,6 +315,19 @@ enum Pumped {
     ConsumerGone,
     /// Reading the producer's stdout failed.
     ReadFailed(std::io::Error),
+    /// A sealed stream did not open: wrong key, or a damaged blob.
+    Corrupt(String),
+}
+
+impl From<Coded> for Pumped {
+    fn from(c: Coded) -> Pumped {
+        match c {
+            Coded::Done(to) => Pumped::Eof(to),
+            Coded::ConsumerGone => Pumped::ConsumerGone,
+            Coded::ReadFailed(e) => Pumped::ReadFailed(e),
+            Coded::Corrupt(m) => Pumped::Corrupt(m),
+        }
+    }
 }
 
 /// A pipe end as a blocking file. The copy loop runs on a thread of its own with plain
@@ -430,7 +452,20 @@ async fn flow(
     });
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let c = counter.clone();
-    let mut pumping = tokio::task::spawn_blocking(move || pump(from, to, c));
+    // A store with a key gets the stream sealed on the way in and opened on the way out.
+    let seal = (consumer.role == Role::Store)
+        .then_some(consumer.side.key)
+        .flatten()
+        .cloned();
+    let open = (producer.role == Role::Store)
+        .then_some(producer.side.key)
+        .flatten()
+        .cloned();
+    let mut pumping = tokio::task::spawn_blocking(move || match (seal, open) {
+        (Some(k), _) => codec::seal(from, to, &k, c).into(),
+        (None, Some(k)) => codec::open(from, to, &k, c).into(),
+        (None, None) => pump(from, to, c),
+    });
 
     // Copy until the producer's stdout ends, unless the consumer dies first; then the producer
     // is killed, which ends the copy too.
@@ -457,6 +492,7 @@ async fn flow(
     let prod_ok = matches!(&prod_status, Ok(s) if s.success());
 
     let mut read_error = None;
+    let mut corrupt = None;
     let stdin = match pumped {
         Pumped::Eof(stdin) if prod_ok && bytes > 0 && !consumer_first => Some(stdin),
         Pumped::Eof(stdin) => {
@@ -469,6 +505,11 @@ async fn flow(
         Pumped::ReadFailed(e) => {
             kill_group(cons.pgid);
             read_error = Some(e);
+            None
+        }
+        Pumped::Corrupt(m) => {
+            kill_group(cons.pgid);
+            corrupt = Some(m);
             None
         }
     };
@@ -489,7 +530,9 @@ async fn flow(
     }
     let prod_tail = tail_of(&mut prod.stderr).await;
     let cons_tail = tail_of(&mut cons.stderr).await;
-    let failure = if let Some(e) = read_error {
+    let failure = if let Some(m) = corrupt {
+        producer.fail(m)
+    } else if let Some(e) = read_error {
         producer.fail(format!("reading its output failed: {e}"))
     } else if consumer_first {
         if cons_ok {
@@ -568,6 +611,8 @@ esac"#;
             plugin: p,
             endpoint: r#"{"password":"hunter2"}"#,
             secrets: &secrets,
+            env: &[],
+            key: None,
         };
         let result = backup(side(&t), side(&s), "up-1", &limits, &tx).await;
         drop(tx);
@@ -619,6 +664,8 @@ esac"#;
             plugin: p,
             endpoint: "{}",
             secrets: &[],
+            env: &[],
+            key: None,
         };
         let n = restore(side(&s), "blob", side(&t), &limits, &tx)
             .await
@@ -739,6 +786,8 @@ esac"#;
             plugin: p,
             endpoint: "{}",
             secrets: &[],
+            env: &[],
+            key: None,
         };
         let err = backup(side(&t), side(&s), "u", &limits, &tx)
             .await

@@ -39,6 +39,39 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The task engine.
     pub tasks: TasksConfig,
+    /// How store secrets are sealed.
+    pub secrets: SecretsConfig,
+    /// Repository stores.
+    pub repository: RepositoryConfig,
+}
+
+/// `[secrets]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// A passphrase the master key is derived from. Without one, the daemon keeps a random
+    /// master key in `master.key` in the data directory.
+    pub passphrase: Option<String>,
+}
+
+/// `[repository]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepositoryConfig {
+    /// When repository stores are pruned, unless a store says otherwise (a schedule).
+    pub prune_schedule: String,
+    /// When repository stores are checked (structure only), unless a store says otherwise;
+    /// empty for never.
+    pub check_schedule: String,
+}
+
+impl Default for RepositoryConfig {
+    fn default() -> Self {
+        RepositoryConfig {
+            prune_schedule: "daily at 3:00".into(),
+            check_schedule: "sundays at 4:00".into(),
+        }
+    }
 }
 
 /// `[tasks]`
@@ -124,6 +157,8 @@ impl Default for Config {
             plugin_dirs: Vec::new(),
             retention: RetentionConfig::default(),
             tasks: TasksConfig::default(),
+            secrets: SecretsConfig::default(),
+            repository: RepositoryConfig::default(),
         }
     }
 }
@@ -151,6 +186,8 @@ const ENV_KEYS: &[&str] = &[
     "plugin_dirs",
     "retention",
     "tasks",
+    "secrets",
+    "repository",
 ];
 
 /// A configuration that cannot be used.
@@ -170,6 +207,9 @@ pub enum ConfigError {
     /// A count or duration that must be positive is not.
     #[error("invalid configuration: {0} must be at least 1")]
     AtLeastOne(&'static str),
+    /// A repository schedule does not parse.
+    #[error("invalid configuration: repository.{0}: {1}")]
+    Schedule(&'static str, String),
     /// The minimum retention is not positive.
     #[error("invalid configuration: retention.minimum_expiry must be at least 1 second, not {0}")]
     MinimumExpiry(i64),
@@ -199,6 +239,16 @@ impl Config {
         self.tz()?;
         if self.retention.minimum_expiry < 1 {
             return Err(ConfigError::MinimumExpiry(self.retention.minimum_expiry));
+        }
+        self.repository
+            .prune_schedule
+            .parse::<bulwark_core::timespec::Schedule>()
+            .map_err(|e| ConfigError::Schedule("prune_schedule", e.to_string()))?;
+        if !self.repository.check_schedule.is_empty() {
+            self.repository
+                .check_schedule
+                .parse::<bulwark_core::timespec::Schedule>()
+                .map_err(|e| ConfigError::Schedule("check_schedule", e.to_string()))?;
         }
         for (key, value) in [
             ("tasks.timeout", self.tasks.timeout),

@@ -18,9 +18,11 @@ pub mod engine;
 mod error;
 mod extract;
 pub mod keys;
-mod plugins;
+pub mod plugins;
 mod routes;
 mod state;
+pub mod store_keys;
+pub mod vault;
 
 use std::fs::File;
 use std::future::Future;
@@ -71,6 +73,9 @@ pub enum ServerError {
     /// The key pair cannot be made or read.
     #[error(transparent)]
     Key(#[from] keys::KeyError),
+    /// The master key cannot be made, read or does not match.
+    #[error("master key: {0}")]
+    Vault(String),
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -123,6 +128,20 @@ impl Server {
                     source,
                 })?;
         let pubkey = keys::load_or_create(dir)?;
+        let vault = vault::Vault::load(dir, config.secrets.passphrase.as_deref())
+            .map_err(ServerError::Vault)?;
+        let prune_schedule = config
+            .repository
+            .prune_schedule
+            .parse::<bulwark_core::timespec::Schedule>()
+            .map_err(|e| ConfigError::Schedule("prune_schedule", e.to_string()))?;
+        let check_schedule = match config.repository.check_schedule.as_str() {
+            "" => None,
+            s => Some(
+                s.parse::<bulwark_core::timespec::Schedule>()
+                    .map_err(|e| ConfigError::Schedule("check_schedule", e.to_string()))?,
+            ),
+        };
 
         let listener =
             TcpListener::bind(config.listen)
@@ -145,6 +164,9 @@ impl Server {
                 tz,
                 plugin_dirs: config.plugin_dirs.clone(),
                 bulwark_exe: bulwark_exe.clone(),
+                vault: vault.clone(),
+                prune_schedule: prune_schedule.clone(),
+                check_schedule,
             },
         );
         let state = AppState {
@@ -158,6 +180,8 @@ impl Server {
             plugin_dirs: config.plugin_dirs.clone().into(),
             bulwark_exe: bulwark_exe.into(),
             engine,
+            vault,
+            prune_schedule: prune_schedule.to_string().into(),
         };
         tracing::info!(
             data_dir = %dir.display(),

@@ -23,9 +23,24 @@ pub struct Installed {
     pub command: PluginCommand,
 }
 
+/// The built-in plugins' names: those of `bulwark-plugin`, and the repository store.
+pub fn builtin_names() -> Vec<&'static str> {
+    let mut names = bulwark_plugin::builtin::NAMES.to_vec();
+    names.push(bulwark_repo::NAME);
+    names
+}
+
+/// A built-in plugin's `info`.
+pub fn builtin_info(name: &str) -> Option<PluginInfo> {
+    if name == bulwark_repo::NAME {
+        return Some(bulwark_repo::cli::info());
+    }
+    bulwark_plugin::builtin::get(name).map(|b| b.info)
+}
+
 /// Finds every installed plugin, in order: built-ins, then each directory's executables by name.
 pub fn discover(dirs: &[PathBuf], bulwark: &Path) -> Vec<Installed> {
-    let mut found: Vec<Installed> = bulwark_plugin::builtin::NAMES
+    let mut found: Vec<Installed> = builtin_names()
         .iter()
         .map(|name| Installed {
             command: PluginCommand::Builtin {
@@ -70,9 +85,7 @@ pub async fn describe(p: &Installed) -> PluginResponse {
         PluginCommand::Builtin { name, .. } => (
             "builtin",
             None,
-            bulwark_plugin::builtin::get(name)
-                .map(|b| b.info)
-                .ok_or_else(|| format!("{name} is not a built-in plugin")),
+            builtin_info(name).ok_or_else(|| format!("{name} is not a built-in plugin")),
         ),
         PluginCommand::External { path, .. } => (
             "external",
@@ -115,6 +128,7 @@ pub(crate) async fn external_info(command: &PluginCommand) -> Result<PluginInfo,
         key: None,
         timeout: INFO_TIMEOUT,
         secrets: &[],
+        env: &[],
     };
     let out = run_collect(command, &call, Vec::new(), 64 * 1024)
         .await

@@ -33,6 +33,10 @@ pub struct AppState {
     pub bulwark_exe: Arc<std::path::Path>,
     /// The task engine.
     pub engine: crate::engine::Engine,
+    /// Seals store secrets.
+    pub vault: crate::vault::Vault,
+    /// The daemon's default prune schedule for repository stores, canonical.
+    pub prune_schedule: Arc<str>,
 }
 
 impl AppState {

@@ -36,7 +36,7 @@ enum Command {
     ///
     /// Example: echo hello | bulwark plugin fs store --endpoint '{"base_dir":"/tmp/store"}'
     Plugin {
-        /// The built-in plugin: fs.
+        /// The built-in plugin: fs or repository.
         name: String,
         /// The action and its flags.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -53,10 +53,19 @@ fn main() -> ExitCode {
 }
 
 fn run_plugin(name: &str, args: &[String]) -> ExitCode {
+    if name == bulwark_repo::NAME {
+        let code = bulwark_repo::cli::run(
+            args,
+            bulwark_repo::cli::Env::from_process(),
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
+        return ExitCode::from(code);
+    }
     let Some(plugin) = bulwark_plugin::builtin::get(name) else {
         eprintln!(
             "bulwark plugin: there is no built-in plugin named '{name}' (built-in: {})",
-            bulwark_plugin::builtin::NAMES.join(", ")
+            bulwark_server::plugins::builtin_names().join(", ")
         );
         return ExitCode::from(bulwark_plugin::Exit::Usage.code());
     };

@@ -95,6 +95,7 @@ impl StorePlugin for FsStore {
             Ok(size) => Ok(StoreOutput {
                 key,
                 archive_size: Some(size),
+                added: Some(size),
             }),
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);

@@ -12,6 +12,7 @@
 //!
 //! Every task runs on the daemon's host for now; the runner is the library an agent will reuse.
 
+mod maintain;
 mod recovery;
 mod scheduler;
 mod work;
@@ -50,6 +51,12 @@ pub struct EngineConfig {
     pub plugin_dirs: Vec<PathBuf>,
     /// The `bulwark` binary, which runs the built-ins.
     pub bulwark_exe: PathBuf,
+    /// Opens store secrets.
+    pub vault: crate::vault::Vault,
+    /// When repository stores are pruned, unless a store says otherwise.
+    pub prune_schedule: bulwark_core::timespec::Schedule,
+    /// When repository stores are checked; `None` for never.
+    pub check_schedule: Option<bulwark_core::timespec::Schedule>,
 }
 
 /// A handle on the engine; cheap to clone.

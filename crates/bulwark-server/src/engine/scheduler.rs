@@ -2,12 +2,17 @@
 //! comes due. A job whose last backup is still pending or running is skipped (and logged). A
 //! job remembers when it last fired, so runs missed while the daemon was down are made up by
 //! one run at start, not one per missed slot.
+//!
+//! Repository stores are pruned and checked the same way: each store's `prune_schedule` (or
+//! `repository.prune_schedule`) and `repository.check_schedule` queue a maintenance task
+//! owned by "system", at most one pending of each kind per store.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use bulwark_catalog::{Job, JobFilter};
+use bulwark_core::state::TaskOp;
 use bulwark_core::timespec::Schedule;
 
 use super::Engine;
@@ -63,6 +68,48 @@ async fn tick(e: &Engine) -> Result<(), bulwark_catalog::CatalogError> {
             e.wake();
         }
         e.catalog().set_job_fired(job.uuid, now.timestamp()).await?;
+    }
+    maintenance(e, now).await
+}
+
+/// Queues the prunes and checks of repository stores that are due.
+async fn maintenance(e: &Engine, now: DateTime<Utc>) -> Result<(), bulwark_catalog::CatalogError> {
+    let stores = e
+        .catalog()
+        .list_stores(Some(bulwark_repo::NAME), None)
+        .await?;
+    for store in stores {
+        let prune = if store.prune_schedule.is_empty() {
+            Some(e.config().prune_schedule.clone())
+        } else {
+            store.prune_schedule.parse::<Schedule>().ok()
+        };
+        for (op, spec) in [
+            (TaskOp::Prune, prune),
+            (TaskOp::Check, e.config().check_schedule.clone()),
+        ] {
+            let Some(spec) = spec else { continue };
+            let Some(last) = e.catalog().maintenance_fired_at(store.uuid, op).await? else {
+                e.catalog()
+                    .set_maintenance_fired(store.uuid, op, now.timestamp())
+                    .await?;
+                continue;
+            };
+            let due = DateTime::<Utc>::from_timestamp(last, 0)
+                .and_then(|l| spec.next_after(l, e.config().tz));
+            if due.is_none_or(|d| d > now) {
+                continue;
+            }
+            let task = e
+                .catalog()
+                .request_maintenance(store.uuid, op, "", SYSTEM, now.timestamp())
+                .await?;
+            tracing::info!(store = %store.uuid, name = %store.name, %op, task = %task, "Scheduled maintenance queued.");
+            e.catalog()
+                .set_maintenance_fired(store.uuid, op, now.timestamp())
+                .await?;
+            e.wake();
+        }
     }
     Ok(())
 }

@@ -1,19 +1,22 @@
-//! One worker running one task: backup, restore or purge.
+//! One worker running one task: backup, restore, purge, or a store's check or prune.
 
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use bulwark_catalog::{NewArchive, Task};
-use bulwark_core::ids::TaskId;
+use bulwark_catalog::{ArchiveFormat, NewArchive, Task};
+use bulwark_core::ids::{ArchiveId, TaskId};
 use bulwark_core::state::{ArchiveStatus, TaskOp, TaskStatus};
 use bulwark_plugin::Action;
+use bulwark_runner::codec::StreamKey;
 use bulwark_runner::pipeline::{self, Failure, Limits, Role, Side};
-use bulwark_runner::{Call, LogSink, PluginCommand, run_collect, secret_values};
+use bulwark_runner::single::{Single, run_logged};
+use bulwark_runner::{LogSink, PluginCommand, run_collect, secret_values};
 
 use super::Engine;
 use crate::plugins;
+use crate::store_keys::{self, is_repository};
 
 /// How long a store's `purge` or `abandon` may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -22,13 +25,13 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(300);
 pub(super) const DAEMON_STOPPED: &str = "the daemon stopped during this task";
 
 /// How a task ended, and the last line of its log.
-struct End {
-    status: TaskStatus,
-    line: String,
+pub(super) struct End {
+    pub(super) status: TaskStatus,
+    pub(super) line: String,
 }
 
 impl End {
-    fn failed(line: impl Into<String>) -> End {
+    pub(super) fn failed(line: impl Into<String>) -> End {
         End {
             status: TaskStatus::Failed,
             line: line.into(),
@@ -45,6 +48,7 @@ pub(super) async fn run(e: &Engine, task: Task, cancel: CancellationToken) {
         TaskOp::Backup => backup(e, &task, &cancel, &log).await,
         TaskOp::Restore => restore(e, &task, &cancel, &log).await,
         TaskOp::Purge => purge(e, &task, &log).await,
+        TaskOp::Check | TaskOp::Prune => super::maintain::run(e, &task, &cancel, &log).await,
     };
     drop(log);
     let _ = writer.await;
@@ -104,23 +108,41 @@ fn rate(bytes: u64, took: Duration) -> String {
     }
 }
 
-fn say(log: &LogSink, line: impl Into<String>) {
+pub(super) fn say(log: &LogSink, line: impl Into<String>) {
     let _ = log.send(line.into());
 }
 
 /// A plugin ready to run with one endpoint: how to start it, and the endpoint's secrets (by key
-/// name and by the `password` fields its `info` declares) to hide in what it prints.
-struct Resolved<'a> {
-    command: PluginCommand,
-    endpoint: &'a str,
-    secrets: Vec<String>,
+/// name and by the `password` fields its `info` declares) to hide in what it prints. A store
+/// also carries what its own secret gives: a repository password in `env`, or the `key` its
+/// streams are sealed with.
+pub(super) struct Resolved<'a> {
+    pub(super) command: PluginCommand,
+    pub(super) endpoint: &'a str,
+    pub(super) secrets: Vec<String>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) key: Option<StreamKey>,
 }
 
 impl Resolved<'_> {
-    fn side(&self) -> Side<'_> {
+    pub(super) fn side(&self) -> Side<'_> {
         Side {
             plugin: &self.command,
             endpoint: self.endpoint,
+            secrets: &self.secrets,
+            env: &self.env,
+            key: self.key.as_ref(),
+        }
+    }
+
+    /// One call of this plugin outside a pipeline.
+    pub(super) fn single<'b>(&'b self, role: Role, args: &'b [&'b str]) -> Single<'b> {
+        Single {
+            plugin: &self.command,
+            role,
+            args,
+            endpoint: self.endpoint,
+            env: &self.env,
             secrets: &self.secrets,
         }
     }
@@ -138,8 +160,7 @@ async fn resolve<'a>(
         .find(|p| p.command.name() == name)
         .ok_or_else(|| format!("the {role} plugin '{name}' is not installed on this host"))?;
     let info = match &installed.command {
-        PluginCommand::Builtin { .. } => bulwark_plugin::builtin::get(name)
-            .map(|b| b.info)
+        PluginCommand::Builtin { .. } => plugins::builtin_info(name)
             .ok_or_else(|| format!("'{name}' is not a built-in plugin"))?,
         PluginCommand::External { .. } => plugins::external_info(&installed.command)
             .await
@@ -158,7 +179,22 @@ async fn resolve<'a>(
         command: installed.command,
         endpoint,
         secrets: secret_values(endpoint, &info.secret_fields()),
+        env: Vec::new(),
+        key: None,
     })
+}
+
+/// Resolves a store's plugin with what its secret gives.
+pub(super) async fn resolve_store<'a>(
+    e: &Engine,
+    store: &'a bulwark_catalog::Store,
+) -> Result<Resolved<'a>, String> {
+    let mut r = resolve(e, &store.plugin, &store.endpoint, Role::Store).await?;
+    let access = store_keys::access(&e.config().vault, store)?;
+    r.env = access.env;
+    r.secrets.extend(access.secrets);
+    r.key = access.key;
+    Ok(r)
 }
 
 /// Resolves a pipeline's two plugins; a task that cannot have them ends failed.
@@ -171,13 +207,11 @@ async fn resolve_pair<'a>(
     let t = resolve(e, &target.plugin, &target.endpoint, Role::Target)
         .await
         .map_err(failed)?;
-    let s = resolve(e, &store.plugin, &store.endpoint, Role::Store)
-        .await
-        .map_err(failed)?;
+    let s = resolve_store(e, store).await.map_err(failed)?;
     Ok((t, s))
 }
 
-fn limits(e: &Engine, cancel: &CancellationToken) -> Limits {
+pub(super) fn limits(e: &Engine, cancel: &CancellationToken) -> Limits {
     Limits {
         timeout: e.config().task_timeout,
         cancel: cancel.clone(),
@@ -185,7 +219,7 @@ fn limits(e: &Engine, cancel: &CancellationToken) -> Limits {
 }
 
 /// The end of a task whose pipeline failed.
-fn pipeline_end(e: &Engine, failure: &Failure) -> End {
+pub(super) fn pipeline_end(e: &Engine, failure: &Failure) -> End {
     match failure {
         Failure::Canceled if e.stopping() => End::failed(DAEMON_STOPPED),
         Failure::Canceled => End {
@@ -222,31 +256,102 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
             target.name, target.plugin, store.name, store.plugin
         ),
     );
-    let (t, s) = match resolve_pair(e, target, &store).await {
+    let (t, mut s) = match resolve_pair(e, target, &store).await {
         Ok(pair) => pair,
         Err(end) => return Some(end),
     };
     let upload = task.uuid.to_string();
+    let archive_id = ArchiveId::new_random();
+    let repo = is_repository(&store.plugin);
+    if repo {
+        s.env.push((
+            bulwark_repo::cli::FILENAME_ENV.to_string(),
+            snapshot_filename(&target.name),
+        ));
+        s.env.push((
+            bulwark_repo::cli::TAGS_ENV.to_string(),
+            format!(
+                "job={},target={},archive={archive_id}",
+                job.uuid, target.uuid
+            ),
+        ));
+    }
     let clock = std::time::Instant::now();
-    let result = pipeline::backup(t.side(), s.side(), &upload, &limits(e, cancel), log).await;
+    let tree = repo && tree_dir(target).is_some();
+    let (format, result) = if let Some(dir) = tree.then(|| tree_dir(target)).flatten() {
+        let parent = match e.catalog().tree_parent(target.uuid, store.uuid).await {
+            Ok(p) => p,
+            Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
+        };
+        match &parent {
+            Some(p) => say(
+                log,
+                format!(
+                    "Backing up {} as a tree; unchanged files are taken from snapshot {p}.",
+                    dir
+                ),
+            ),
+            None => say(
+                log,
+                format!(
+                    "Backing up {} as a tree; no earlier snapshot, every file is read.",
+                    dir
+                ),
+            ),
+        }
+        (
+            ArchiveFormat::Tree,
+            tree_backup(e, &s, &dir, parent.as_deref(), &upload, cancel, log).await,
+        )
+    } else {
+        let format = if repo {
+            ArchiveFormat::Stream
+        } else if s.key.is_some() {
+            ArchiveFormat::Sealed
+        } else {
+            ArchiveFormat::Raw
+        };
+        if format == ArchiveFormat::Sealed {
+            say(
+                log,
+                "The stream is compressed (zstd) and encrypted (age) before the store sees it.",
+            );
+        }
+        (
+            format,
+            pipeline::backup(t.side(), s.side(), &upload, &limits(e, cancel), log).await,
+        )
+    };
     let store_side = s.side();
     match result {
         Ok(done) => {
             let taken_at = task.started_at.unwrap_or_else(|| e.now());
+            let size = done
+                .stored
+                .archive_size
+                .filter(|_| tree)
+                .unwrap_or(done.bytes);
+            let added = done.stored.added;
             let archive = NewArchive {
+                uuid: Some(archive_id),
+                format,
+                added: added.map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
                 target: target.uuid,
                 store: store.uuid,
                 store_key: done.stored.key.clone(),
                 taken_at,
                 expires_at: taken_at.saturating_add(job.retention.expiry),
                 notes: String::new(),
-                size: i64::try_from(done.bytes).unwrap_or(i64::MAX),
+                size: i64::try_from(size).unwrap_or(i64::MAX),
+            };
+            let added = match added {
+                Some(a) => format!(" ({a} bytes added to the store)"),
+                None => String::new(),
             };
             let line = format!(
-                "Done: {} bytes stored under key {} {}; kept for {}s.",
-                done.bytes,
+                "Done: {size} bytes stored under key {}{added} {}; kept for {}s.",
                 done.stored.key,
-                rate(done.bytes, clock.elapsed()),
+                rate(size, clock.elapsed()),
                 job.retention.expiry
             );
             match e
@@ -306,12 +411,13 @@ pub(super) async fn cleanup_backup(
 
 /// Runs a store action that takes a key and prints nothing, such as purge or abandon.
 async fn store_call(store: Side<'_>, action: Action, key: &str) -> Result<(), String> {
-    let call = Call {
+    let call = bulwark_runner::Call {
         action,
         endpoint: store.endpoint,
         key: Some(key),
         timeout: CLEANUP_TIMEOUT,
         secrets: store.secrets,
+        env: store.env,
     };
     let out = run_collect(store.plugin, &call, Vec::new(), 64 * 1024)
         .await
@@ -365,19 +471,49 @@ async fn restore(
             archive.uuid, archive.store_key, store.name, store.plugin, target.name, target.plugin
         ),
     );
-    let (t, s) = match resolve_pair(e, &target, store).await {
+    let (t, mut s) = match resolve_pair(e, &target, store).await {
         Ok(pair) => pair,
         Err(end) => return Some(end),
     };
+    if archive.format == ArchiveFormat::Sealed && s.key.is_none() {
+        return Some(End::failed(
+            "Failed: the archive is sealed but its store has no stream key.",
+        ));
+    }
+    if archive.format != ArchiveFormat::Sealed {
+        // A stream kept as the target wrote it is handed back as it is.
+        s.key = None;
+    }
     let clock = std::time::Instant::now();
-    let result = pipeline::restore(
-        s.side(),
-        &archive.store_key,
-        t.side(),
-        &limits(e, cancel),
-        log,
-    )
-    .await;
+    let result = if archive.format == ArchiveFormat::Tree {
+        let Some(dir) = tree_dir(&target) else {
+            return Some(End::failed(format!(
+                "Failed: archive {} is a directory tree; it can only be restored into an fs target without include or exclude patterns.",
+                archive.uuid
+            )));
+        };
+        say(log, format!("Restoring the tree into {dir}."));
+        let args = ["restore-tree", "--key", &archive.store_key, "--dir", &dir];
+        match run_logged(s.single(Role::Store, &args), &limits(e, cancel), log).await {
+            Ok(out) => Ok(serde_json::from_slice::<serde_json::Value>(&out)
+                .ok()
+                .and_then(|v| v["bytes"].as_u64())
+                .unwrap_or(0)),
+            Err(failure) => Err(pipeline::PipelineError {
+                failure,
+                stored: None,
+            }),
+        }
+    } else {
+        pipeline::restore(
+            s.side(),
+            &archive.store_key,
+            t.side(),
+            &limits(e, cancel),
+            log,
+        )
+        .await
+    };
     Some(match result {
         Ok(bytes) => End {
             status: TaskStatus::Done,
@@ -418,7 +554,7 @@ async fn purge(e: &Engine, task: &Task, log: &LogSink) -> Option<End> {
         "; the archive stays 'purging' and the purge is tried again in {}s",
         e.config().purge_retry.as_secs()
     );
-    let s = match resolve(e, &store.plugin, &store.endpoint, Role::Store).await {
+    let s = match resolve_store(e, store).await {
         Ok(r) => r,
         Err(m) => return Some(End::failed(format!("Failed: {m}{retry}."))),
     };
@@ -445,8 +581,99 @@ pub(super) async fn abandon_upload(
     upload: &str,
     log: &LogSink,
 ) {
-    match resolve(e, &store.plugin, &store.endpoint, Role::Store).await {
+    match resolve_store(e, store).await {
         Ok(s) => cleanup_backup(s.side(), None, upload, log).await,
         Err(m) => say(log, format!("Could not clean up the upload: {m}.")),
     }
+}
+
+/// The directory of a target the repository store backs up as a tree: the built-in fs
+/// target's `base_dir`, when no include or exclude patterns select within it (those are
+/// applied by the fs target's own stream).
+fn tree_dir(target: &bulwark_catalog::Target) -> Option<String> {
+    if target.plugin != "fs" {
+        return None;
+    }
+    let ep: serde_json::Value = serde_json::from_str(&target.endpoint).ok()?;
+    let selects = |k: &str| {
+        ep.get(k)
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| !a.is_empty())
+    };
+    if selects("include") || selects("exclude") {
+        return None;
+    }
+    ep.get("base_dir")
+        .and_then(|v| v.as_str())
+        .filter(|d| d.starts_with('/'))
+        .map(|d| d.trim_end_matches('/').to_string())
+        .map(|d| if d.is_empty() { "/".to_string() } else { d })
+}
+
+/// The name of the one file a stream snapshot holds: the target's name, made a safe file name.
+fn snapshot_filename(target: &str) -> String {
+    let name: String = target
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .collect();
+    match name.trim() {
+        "" | "." | ".." => "stream".to_string(),
+        n => n.to_string(),
+    }
+}
+
+/// Backs up a directory into a repository store as a tree snapshot (one process: the
+/// repository plugin reads the files itself).
+async fn tree_backup(
+    e: &Engine,
+    s: &Resolved<'_>,
+    dir: &str,
+    parent: Option<&str>,
+    upload: &str,
+    cancel: &CancellationToken,
+    log: &LogSink,
+) -> Result<pipeline::Backup, pipeline::PipelineError> {
+    let mut args = vec!["backup-tree", "--dir", dir];
+    if let Some(p) = parent {
+        args.extend(["--parent", p]);
+    }
+    let mut env = s.env.clone();
+    env.push((bulwark_plugin::UPLOAD_ENV.to_string(), upload.to_string()));
+    let call = Single {
+        env: &env,
+        ..s.single(Role::Store, &args)
+    };
+    let fail = |failure| pipeline::PipelineError {
+        failure,
+        stored: None,
+    };
+    let out = run_logged(call, &limits(e, cancel), log)
+        .await
+        .map_err(fail)?;
+    let stored = bulwark_plugin::StoreOutput::parse(&out).map_err(|m| {
+        fail(Failure::Plugin {
+            role: Role::Store,
+            name: s.command.name().to_string(),
+            reason: m,
+        })
+    })?;
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out)
+        && let Some([new, changed, same]) = v["files"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|n| n.as_u64().unwrap_or(0))
+                    .collect::<Vec<_>>()
+            })
+            .as_deref()
+    {
+        say(
+            log,
+            format!("Files: {new} new, {changed} changed, {same} unchanged (not read again)."),
+        );
+    }
+    Ok(pipeline::Backup {
+        bytes: stored.archive_size.unwrap_or(0),
+        stored,
+    })
 }

@@ -51,6 +51,8 @@ fn response(a: Archive) -> ArchiveResponse {
         notes: a.notes,
         status: a.status.to_string(),
         size: a.size,
+        added: a.added,
+        format: a.format.as_str().to_string(),
         store_uuid: a.store.uuid.0,
         store_name: a.store.name,
         store_plugin: a.store.plugin,

@@ -45,6 +45,7 @@ async fn validate_endpoint(
         key: None,
         timeout: VALIDATE_TIMEOUT,
         secrets: &secrets,
+        env: &[],
     };
     let out = bulwark_runner::run_collect(&found.command, &call, Vec::new(), 64 * 1024)
         .await

@@ -5,30 +5,82 @@ use axum::extract::{Path, State};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use bulwark_api::{
-    CreateStore, CreatedResponse, ErrorResponse, OkResponse, StoreResponse, UpdateStore,
+    CheckRequest, CreateStore, CreatedResponse, ErrorResponse, MaintenanceResult, OkResponse,
+    ScheduledResponse, StoreResponse, UpdateStore,
 };
-use bulwark_catalog::{Store, StoreFields};
+use bulwark_catalog::{Store, StoreFields, Task};
 use bulwark_core::ids::StoreId;
+use bulwark_core::state::TaskOp;
+use bulwark_core::timefmt::format_epoch;
 
 use super::targets::PluginQuery;
 use super::{accept_endpoint, check_name, check_plugin, deleted, not_found, redacted, updated};
-use crate::error::ApiResult;
-use crate::extract::{JsonBody, Query, parse_flag, parse_id};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, OptionalJson, Query, parse_flag, parse_id};
 use crate::state::AppState;
+use crate::store_keys::{init_repository, is_repository, new_secret};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_stores, create_store))
         .routes(routes!(get_store, update_store, delete_store))
+        .routes(routes!(check_store))
+        .routes(routes!(prune_store))
 }
 
-fn response(s: Store) -> StoreResponse {
-    StoreResponse {
+fn result(t: Option<Task>) -> Option<MaintenanceResult> {
+    t.map(|t| MaintenanceResult {
+        task_uuid: t.uuid.0,
+        status: t.status.to_string(),
+        stopped_at: t.stopped_at.map(format_epoch),
+        summary: t.log.lines().last().unwrap_or_default().to_string(),
+    })
+}
+
+async fn response(st: &AppState, s: Store) -> ApiResult<StoreResponse> {
+    let repo = is_repository(&s.plugin);
+    let (last_check, last_prune, prune_schedule) = if repo {
+        (
+            result(st.catalog.last_maintenance(s.uuid, TaskOp::Check).await?),
+            result(st.catalog.last_maintenance(s.uuid, TaskOp::Prune).await?),
+            if s.prune_schedule.is_empty() {
+                st.prune_schedule.to_string()
+            } else {
+                s.prune_schedule.clone()
+            },
+        )
+    } else {
+        (None, None, String::new())
+    };
+    Ok(StoreResponse {
         uuid: s.uuid.0,
         endpoint: redacted(&s.endpoint),
+        encrypted: s.secret.is_some(),
         name: s.name,
         summary: s.summary,
         plugin: s.plugin,
+        prune_schedule,
+        last_check,
+        last_prune,
+    })
+}
+
+/// A prune schedule as given: canonical, or empty for the daemon's default.
+fn prune_schedule(plugin: &str, given: Option<String>) -> ApiResult<Option<String>> {
+    match given {
+        None => Ok(None),
+        Some(s) if s.trim().is_empty() => Ok(Some(String::new())),
+        Some(s) => {
+            if !is_repository(plugin) {
+                return Err(ApiError::bad_request(
+                    "prune_schedule: only repository stores are pruned",
+                ));
+            }
+            let spec = s
+                .parse::<bulwark_core::timespec::Schedule>()
+                .map_err(|e| ApiError::bad_request(format!("prune_schedule: {e}")))?;
+            Ok(Some(spec.to_string()))
+        }
     }
 }
 
@@ -41,10 +93,17 @@ async fn list_stores(
 ) -> ApiResult<Json<Vec<StoreResponse>>> {
     let unused = parse_flag("unused", q.unused.as_deref())?;
     let rows = st.catalog.list_stores(q.plugin.as_deref(), unused).await?;
-    Ok(Json(rows.into_iter().map(response).collect()))
+    let mut out = Vec::with_capacity(rows.len());
+    for s in rows {
+        out.push(response(&st, s).await?);
+    }
+    Ok(Json(out))
 }
 
-/// Creates a store.
+/// Creates a store. A repository store's repository is created here (or, when one is already at
+/// the endpoint, must open with the password this store would get: it will not), with a random
+/// password the daemon keeps sealed; any other store gets a random key its streams are sealed
+/// with. A repository that cannot be created fails the request and nothing is stored.
 #[utoipa::path(post, path = "/v1/stores", tag = "stores", request_body = CreateStore,
     responses((status = 200, body = CreatedResponse), (status = 400, body = ErrorResponse)))]
 async fn create_store(
@@ -55,11 +114,22 @@ async fn create_store(
     check_plugin(&req.plugin)?;
     let fields = StoreFields {
         endpoint: accept_endpoint(req.endpoint, None)?,
+        prune_schedule: prune_schedule(&req.plugin, req.prune_schedule)?.unwrap_or_default(),
         name: req.name,
         summary: req.summary.unwrap_or_default(),
         plugin: req.plugin,
     };
-    let id = st.catalog.create_store(&fields).await?;
+    let secret = new_secret(&fields.plugin);
+    if is_repository(&fields.plugin) {
+        init_repository(&st.bulwark_exe, &fields.endpoint, &secret)
+            .await
+            .map_err(ApiError::bad_request)?;
+    }
+    let id = st
+        .catalog
+        .create_store(&fields, Some(&st.vault.seal(&secret)))
+        .await?;
+    tracing::info!(store = %id, plugin = %fields.plugin, "Store created.");
     Ok(Json(CreatedResponse {
         ok: "created".into(),
         uuid: id.0,
@@ -80,10 +150,12 @@ async fn get_store(
         .get_store(id)
         .await?
         .ok_or_else(|| not_found("store", id))?;
-    Ok(Json(response(s)))
+    Ok(Json(response(&st, s).await?))
 }
 
-/// Replaces a store. Endpoint values sent as `<redacted>` keep the stored secret.
+/// Replaces a store. Endpoint values sent as `<redacted>` keep the stored secret. A store cannot
+/// change between the repository plugin and another: its secret and its archives' format
+/// belong to one kind.
 #[utoipa::path(put, path = "/v1/store/{uuid}", tag = "stores", request_body = UpdateStore,
     params(("uuid" = uuid::Uuid, Path, description = "The store")),
     responses((status = 200, body = OkResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
@@ -100,8 +172,16 @@ async fn update_store(
         .get_store(id)
         .await?
         .ok_or_else(|| not_found("store", id))?;
+    if is_repository(&old.plugin) != is_repository(&req.plugin) {
+        return Err(ApiError::bad_request(format!(
+            "plugin: a store cannot change between '{}' and another plugin; create a new store",
+            bulwark_repo::NAME
+        )));
+    }
     let fields = StoreFields {
         endpoint: accept_endpoint(req.endpoint, Some(&old.endpoint))?,
+        prune_schedule: prune_schedule(&req.plugin, req.prune_schedule)?
+            .unwrap_or(old.prune_schedule),
         name: req.name,
         summary: req.summary,
         plugin: req.plugin,
@@ -119,4 +199,65 @@ async fn delete_store(
 ) -> ApiResult<Json<OkResponse>> {
     let id: StoreId = parse_id("store", &uuid)?;
     deleted("store", id, st.catalog.delete_store(id).await?)
+}
+
+async fn maintenance(
+    st: &AppState,
+    uuid: &str,
+    op: TaskOp,
+    options: String,
+) -> ApiResult<Json<ScheduledResponse>> {
+    let id: StoreId = parse_id("store", uuid)?;
+    let store = st
+        .catalog
+        .get_store(id)
+        .await?
+        .ok_or_else(|| not_found("store", id))?;
+    if !is_repository(&store.plugin) {
+        return Err(ApiError::bad_request(format!(
+            "store '{}' is a plugin store; only repository stores are checked and pruned",
+            store.name
+        )));
+    }
+    let task = st
+        .catalog
+        .request_maintenance(id, op, &options, "anon", st.now())
+        .await?;
+    tracing::info!(store = %id, task = %task, op = %op, "Maintenance requested.");
+    st.engine.wake();
+    Ok(Json(ScheduledResponse {
+        ok: "scheduled".into(),
+        task_uuid: task.0,
+    }))
+}
+
+/// Queues a check of a repository store: its structure, and with `read_data` part or all of
+/// its data read back and verified. The task's status and log are the result.
+#[utoipa::path(post, path = "/v1/store/{uuid}/check", tag = "stores",
+    request_body(content = CheckRequest, description = "Optional"),
+    params(("uuid" = uuid::Uuid, Path, description = "The store")),
+    responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn check_store(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+    OptionalJson(req): OptionalJson<CheckRequest>,
+) -> ApiResult<Json<ScheduledResponse>> {
+    let read = req.read_data.unwrap_or_default();
+    if !read.is_empty() {
+        bulwark_repo::repo::parse_subset(&read)
+            .map_err(|e| ApiError::bad_request(format!("read_data: {e}")))?;
+    }
+    maintenance(&st, &uuid, TaskOp::Check, read).await
+}
+
+/// Queues a prune of a repository store: data no archive uses any more is removed. It runs
+/// when no backup or restore of the store is running.
+#[utoipa::path(post, path = "/v1/store/{uuid}/prune", tag = "stores",
+    params(("uuid" = uuid::Uuid, Path, description = "The store")),
+    responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn prune_store(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<ScheduledResponse>> {
+    maintenance(&st, &uuid, TaskOp::Prune, String::new()).await
 }

@@ -48,6 +48,9 @@ async fn world() -> World {
                 expires_at: at(day) + 86400,
                 notes: String::new(),
                 size: 0,
+                uuid: None,
+                format: bulwark_catalog::ArchiveFormat::Raw,
+                added: None,
             })
             .await
             .unwrap()

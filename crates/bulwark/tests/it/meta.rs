@@ -14,7 +14,7 @@ async fn status_reports_health() {
     assert_eq!(s["mode"], "normal");
     assert_eq!(s["catalog"]["kind"], "sqlite");
     assert_eq!(s["catalog"]["ok"], true);
-    assert_eq!(s["catalog"]["schema_version"], 2);
+    assert_eq!(s["catalog"]["schema_version"], 3);
     assert!(s["uptime_seconds"].is_u64());
 }
 
@@ -66,6 +66,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/store/{uuid}"),
     ("put", "/v1/store/{uuid}"),
     ("delete", "/v1/store/{uuid}"),
+    ("post", "/v1/store/{uuid}/check"),
+    ("post", "/v1/store/{uuid}/prune"),
     ("get", "/v1/jobs"),
     ("post", "/v1/jobs"),
     ("get", "/v1/job/{uuid}"),

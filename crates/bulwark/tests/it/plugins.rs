@@ -44,7 +44,7 @@ async fn lists_builtins_and_external_plugins() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["fs", "broken", "junk", "redis"]);
+    assert_eq!(names, vec!["fs", "repository", "broken", "junk", "redis"]);
 
     let fs = &list[0];
     assert_eq!(fs["kind"], "builtin");
@@ -95,7 +95,7 @@ async fn a_missing_plugin_directory_is_not_fatal() {
     let list = d.get_ok("/v1/plugins").await.unwrap();
     assert_eq!(
         list.as_array().unwrap().len(),
-        1,
+        2,
         "only the built-ins: {list}"
     );
     assert!(d.log().contains("Plugin directory cannot be read"));

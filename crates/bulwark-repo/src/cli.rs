@@ -1,0 +1,421 @@
+//! `bulwark plugin repository ACTION`: the repository store through the Plugin Calling Protocol,
+//! plus the actions only the daemon uses.
+//!
+//! Protocol actions: `info`, `validate`, `store` (stdin becomes a snapshot of one file; prints
+//! `{"key": SNAPSHOT, "archive_size": N, "added": N}`), `retrieve --key`, `purge --key` (forgets
+//! the snapshot), `abandon --key UPLOAD`. Extensions: `init`, `prune`, `check [--read SUBSET]`,
+//! `backup-tree --dir DIR [--parent SNAPSHOT]`, `restore-tree --key SNAPSHOT --dir DIR`.
+//!
+//! The repository password comes from [`PASSWORD_ENV`], never from the command line. The
+//! snapshot's file name and tags for `store` and `backup-tree` come from [`FILENAME_ENV`] and
+//! [`TAGS_ENV`] (`key=value,key=value`), and [`bulwark_plugin::UPLOAD_ENV`] adds `upload=ID`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use bulwark_plugin::{Endpoint, Exit, PluginError, PluginInfo};
+use serde_json::Value;
+
+use crate::endpoint::RepoEndpoint;
+use crate::repo::{self, Labels};
+
+/// The environment variable holding the repository password.
+pub const PASSWORD_ENV: &str = "BULWARK_REPOSITORY_PASSWORD";
+/// The environment variable naming the file a stream snapshot holds.
+pub const FILENAME_ENV: &str = "BULWARK_SNAPSHOT_FILENAME";
+/// The environment variable with the snapshot's `key=value` tags, comma-separated.
+pub const TAGS_ENV: &str = "BULWARK_SNAPSHOT_TAGS";
+
+/// What a call gets from its environment.
+#[derive(Debug, Default, Clone)]
+pub struct Env {
+    /// The endpoint, when `--endpoint` is absent.
+    pub endpoint: Option<String>,
+    /// The repository password.
+    pub password: Option<String>,
+    /// The upload id.
+    pub upload: Option<String>,
+    /// The stream's file name.
+    pub filename: Option<String>,
+    /// `key=value,...` tags.
+    pub tags: Option<String>,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Env {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Env {
+            endpoint: var(bulwark_plugin::cli::ENDPOINT_ENV),
+            password: var(PASSWORD_ENV),
+            upload: var(bulwark_plugin::UPLOAD_ENV),
+            filename: var(FILENAME_ENV),
+            tags: var(TAGS_ENV),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Args {
+    action: String,
+    endpoint: Option<String>,
+    key: Option<String>,
+    dir: Option<PathBuf>,
+    parent: Option<String>,
+    read: Option<String>,
+}
+
+fn usage(m: impl Into<String>) -> PluginError {
+    PluginError::new(Exit::Usage, m)
+}
+
+fn parse(args: &[String]) -> Result<Args, PluginError> {
+    let (first, rest) = args.split_first().ok_or_else(|| {
+        usage("no action given; expected info, validate, store, retrieve, purge, abandon, init, prune, check, backup-tree or restore-tree")
+    })?;
+    let mut a = Args {
+        action: first.clone(),
+        ..Args::default()
+    };
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = &rest[i];
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || -> Result<String, PluginError> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            i += 1;
+            rest.get(i)
+                .cloned()
+                .ok_or_else(|| usage(format!("{flag} needs a value")))
+        };
+        match flag {
+            "-e" | "--endpoint" => a.endpoint = Some(value()?),
+            "-k" | "--key" => a.key = Some(value()?),
+            "--dir" => a.dir = Some(PathBuf::from(value()?)),
+            "--parent" => a.parent = Some(value()?),
+            "--read" => a.read = Some(value()?),
+            "-D" | "--debug" => {}
+            other => return Err(usage(format!("unexpected argument '{other}'"))),
+        }
+        i += 1;
+    }
+    Ok(a)
+}
+
+fn endpoint(text: Option<String>) -> Result<RepoEndpoint, PluginError> {
+    let text = text.unwrap_or_else(|| "{}".to_string());
+    let map: Endpoint = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(PluginError::new(
+                Exit::EndpointNotObject,
+                "--endpoint must be a JSON object",
+            ));
+        }
+    };
+    RepoEndpoint::parse(&map)
+}
+
+/// The plugin's `info`.
+pub fn info() -> PluginInfo {
+    let field = |name: &str, kind: &str, title: &str, help: &str, example: &str, required| {
+        bulwark_plugin::Field {
+            name: name.into(),
+            kind: kind.into(),
+            title: title.into(),
+            help: help.into(),
+            example: Some(example.into()),
+            default: None,
+            required,
+        }
+    };
+    PluginInfo {
+        name: "Repository (restic format: deduplicated, compressed, encrypted)".into(),
+        author: "Bulwark".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        features: bulwark_plugin::Features {
+            target: false,
+            store: true,
+        },
+        fields: vec![
+            field(
+                "backend",
+                "string",
+                "Backend",
+                "local (default), s3, or another OpenDAL service compiled in.",
+                "s3",
+                false,
+            ),
+            field(
+                "path",
+                "abspath",
+                "Directory",
+                "Local repositories: the repository's directory.",
+                "/var/backups/bulwark-repo",
+                false,
+            ),
+            field(
+                "bucket",
+                "string",
+                "Bucket",
+                "S3: the bucket.",
+                "backups",
+                false,
+            ),
+            field(
+                "endpoint",
+                "string",
+                "Endpoint URL",
+                "S3: the server's URL (AWS when absent).",
+                "https://s3.example.com",
+                false,
+            ),
+            field(
+                "region",
+                "string",
+                "Region",
+                "S3: the region (default us-east-1).",
+                "eu-west-1",
+                false,
+            ),
+            field(
+                "access_key_id",
+                "password",
+                "Access key id",
+                "S3: the access key id.",
+                "AKIA...",
+                false,
+            ),
+            field(
+                "secret_access_key",
+                "password",
+                "Secret access key",
+                "S3: the secret access key.",
+                "...",
+                false,
+            ),
+            field(
+                "prefix",
+                "string",
+                "Prefix",
+                "S3: a key prefix, so that repositories share a bucket.",
+                "bulwark/db1",
+                false,
+            ),
+            field(
+                "options",
+                "object",
+                "OpenDAL options",
+                "Other backends: the service's options as OpenDAL names them.",
+                "{\"bucket\": \"b\"}",
+                false,
+            ),
+            field(
+                "compression",
+                "number",
+                "Compression",
+                "zstd level for a new repository (default 3).",
+                "3",
+                false,
+            ),
+            field(
+                "cache_dir",
+                "abspath",
+                "Cache",
+                "Object stores: a local cache of index and snapshot files.",
+                "/var/cache/bulwark",
+                false,
+            ),
+        ],
+    }
+}
+
+fn labels(env: &Env) -> Result<Labels, PluginError> {
+    let mut tags = Vec::new();
+    for pair in env.tags.as_deref().unwrap_or("").split(',') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| usage(format!("{TAGS_ENV}: '{pair}' is not key=value")))?;
+        tags.push((k.to_string(), v.to_string()));
+    }
+    if let Some(u) = &env.upload {
+        tags.push(("upload".into(), u.clone()));
+    }
+    let host = nix_hostname();
+    Ok(Labels { tags, host })
+}
+
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "bulwark".into())
+}
+
+/// Runs one call and returns the exit code. Diagnostics go to `stderr` as `repository: ...`.
+/// `store` reads the process's standard input itself (rustic_core reads it from its own
+/// threads), so the caller must not hold it locked.
+pub fn run(args: &[String], env: Env, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    match call(args, &env, stdout, stderr) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(stderr, "repository: {e}");
+            e.exit.code()
+        }
+    }
+}
+
+fn call(
+    args: &[String],
+    env: &Env,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), PluginError> {
+    let a = parse(args)?;
+    let print = |out: &mut dyn Write, v: &dyn erased::Json| -> Result<(), PluginError> {
+        writeln!(out, "{}", v.json())
+            .and_then(|_| out.flush())
+            .map_err(|e| PluginError::failed(format!("writing to stdout failed: {e}")))
+    };
+    if a.action == "info" {
+        return print(stdout, &info());
+    }
+    let known = [
+        "validate",
+        "store",
+        "retrieve",
+        "purge",
+        "abandon",
+        "init",
+        "prune",
+        "check",
+        "backup-tree",
+        "restore-tree",
+    ];
+    if a.action == "backup" || a.action == "restore" {
+        return Err(PluginError::new(
+            Exit::Unsupported,
+            format!(
+                "repository is a store plugin; it does not support {}",
+                a.action
+            ),
+        ));
+    }
+    if !known.contains(&a.action.as_str()) {
+        return Err(usage(format!("unknown action '{}'", a.action)));
+    }
+    let ep = endpoint(a.endpoint.clone().or_else(|| env.endpoint.clone()))?;
+    let failed = PluginError::failed;
+    let key = || {
+        a.key
+            .clone()
+            .ok_or_else(|| PluginError::new(Exit::MissingKey, format!("{} needs --key", a.action)))
+    };
+    let dir = || {
+        a.dir
+            .clone()
+            .filter(|d| d.is_absolute())
+            .ok_or_else(|| usage(format!("{} needs --dir with an absolute path", a.action)))
+    };
+    let password = || {
+        env.password.clone().ok_or_else(|| {
+            failed(format!(
+                "no repository password: the daemon passes the store's password in {PASSWORD_ENV}"
+            ))
+        })
+    };
+    match a.action.as_str() {
+        "validate" => {
+            match &env.password {
+                Some(pw) => {
+                    repo::open(&ep, pw).map_err(failed)?;
+                    let _ = writeln!(stderr, "repository: {} opens", ep.describe());
+                }
+                None => {
+                    // No password yet (the store is not created): the location must at
+                    // least be reachable with these credentials.
+                    repo::reachable(&ep).map_err(failed)?;
+                    let _ = writeln!(stderr, "repository: {} is reachable", ep.describe());
+                }
+            }
+            Ok(())
+        }
+        "init" => {
+            let created = repo::init(&ep, &password()?).map_err(failed)?;
+            print(stdout, &serde_json::json!({ "created": created }))
+        }
+        "store" => {
+            let filename = env.filename.clone().unwrap_or_else(|| "stdin".into());
+            let stored =
+                repo::store_stdin(&ep, &password()?, &filename, &labels(env)?).map_err(failed)?;
+            print(stdout, &stored)
+        }
+        "backup-tree" => {
+            let stored = repo::store_tree(
+                &ep,
+                &password()?,
+                &dir()?,
+                a.parent.as_deref(),
+                &labels(env)?,
+            )
+            .map_err(failed)?;
+            print(stdout, &stored)
+        }
+        "retrieve" => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout);
+            repo::dump(&ep, &password()?, &key()?, &mut out).map_err(failed)?;
+            out.flush()
+                .map_err(|e| failed(format!("writing to stdout failed: {e}")))
+        }
+        "restore-tree" => {
+            let restored =
+                repo::restore_tree(&ep, &password()?, &key()?, &dir()?).map_err(failed)?;
+            print(stdout, &restored)
+        }
+        "purge" => repo::forget(&ep, &password()?, &key()?).map_err(failed),
+        "abandon" => {
+            let n = repo::abandon(&ep, &password()?, &key()?).map_err(failed)?;
+            if n > 0 {
+                let _ = writeln!(stderr, "repository: forgot {n} snapshot(s) of the upload");
+            }
+            Ok(())
+        }
+        "prune" => {
+            let pruned = repo::prune(&ep, &password()?).map_err(failed)?;
+            print(stdout, &pruned)
+        }
+        "check" => {
+            let checked = repo::check(&ep, &password()?, a.read.as_deref()).map_err(failed)?;
+            print(stdout, &checked)?;
+            if checked.ok {
+                Ok(())
+            } else {
+                Err(failed(format!(
+                    "the check found {} error(s): {}",
+                    checked.errors.len(),
+                    checked.errors.join(" / ")
+                )))
+            }
+        }
+        _ => Err(usage(format!("unknown action '{}'", a.action))),
+    }
+}
+
+/// JSON output of any serializable answer.
+mod erased {
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}

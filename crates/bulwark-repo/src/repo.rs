@@ -1,0 +1,492 @@
+//! What Bulwark does with a repository: create it, store a stream or a directory tree as a
+//! snapshot, give either back, forget snapshots, prune and check.
+//!
+//! Every function opens the repository itself (these run in a short-lived plugin process, one
+//! call each) and turns rustic_core's errors into one line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustic_core::repofile::SnapshotFile;
+use rustic_core::{
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, LocalDestination,
+    LsOptions, OpenStatus, ParentOptions, PathList, PruneOptions, ReadSubsetOption, Repository,
+    RepositoryBackends, RepositoryOptions, RestoreOptions, RusticError, SnapshotOptions,
+    StdinSource, WriteBackend,
+};
+
+use crate::endpoint::{Location, RepoEndpoint};
+use crate::object::ObjectBackend;
+
+/// A failure, said in one line.
+pub type Result<T> = std::result::Result<T, String>;
+
+/// The tag every Bulwark snapshot carries.
+pub const TAG: &str = "bulwark";
+
+fn said(what: &str) -> impl Fn(Box<RusticError>) -> String + '_ {
+    move |e| format!("{what}: {}", e.display_log())
+}
+
+fn backends(ep: &RepoEndpoint) -> Result<RepositoryBackends> {
+    let be: Arc<dyn WriteBackend> = match &ep.location {
+        Location::Local { path } => {
+            let path = path
+                .to_str()
+                .ok_or_else(|| "the repository path is not UTF-8".to_string())?;
+            Arc::new(
+                rustic_backend::LocalBackend::new(path, std::iter::empty::<(String, String)>())
+                    .map_err(said("the repository directory cannot be used"))?,
+            )
+        }
+        other => Arc::new(ObjectBackend::new(other, ep.describe())?),
+    };
+    Ok(RepositoryBackends::new(be, None))
+}
+
+fn options(ep: &RepoEndpoint) -> RepositoryOptions {
+    match &ep.cache_dir {
+        Some(dir) => RepositoryOptions::default().cache_dir(dir.clone()),
+        None => RepositoryOptions::default().no_cache(true),
+    }
+}
+
+/// Opens an existing repository with its password.
+pub fn open(ep: &RepoEndpoint, password: &str) -> Result<Repository<OpenStatus>> {
+    let repo = Repository::new(&options(ep), &backends(ep)?)
+        .map_err(said("the repository cannot be reached"))?;
+    if repo
+        .config_id()
+        .map_err(said("the repository cannot be read"))?
+        .is_none()
+    {
+        return Err(format!(
+            "there is no repository at {} (it is created with the store)",
+            ep.describe()
+        ));
+    }
+    repo.open(&Credentials::password(password))
+        .map_err(said("the repository cannot be opened"))
+}
+
+/// Checks that the location answers with these credentials: lists it (and, when no repository
+/// is there yet, proves it writable).
+pub fn reachable(ep: &RepoEndpoint) -> Result<()> {
+    let be = backends(ep)?;
+    let repo =
+        Repository::new(&options(ep), &be).map_err(said("the repository cannot be reached"))?;
+    let exists = repo
+        .config_id()
+        .map_err(said("the repository cannot be read"))?
+        .is_some();
+    if !exists && !matches!(ep.location, Location::Local { .. }) {
+        be.repository()
+            .create()
+            .map_err(said("the location cannot be written"))?;
+    }
+    Ok(())
+}
+
+/// Creates a repository (format v2, zstd at the endpoint's level), or checks that the one
+/// already there opens with `password`. Returns true when it was created.
+pub fn init(ep: &RepoEndpoint, password: &str) -> Result<bool> {
+    let be = backends(ep)?;
+    let repo =
+        Repository::new(&options(ep), &be).map_err(said("the repository cannot be reached"))?;
+    if repo
+        .config_id()
+        .map_err(said("the repository cannot be read"))?
+        .is_some()
+    {
+        repo.open(&Credentials::password(password)).map_err(said(
+            "a repository is already there and does not open with this store's password",
+        ))?;
+        return Ok(false);
+    }
+    // Makes the directories (local) or proves the bucket writable (object stores) first.
+    be.repository()
+        .create()
+        .map_err(said("the repository cannot be created"))?;
+    let config = ConfigOptions::default()
+        .set_version(2u32)
+        .set_compression(ep.compression);
+    repo.init(
+        &Credentials::password(password),
+        &KeyOptions::default(),
+        &config,
+    )
+    .map_err(said("the repository cannot be created"))?;
+    Ok(true)
+}
+
+/// Who a snapshot belongs to: its tags and file name.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    /// `key=value` tags besides [`TAG`] (job, target, archive, upload).
+    pub tags: Vec<(String, String)>,
+    /// The host name recorded in the snapshot.
+    pub host: String,
+}
+
+impl Labels {
+    fn snapshot(&self) -> Result<SnapshotFile> {
+        let mut opts = SnapshotOptions::default()
+            .host(self.host.clone())
+            .add_tags(TAG)
+            .map_err(said("bad tag"))?;
+        for (k, v) in &self.tags {
+            opts = opts
+                .add_tags(&format!("{k}={v}"))
+                .map_err(said("bad tag"))?;
+        }
+        opts.to_snapshot().map_err(said("cannot start a snapshot"))
+    }
+}
+
+/// What a backup stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stored {
+    /// The snapshot id: the archive's store key.
+    pub key: String,
+    /// Bytes read from the source.
+    pub archive_size: u64,
+    /// Bytes the repository grew by (compressed, encrypted).
+    pub added: u64,
+    /// Files new, changed and unchanged against the parent (tree backups).
+    pub files: [u64; 3],
+}
+
+fn stored(snap: &SnapshotFile) -> Stored {
+    let s = snap.summary.clone().unwrap_or_default();
+    Stored {
+        key: snap.id.to_hex().to_string(),
+        archive_size: s.total_bytes_processed,
+        added: s.data_added_packed,
+        files: [s.files_new, s.files_changed, s.files_unmodified],
+    }
+}
+
+/// Stores this process's standard input as a snapshot of one file called `filename`.
+pub fn store_stdin(
+    ep: &RepoEndpoint,
+    password: &str,
+    filename: &str,
+    labels: &Labels,
+) -> Result<Stored> {
+    let repo = open(ep, password)?
+        .to_indexed_ids()
+        .map_err(said("the repository's index cannot be read"))?;
+    let path = PathBuf::from(filename);
+    let opts = BackupOptions::default()
+        .stdin_filename(filename)
+        .parent_opts(ParentOptions::default().force(true));
+    let snap = repo
+        .archive(
+            &opts,
+            &StdinSource::new(path.clone()),
+            labels.snapshot()?,
+            &[path],
+        )
+        .map_err(said("the backup failed"))?;
+    Ok(stored(&snap))
+}
+
+/// Stores a directory tree as a snapshot, reading only files that changed since `parent` (a
+/// snapshot of the same directory).
+pub fn store_tree(
+    ep: &RepoEndpoint,
+    password: &str,
+    dir: &Path,
+    parent: Option<&str>,
+    labels: &Labels,
+) -> Result<Stored> {
+    let repo = open(ep, password)?
+        .to_indexed_ids()
+        .map_err(said("the repository's index cannot be read"))?;
+    let dir_str = dir
+        .to_str()
+        .ok_or_else(|| "the directory's path is not UTF-8".to_string())?;
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    let parent_opts = match parent {
+        Some(p) => {
+            // A parent that is gone (purged, pruned) only means every file is read again.
+            if repo.get_snapshot_from_str(p, |_| true).is_ok() {
+                ParentOptions::default().parents(vec![p.to_string()])
+            } else {
+                ParentOptions::default().force(true)
+            }
+        }
+        None => ParentOptions::default().force(true),
+    };
+    let opts = BackupOptions::default().parent_opts(parent_opts);
+    let source = PathList::from_string(dir_str).map_err(said("bad path"))?;
+    let snap = repo
+        .backup(&opts, &source, labels.snapshot()?)
+        .map_err(said("the backup failed"))?;
+    Ok(stored(&snap))
+}
+
+fn snapshot(repo: &Repository<impl rustic_core::Open>, key: &str) -> Result<SnapshotFile> {
+    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("'{key}' is not a snapshot id"));
+    }
+    repo.get_snapshot_from_str(key, |_| true)
+        .map_err(|e| format!("no snapshot with key {key}: {}", e.display_log()))
+}
+
+/// Writes the one file of a stream snapshot to `out`.
+pub fn dump(ep: &RepoEndpoint, password: &str, key: &str, out: &mut impl Write) -> Result<u64> {
+    let repo = open(ep, password)?
+        .to_indexed()
+        .map_err(said("the repository's index cannot be read"))?;
+    let snap = snapshot(&repo, key)?;
+    let paths: Vec<PathBuf> = snap.paths.iter().map(PathBuf::from).collect();
+    let [path] = paths.as_slice() else {
+        return Err(format!(
+            "snapshot {key} holds a directory tree, not a stream; restore it into an fs target"
+        ));
+    };
+    let node = repo
+        .node_from_snapshot_and_path(&snap, &path.to_string_lossy())
+        .map_err(said("the snapshot cannot be read"))?;
+    if node.is_dir() {
+        return Err(format!(
+            "snapshot {key} holds a directory tree, not a stream; restore it into an fs target"
+        ));
+    }
+    let mut counted = Counting { inner: out, n: 0 };
+    repo.dump(&node, &mut counted)
+        .map_err(said("reading the snapshot failed"))?;
+    counted
+        .flush()
+        .map_err(|e| format!("writing failed: {e}"))?;
+    Ok(counted.n)
+}
+
+struct Counting<'a, W: Write> {
+    inner: &'a mut W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write_all(buf)?;
+        self.n += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What a tree restore wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Restored {
+    /// Files written or already right.
+    pub files: u64,
+    /// Bytes of those files.
+    pub bytes: u64,
+}
+
+/// Restores a tree snapshot into `dest` (made if missing). Files that are not in the snapshot
+/// are left alone.
+pub fn restore_tree(ep: &RepoEndpoint, password: &str, key: &str, dest: &Path) -> Result<Restored> {
+    let repo = open(ep, password)?
+        .to_indexed()
+        .map_err(said("the repository's index cannot be read"))?;
+    let snap = snapshot(&repo, key)?;
+    let paths: Vec<PathBuf> = snap.paths.iter().map(PathBuf::from).collect();
+    let [path] = paths.as_slice() else {
+        return Err(format!(
+            "snapshot {key} holds {} paths, not one",
+            paths.len()
+        ));
+    };
+    let node = repo
+        .node_from_snapshot_and_path(&snap, &path.to_string_lossy())
+        .map_err(said("the snapshot cannot be read"))?;
+    if !node.is_dir() {
+        return Err(format!(
+            "snapshot {key} holds a stream, not a directory tree"
+        ));
+    }
+    let dest_str = format!("{}/", dest.display());
+    let dest = LocalDestination::new(&dest_str, true, false)
+        .map_err(said("the destination is unusable"))?;
+    let opts = RestoreOptions::default();
+    let ls = repo
+        .ls(&node, &LsOptions::default())
+        .map_err(said("the snapshot cannot be listed"))?;
+    let plan = repo
+        .prepare_restore(&opts, ls.clone(), &dest, false)
+        .map_err(said("the restore cannot be planned"))?;
+    let restored = Restored {
+        files: plan.stats.files.restore + plan.stats.files.unchanged + plan.stats.files.verified,
+        bytes: plan.restore_size,
+    };
+    repo.restore(plan, &opts, ls, &dest)
+        .map_err(said("the restore failed"))?;
+    Ok(restored)
+}
+
+/// Forgets a snapshot (its data goes at the next prune).
+pub fn forget(ep: &RepoEndpoint, password: &str, key: &str) -> Result<()> {
+    let repo = open(ep, password)?;
+    let snap = snapshot(&repo, key)?;
+    repo.delete_snapshots(&[snap.id])
+        .map_err(said("the snapshot cannot be removed"))
+}
+
+/// Forgets every snapshot an unfinished upload saved (tagged `upload=ID`); returns how many.
+pub fn abandon(ep: &RepoEndpoint, password: &str, upload: &str) -> Result<usize> {
+    let repo = open(ep, password)?;
+    let tag = format!("upload={upload}");
+    let ids: Vec<_> = repo
+        .get_all_snapshots()
+        .map_err(said("the snapshots cannot be listed"))?
+        .into_iter()
+        .filter(|s| s.tags.contains(&tag))
+        .map(|s| s.id)
+        .collect();
+    repo.delete_snapshots(&ids)
+        .map_err(said("the snapshots cannot be removed"))?;
+    Ok(ids.len())
+}
+
+/// What a prune did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pruned {
+    /// Pack files removed.
+    pub packs_removed: u64,
+    /// Pack files rewritten to drop unused blobs.
+    pub packs_repacked: u64,
+    /// Bytes of pack files before.
+    pub bytes_before: u64,
+    /// Bytes of pack files after.
+    pub bytes_after: u64,
+}
+
+/// Removes data no snapshot uses. Deletes at once: the daemon never runs a prune beside a
+/// backup into the same store, so no backup can be relying on what it removes.
+pub fn prune(ep: &RepoEndpoint, password: &str) -> Result<Pruned> {
+    let repo = open(ep, password)?;
+    let before = pack_bytes(&repo)?;
+    let opts = PruneOptions::default().instant_delete(true);
+    let plan = repo
+        .prune_plan(&opts)
+        .map_err(said("the prune cannot be planned"))?;
+    let stats = &plan.stats;
+    let packs_removed = stats.packs.unused;
+    let packs_repacked = stats.packs.repack;
+    repo.prune(&opts, plan).map_err(said("the prune failed"))?;
+    let after = pack_bytes(&repo)?;
+    Ok(Pruned {
+        packs_removed,
+        packs_repacked,
+        bytes_before: before,
+        bytes_after: after,
+    })
+}
+
+fn pack_bytes(repo: &Repository<OpenStatus>) -> Result<u64> {
+    let infos = repo
+        .infos_files()
+        .map_err(said("the repository cannot be listed"))?;
+    Ok(infos
+        .repo
+        .iter()
+        .filter(|i| i.tpe == rustic_core::FileType::Pack)
+        .map(|i| i.size)
+        .sum())
+}
+
+/// What a check found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Checked {
+    /// True when nothing is wrong.
+    pub ok: bool,
+    /// Errors, one line each.
+    pub errors: Vec<String>,
+    /// Warnings, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Verifies the repository's structure, and reads back `read` of the data (`None` for none,
+/// `"10%"`, `"500MiB"`, `"all"`).
+pub fn check(ep: &RepoEndpoint, password: &str, read: Option<&str>) -> Result<Checked> {
+    let repo = open(ep, password)?;
+    let mut opts = CheckOptions::default();
+    if let Some(subset) = read {
+        opts = opts.read_data(true).read_data_subset(parse_subset(subset)?);
+    }
+    let results = repo.check(opts).map_err(said("the check failed"))?;
+    let mut checked = Checked {
+        ok: results.is_ok().is_ok(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    // rustic_core does not export the level's type; its Debug form names it.
+    for (level, err) in &results.0 {
+        let line = err.to_string().replace('\n', " ");
+        if format!("{level:?}") == "Warn" {
+            checked.warnings.push(line);
+        } else {
+            checked.errors.push(line);
+        }
+    }
+    Ok(checked)
+}
+
+/// `all`, `N%` or a size such as `500MiB`.
+pub fn parse_subset(s: &str) -> Result<ReadSubsetOption> {
+    let bad = || {
+        format!(
+            "'{s}' is not a read subset: give all, a percentage such as 10%, or a size such as 500MiB"
+        )
+    };
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(ReadSubsetOption::All);
+    }
+    if let Some(p) = s.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(bad());
+        }
+        return Ok(ReadSubsetOption::Percentage(p));
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    Ok(ReadSubsetOption::Size(n.saturating_mul(mult)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_subsets() {
+        assert!(matches!(parse_subset("all"), Ok(ReadSubsetOption::All)));
+        assert!(
+            matches!(parse_subset("10%"), Ok(ReadSubsetOption::Percentage(p)) if (p - 10.0).abs() < 1e-9)
+        );
+        assert!(matches!(
+            parse_subset("5MiB"),
+            Ok(ReadSubsetOption::Size(5_242_880))
+        ));
+        assert!(parse_subset("150%").is_err());
+        assert!(parse_subset("lots").is_err());
+    }
+}

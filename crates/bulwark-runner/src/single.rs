@@ -1,0 +1,105 @@
+//! One plugin call run as a task step: its stderr streams into the task log, its stdout is
+//! kept (bounded), and it dies with the task's timeout or cancel. Used for what is not a
+//! pipeline: a repository's tree backups and restores, checks and prunes.
+
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use crate::exec::{PluginCommand, kill_group};
+use crate::pipeline::{Failure, Limits, Role};
+use crate::stderr::{LogSink, Tail, stream_lines};
+
+/// How much stdout is kept.
+const MAX_STDOUT: usize = 1 << 20;
+
+/// One call: which plugin, with what.
+#[derive(Debug, Clone, Copy)]
+pub struct Single<'a> {
+    /// The plugin.
+    pub plugin: &'a PluginCommand,
+    /// Its role, for messages.
+    pub role: Role,
+    /// The action and its flags.
+    pub args: &'a [&'a str],
+    /// The endpoint, secrets included.
+    pub endpoint: &'a str,
+    /// Environment variables to set.
+    pub env: &'a [(String, String)],
+    /// Values to hide in what it prints.
+    pub secrets: &'a [String],
+}
+
+/// Runs the call to its end; returns its stdout when it exits 0.
+pub async fn run_logged(
+    call: Single<'_>,
+    limits: &Limits,
+    log: &LogSink,
+) -> Result<Vec<u8>, Failure> {
+    let name = call.plugin.name().to_string();
+    let fail = |reason: String| Failure::Plugin {
+        role: call.role,
+        name: name.clone(),
+        reason,
+    };
+    let mut cmd = call.plugin.command_args(call.args, call.endpoint);
+    for (k, v) in call.env {
+        cmd.env(k, v);
+    }
+    let mut child = crate::exec::spawn(&mut cmd)
+        .await
+        .map_err(|e| fail(format!("it could not be started: {e}")))?;
+    let pgid = child.id();
+    drop(child.stdin.take());
+    let label = format!("{} {}", call.role, name);
+    let secrets = call.secrets.to_vec();
+    let sink = log.clone();
+    let err = child.stderr.take();
+    let stderr = tokio::spawn(async move {
+        match err {
+            Some(s) => stream_lines(s, &label, &secrets, &sink).await,
+            None => Tail::default(),
+        }
+    });
+    let out = child.stdout.take();
+    let reader = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        if let Some(mut out) = out {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = out.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let room = MAX_STDOUT.saturating_sub(kept.len()).min(n);
+                kept.extend_from_slice(&buf[..room]);
+            }
+        }
+        kept
+    });
+    let ended = tokio::select! {
+        s = child.wait() => Ok(s),
+        () = tokio::time::sleep(limits.timeout) => Err(Failure::TimedOut(limits.timeout)),
+        () = limits.cancel.cancelled() => Err(Failure::Canceled),
+    };
+    kill_group(pgid);
+    let _ = child.wait().await;
+    let tail = match tokio::time::timeout(Duration::from_secs(5), stderr).await {
+        Ok(Ok(t)) => t,
+        _ => Tail::default(),
+    };
+    let stdout = reader.await.unwrap_or_default();
+    let status = ended?.map_err(|e| fail(format!("waiting for it failed: {e}")))?;
+    if status.success() {
+        return Ok(stdout);
+    }
+    let how = match status.code() {
+        Some(c) => format!("exit {c} ({})", bulwark_plugin::Exit::describe(c)),
+        None => "it was killed by a signal".to_string(),
+    };
+    let said = tail.summary();
+    Err(fail(if said.is_empty() {
+        how
+    } else {
+        format!("{how}: {said}")
+    }))
+}

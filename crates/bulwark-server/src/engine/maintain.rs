@@ -1,0 +1,97 @@
+//! Maintenance tasks of repository stores: `check` verifies the repository (and reads back
+//! part of its data when asked), `prune` removes data no archive uses. The catalog's claim
+//! query runs them only when no backup or restore of the store is running.
+
+use tokio_util::sync::CancellationToken;
+
+use bulwark_catalog::Task;
+use bulwark_core::state::{TaskOp, TaskStatus};
+use bulwark_runner::LogSink;
+use bulwark_runner::pipeline::Role;
+use bulwark_runner::single::run_logged;
+
+use super::Engine;
+use super::work::{End, limits, pipeline_end, resolve_store, say};
+use crate::store_keys::is_repository;
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
+}
+
+pub(super) async fn run(
+    e: &Engine,
+    task: &Task,
+    cancel: &CancellationToken,
+    log: &LogSink,
+) -> Option<End> {
+    let Some(store_id) = task.store else {
+        return Some(End::failed("Failed: the task names no store."));
+    };
+    let store = match e.catalog().get_store(store_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Some(End::failed("Failed: the store no longer exists.")),
+        Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
+    };
+    if !is_repository(&store.plugin) {
+        return Some(End::failed(format!(
+            "Failed: store '{}' is not a repository store.",
+            store.name
+        )));
+    }
+    let s = match resolve_store(e, &store).await {
+        Ok(s) => s,
+        Err(m) => return Some(End::failed(format!("Failed: {m}."))),
+    };
+    let mut args = vec![task.op.as_str()];
+    match (task.op, task.options.as_str()) {
+        (TaskOp::Check, "") => say(
+            log,
+            format!(
+                "Checking the repository of store '{}' (structure only).",
+                store.name
+            ),
+        ),
+        (TaskOp::Check, read) => {
+            say(
+                log,
+                format!(
+                    "Checking the repository of store '{}', reading back {read} of its data.",
+                    store.name
+                ),
+            );
+            args.extend(["--read", read]);
+        }
+        _ => say(
+            log,
+            format!("Pruning the repository of store '{}'.", store.name),
+        ),
+    }
+    let out = match run_logged(s.single(Role::Store, &args), &limits(e, cancel), log).await {
+        Ok(out) => out,
+        Err(f) => return Some(pipeline_end(e, &f)),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+    let line = match task.op {
+        TaskOp::Check => {
+            let warnings = v["warnings"].as_array().map(Vec::len).unwrap_or(0);
+            for w in v["warnings"].as_array().into_iter().flatten() {
+                say(log, format!("Warning: {}", w.as_str().unwrap_or_default()));
+            }
+            format!("Done: the repository is sound ({warnings} warning(s)).")
+        }
+        _ => {
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            format!(
+                "Done: {} pack file(s) removed, {} repacked; pack files {} before, {} after.",
+                n("packs_removed"),
+                n("packs_repacked"),
+                mib(n("bytes_before")),
+                mib(n("bytes_after"))
+            )
+        }
+    };
+    Some(End {
+        status: TaskStatus::Done,
+        line,
+    })
+}
