@@ -31,6 +31,8 @@ fn failed(what: &'static str, err: opendal::Error) -> Box<RusticError> {
 impl ObjectBackend {
     /// Builds the operator for a location (no request is made yet).
     pub fn new(location: &Location, describe: String) -> Result<ObjectBackend, String> {
+        // Registers the compiled-in services and the HTTP transport (idempotent).
+        opendal::install_default();
         let op = match location {
             Location::S3(s3) => s3_operator(s3)?,
             Location::OpenDal { scheme, options } => Operator::via_iter(

@@ -35,6 +35,23 @@ enum Command {
     /// line, which keeps secrets out of the process list.
     ///
     /// Example: echo hello | bulwark plugin fs store --endpoint '{"base_dir":"/tmp/store"}'
+    /// Print a store's secret, for disaster recovery: a repository store's password (what a
+    /// stock restic needs), or the age key a plugin store's streams are sealed with. It reads
+    /// the catalog and the master key in the data directory directly (the API never shows
+    /// secrets), so it runs on the daemon's host as the daemon's user. The secret goes to
+    /// stdout; how to use it goes to stderr.
+    ///
+    /// Example: RESTIC_PASSWORD=$(bulwark store-secret nightly) restic -r /srv/repo snapshots
+    StoreSecret {
+        /// The store's UUID or name.
+        store: String,
+        /// The daemon's configuration file (for its data directory and passphrase).
+        #[arg(short, long, env = "BULWARK_CONFIG")]
+        config: Option<PathBuf>,
+        /// The data directory, overriding the configuration's.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     Plugin {
         /// The built-in plugin: fs or repository.
         name: String,
@@ -49,7 +66,98 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Server { config } => run_server(config),
         Command::Plugin { name, args } => run_plugin(&name, &args),
+        Command::StoreSecret {
+            store,
+            config,
+            data_dir,
+        } => store_secret(&store, config, data_dir),
     }
+}
+
+fn store_secret(store: &str, config: Option<PathBuf>, data_dir: Option<PathBuf>) -> ExitCode {
+    let fail = |m: String| {
+        eprintln!("bulwark store-secret: {m}");
+        ExitCode::FAILURE
+    };
+    let mut config = match Config::load(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let catalog_path = config.catalog_path();
+    if !catalog_path.exists() {
+        return fail(format!("there is no catalog at {}", catalog_path.display()));
+    }
+    let vault = match bulwark_server::vault::Vault::load(
+        &config.data_dir,
+        config.secrets.passphrase.as_deref(),
+    ) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let found = runtime.block_on(async {
+        let catalog = bulwark_catalog::Catalog::open(&catalog_path)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stores = catalog
+            .list_stores(None, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        catalog.close().await;
+        let matches: Vec<_> = stores
+            .into_iter()
+            .filter(|s| s.uuid.to_string() == store || s.name == store)
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(format!("no store with UUID or name '{store}'")),
+            many => Err(format!(
+                "{} stores are named '{store}'; give the UUID: {}",
+                many.len(),
+                many.iter()
+                    .map(|s| s.uuid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    });
+    let store = match found {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let Some(sealed) = &store.secret else {
+        return fail(format!(
+            "store '{}' was made before stores had secrets; its archives are not encrypted",
+            store.name
+        ));
+    };
+    let secret = match vault.open(sealed) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    println!("{secret}");
+    if bulwark_server::store_keys::is_repository(&store.plugin) {
+        eprintln!(
+            "The repository password of store '{}'. With restic: RESTIC_PASSWORD=... restic -r REPOSITORY snapshots (endpoint: {}).",
+            store.name,
+            bulwark_core::redact::redact_endpoint(&store.endpoint, &[])
+        );
+    } else {
+        eprintln!(
+            "The age key of store '{}'. Save it to a file, then: age --decrypt -i KEYFILE BLOB | zstd -d > STREAM",
+            store.name
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_plugin(name: &str, args: &[String]) -> ExitCode {

@@ -285,6 +285,14 @@ impl TargetPlugin for FsTarget {
             }
             files += 1;
         }
+        // Read the input to its end (the archive's end-of-archive blocks and any padding): a
+        // restore that exits with input unread looks, to whoever feeds it, like one that gave
+        // up midway.
+        let trailing = std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+            .map_err(|e| io_failed("reading the end of the archive failed", e))?;
+        if trailing > 1 << 20 {
+            let _ = writeln!(log, "ignored {trailing} bytes after the end of the archive");
+        }
         for (dir, mode, mtime) in dirs.iter().rev() {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o7777))

@@ -18,7 +18,7 @@ pub fn fixture_plugins() -> PathBuf {
 }
 
 /// A daemon that runs tasks, with the fixture plugins installed and `extra` configuration.
-async fn engine_daemon(extra: &str) -> TestDaemon {
+pub(crate) async fn engine_daemon(extra: &str) -> TestDaemon {
     TestDaemon::start_with(
         bin(),
         &format!(
@@ -31,13 +31,18 @@ async fn engine_daemon(extra: &str) -> TestDaemon {
 }
 
 /// Ids of a job wired from a new target and store.
-struct Wired {
-    target: String,
-    store: String,
-    job: String,
+pub(crate) struct Wired {
+    pub target: String,
+    pub store: String,
+    pub job: String,
 }
 
-async fn wire(d: &TestDaemon, target: (&str, Value), store: (&str, Value), expires: i64) -> Wired {
+pub(crate) async fn wire(
+    d: &TestDaemon,
+    target: (&str, Value),
+    store: (&str, Value),
+    expires: i64,
+) -> Wired {
     let tag = uuid::Uuid::new_v4().to_string();
     let target = d
         .create(
@@ -78,7 +83,7 @@ async fn wire(d: &TestDaemon, target: (&str, Value), store: (&str, Value), expir
     Wired { target, store, job }
 }
 
-async fn run_job(d: &TestDaemon, job: &str) -> String {
+pub(crate) async fn run_job(d: &TestDaemon, job: &str) -> String {
     d.post_ok(&format!("/v1/job/{job}/run"), &json!({"owner": "tester"}))
         .await
         .unwrap()["task_uuid"]
@@ -88,7 +93,7 @@ async fn run_job(d: &TestDaemon, job: &str) -> String {
 }
 
 /// Waits for a task to end and returns it.
-async fn finished(d: &TestDaemon, task: &str) -> Value {
+pub(crate) async fn finished(d: &TestDaemon, task: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let t = d.get_ok(&format!("/v1/task/{task}")).await.unwrap();
@@ -120,7 +125,7 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-async fn archives_of(d: &TestDaemon, target: &str) -> Vec<Value> {
+pub(crate) async fn archives_of(d: &TestDaemon, target: &str) -> Vec<Value> {
     d.get_ok(&format!("/v1/archives?target={target}"))
         .await
         .unwrap()

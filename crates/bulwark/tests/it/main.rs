@@ -12,6 +12,7 @@ mod lifecycle;
 mod meta;
 mod plugin_cli;
 mod plugins;
+mod repository;
 mod resources;
 mod tasks;
 mod validation;
