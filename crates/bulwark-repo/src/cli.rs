@@ -219,7 +219,7 @@ pub fn info() -> PluginInfo {
                 "compression",
                 "number",
                 "Compression",
-                "zstd level for a new repository (default 3).",
+                "zstd level for a new repository (default 2).",
                 "3",
                 false,
             ),

@@ -137,8 +137,11 @@ async fn a_local_repository_through_backup_restore_purge_prune_and_check() {
     // First backup: a tree snapshot holding everything, with one file only it will hold.
     let only_first = work.path().join("src/only-in-the-first.bin");
     let mut random = vec![0u8; 24 << 20];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut random)
-        .unwrap();
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut random,
+    )
+    .unwrap();
     std::fs::write(&only_first, &random).unwrap();
     let (task1, a1) = backup(&d, &w).await;
     std::fs::remove_file(&only_first).unwrap();
@@ -682,4 +685,69 @@ async fn plugin_store_streams_are_sealed_and_open_by_hand() {
         "{}",
         r["log"]
     );
+}
+
+#[tokio::test]
+async fn a_prune_waits_for_the_backup_running_into_its_store() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let d = engine_daemon("").await;
+    let w = wire(
+        &d,
+        ("shtarget", json!({"base_dir": src, "mode": "hang"})),
+        ("repository", json!({"path": work.path().join("repo")})),
+        3600,
+    )
+    .await;
+    let backup = run_job(&d, &w.job).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.get_ok(&format!("/v1/task/{backup}")).await.unwrap()["status"] != "running" {
+        assert!(Instant::now() < deadline, "the backup never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let prune = d
+        .post_ok(&format!("/v1/store/{}/prune", w.store), &json!({}))
+        .await
+        .unwrap()["task_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A second request while the first is pending is the same task.
+    let again = d
+        .post_ok(&format!("/v1/store/{}/prune", w.store), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(again["task_uuid"], prune.as_str());
+    // A worker is free, yet the prune waits while the backup into its store runs.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        d.get_ok(&format!("/v1/task/{prune}")).await.unwrap()["status"],
+        "pending"
+    );
+    let (code, _) = d.delete(&format!("/v1/task/{backup}")).await.unwrap();
+    assert_eq!(code, 200);
+    let p = finished(&d, &prune).await;
+    assert_eq!(p["status"], "done", "{}", p["log"]);
+    // A plugin store is neither checked nor pruned.
+    let fs_store = d
+        .create(
+            "/v1/stores",
+            &json!({"name": "plain", "plugin": "fs", "endpoint": {"base_dir": work.path().join("blobs")}}),
+        )
+        .await
+        .unwrap();
+    let (code, body) = d
+        .post(&format!("/v1/store/{fs_store}/prune"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d
+        .post(
+            &format!("/v1/store/{}/check", w.store),
+            &json!({"read_data": "lots"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 400, "{body}");
 }
