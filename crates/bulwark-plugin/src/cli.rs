@@ -22,45 +22,60 @@ struct Call {
     key: Option<String>,
 }
 
+fn usage(m: impl Into<String>) -> PluginError {
+    PluginError::new(Exit::Usage, m)
+}
+
+/// Reads the flags after the action: `FLAG VALUE` or `--flag=VALUE` for each flag in `valued`
+/// (short and long forms alike), and `-D`/`--debug`, which is accepted and ignored. Anything
+/// else is a usage error (exit 1). Returns `(flag as written, value)` in order.
+pub fn flags(rest: &[String], valued: &[&str]) -> Result<Vec<(String, String)>, PluginError> {
+    let mut out = Vec::new();
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        if flag == "-D" || flag == "--debug" {
+            continue;
+        }
+        if !valued.contains(&flag) {
+            return Err(usage(format!("unexpected argument '{flag}'")));
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => args
+                .next()
+                .cloned()
+                .ok_or_else(|| usage(format!("{flag} needs a value")))?,
+        };
+        out.push((flag.to_string(), value));
+    }
+    Ok(out)
+}
+
 fn parse(args: &[String]) -> Result<Call, PluginError> {
-    let usage = |m: String| PluginError::new(Exit::Usage, m);
-    let (first, rest) = args
-        .split_first()
-        .ok_or_else(|| usage("no action given; expected one of info, validate, backup, restore, store, retrieve, purge".into()))?;
+    let (first, rest) = args.split_first().ok_or_else(|| {
+        usage("no action given; expected one of info, validate, backup, restore, store, retrieve, purge")
+    })?;
     let action: Action = first.parse().map_err(usage)?;
     let mut call = Call {
         action,
         endpoint: None,
         key: None,
     };
-    let mut i = 0;
-    while i < rest.len() {
-        let arg = &rest[i];
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String, PluginError> {
-            if let Some(v) = inline.clone() {
-                return Ok(v);
-            }
-            i += 1;
-            rest.get(i)
-                .cloned()
-                .ok_or_else(|| usage(format!("{flag} needs a value")))
-        };
-        match flag {
-            "-e" | "--endpoint" => call.endpoint = Some(value()?),
-            "-k" | "--key" => call.key = Some(value()?),
-            "-D" | "--debug" => {}
-            other => return Err(usage(format!("unexpected argument '{other}'"))),
+    for (flag, value) in flags(rest, &["-e", "--endpoint", "-k", "--key"])? {
+        match flag.as_str() {
+            "-e" | "--endpoint" => call.endpoint = Some(value),
+            _ => call.key = Some(value),
         }
-        i += 1;
     }
     Ok(call)
 }
 
-fn endpoint(text: Option<String>) -> Result<Endpoint, PluginError> {
+/// Reads `--endpoint`: it must be a JSON object (exit 10 otherwise); absent means `{}`.
+pub fn endpoint(text: Option<String>) -> Result<Endpoint, PluginError> {
     let text = text.unwrap_or_else(|| "{}".to_string());
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => Ok(map),

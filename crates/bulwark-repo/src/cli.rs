@@ -13,8 +13,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use bulwark_plugin::{Endpoint, Exit, PluginError, PluginInfo};
-use serde_json::Value;
+use bulwark_plugin::{Exit, PluginError, PluginInfo};
 
 use crate::endpoint::RepoEndpoint;
 use crate::repo::{self, Labels};
@@ -77,63 +76,34 @@ fn parse(args: &[String]) -> Result<Args, PluginError> {
         action: first.clone(),
         ..Args::default()
     };
-    let mut i = 0;
-    while i < rest.len() {
-        let arg = &rest[i];
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String, PluginError> {
-            if let Some(v) = inline.clone() {
-                return Ok(v);
-            }
-            i += 1;
-            rest.get(i)
-                .cloned()
-                .ok_or_else(|| usage(format!("{flag} needs a value")))
-        };
-        match flag {
-            "-e" | "--endpoint" => a.endpoint = Some(value()?),
-            "-k" | "--key" => a.key = Some(value()?),
-            "--dir" => a.dir = Some(PathBuf::from(value()?)),
-            "--parent" => a.parent = Some(value()?),
-            "--read" => a.read = Some(value()?),
-            "-D" | "--debug" => {}
-            other => return Err(usage(format!("unexpected argument '{other}'"))),
+    let valued = [
+        "-e",
+        "--endpoint",
+        "-k",
+        "--key",
+        "--dir",
+        "--parent",
+        "--read",
+    ];
+    for (flag, value) in bulwark_plugin::cli::flags(rest, &valued)? {
+        match flag.as_str() {
+            "-e" | "--endpoint" => a.endpoint = Some(value),
+            "-k" | "--key" => a.key = Some(value),
+            "--dir" => a.dir = Some(PathBuf::from(value)),
+            "--parent" => a.parent = Some(value),
+            _ => a.read = Some(value),
         }
-        i += 1;
     }
     Ok(a)
 }
 
 fn endpoint(text: Option<String>) -> Result<RepoEndpoint, PluginError> {
-    let text = text.unwrap_or_else(|| "{}".to_string());
-    let map: Endpoint = match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(PluginError::new(
-                Exit::EndpointNotObject,
-                "--endpoint must be a JSON object",
-            ));
-        }
-    };
-    RepoEndpoint::parse(&map)
+    RepoEndpoint::parse(&bulwark_plugin::cli::endpoint(text)?)
 }
 
 /// The plugin's `info`.
 pub fn info() -> PluginInfo {
-    let field = |name: &str, kind: &str, title: &str, help: &str, example: &str, required| {
-        bulwark_plugin::Field {
-            name: name.into(),
-            kind: kind.into(),
-            title: title.into(),
-            help: help.into(),
-            example: Some(example.into()),
-            default: None,
-            required,
-        }
-    };
+    use bulwark_plugin::builtin::field;
     PluginInfo {
         name: "Repository (restic format: deduplicated, compressed, encrypted)".into(),
         author: "Bulwark".into(),

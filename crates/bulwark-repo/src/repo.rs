@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustic_core::repofile::SnapshotFile;
+use rustic_core::repofile::{Node, SnapshotFile};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, LocalDestination,
     LsOptions, OpenStatus, ParentOptions, PathList, PruneOptions, ReadSubsetOption, Repository,
@@ -237,21 +237,27 @@ fn snapshot(repo: &Repository<impl rustic_core::Open>, key: &str) -> Result<Snap
         .map_err(|e| format!("no snapshot with key {key}: {}", e.display_log()))
 }
 
+/// The node Bulwark saved in a snapshot: the one path it backed up (the stream's file, or the
+/// directory of a tree).
+fn saved_node(repo: &Repository<impl rustic_core::IndexedTree>, key: &str) -> Result<Node> {
+    let snap = snapshot(repo, key)?;
+    let paths: Vec<&String> = snap.paths.iter().collect();
+    let [path] = paths.as_slice() else {
+        return Err(format!(
+            "snapshot {key} holds {} paths; Bulwark's snapshots hold one",
+            paths.len()
+        ));
+    };
+    repo.node_from_snapshot_and_path(&snap, path)
+        .map_err(said("the snapshot cannot be read"))
+}
+
 /// Writes the one file of a stream snapshot to `out`.
 pub fn dump(ep: &RepoEndpoint, password: &str, key: &str, out: &mut impl Write) -> Result<u64> {
     let repo = open(ep, password)?
         .to_indexed()
         .map_err(said("the repository's index cannot be read"))?;
-    let snap = snapshot(&repo, key)?;
-    let paths: Vec<PathBuf> = snap.paths.iter().map(PathBuf::from).collect();
-    let [path] = paths.as_slice() else {
-        return Err(format!(
-            "snapshot {key} holds a directory tree, not a stream; restore it into an fs target"
-        ));
-    };
-    let node = repo
-        .node_from_snapshot_and_path(&snap, &path.to_string_lossy())
-        .map_err(said("the snapshot cannot be read"))?;
+    let node = saved_node(&repo, key)?;
     if node.is_dir() {
         return Err(format!(
             "snapshot {key} holds a directory tree, not a stream; restore it into an fs target"
@@ -297,17 +303,7 @@ pub fn restore_tree(ep: &RepoEndpoint, password: &str, key: &str, dest: &Path) -
     let repo = open(ep, password)?
         .to_indexed()
         .map_err(said("the repository's index cannot be read"))?;
-    let snap = snapshot(&repo, key)?;
-    let paths: Vec<PathBuf> = snap.paths.iter().map(PathBuf::from).collect();
-    let [path] = paths.as_slice() else {
-        return Err(format!(
-            "snapshot {key} holds {} paths, not one",
-            paths.len()
-        ));
-    };
-    let node = repo
-        .node_from_snapshot_and_path(&snap, &path.to_string_lossy())
-        .map_err(said("the snapshot cannot be read"))?;
+    let node = saved_node(&repo, key)?;
     if !node.is_dir() {
         return Err(format!(
             "snapshot {key} holds a stream, not a directory tree"

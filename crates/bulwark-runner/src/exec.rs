@@ -116,6 +116,26 @@ pub(crate) async fn spawn(cmd: &mut Command) -> std::io::Result<tokio::process::
     }
 }
 
+/// Reads `out` to its end, keeping at most `max` bytes; the rest is read and dropped so the
+/// writer never blocks. Returns what was kept and whether anything was dropped.
+pub(crate) async fn read_bounded(
+    out: &mut (impl tokio::io::AsyncRead + Unpin),
+    max: usize,
+) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut overflow = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = out.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = max.saturating_sub(kept.len()).min(n);
+        kept.extend_from_slice(&buf[..room]);
+        overflow |= room < n;
+    }
+    (kept, overflow)
+}
+
 /// How a plugin action ended.
 #[derive(Debug)]
 pub struct Outcome {
@@ -237,20 +257,7 @@ pub async fn run_collect(
         .stdout
         .take()
         .ok_or_else(|| io_err(std::io::Error::other("no stdout")))?;
-    let reader = tokio::spawn(async move {
-        let mut kept = Vec::new();
-        let mut overflow = false;
-        let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(n) = out.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            let room = max_stdout.saturating_sub(kept.len()).min(n);
-            kept.extend_from_slice(&buf[..room]);
-            overflow |= room < n;
-        }
-        (kept, overflow)
-    });
+    let reader = tokio::spawn(async move { read_bounded(&mut out, max_stdout).await });
     let err = child
         .stderr
         .take()

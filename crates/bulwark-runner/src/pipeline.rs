@@ -17,13 +17,12 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use bulwark_plugin::{Action, StoreOutput, UPLOAD_ENV};
-use tokio::io::AsyncReadExt;
 use tokio::process::Child;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{self, Coded, StreamKey};
-use crate::exec::{PluginCommand, kill_group};
+use crate::exec::{PluginCommand, kill_group, read_bounded};
 use crate::stderr::{LogSink, Tail, stream_lines};
 
 /// Copy buffer and requested pipe size.
@@ -436,20 +435,7 @@ async fn flow(
         |e: std::io::Error| (consumer.fail(format!("internal error: a pipe: {e}")), None);
     let from = blocking(from.into_owned_fd().map_err(pipe_err)?).map_err(pipe_err)?;
     let to = blocking(to.into_owned_fd().map_err(pipe_err)?).map_err(pipe_err)?;
-    let reader = tokio::spawn(async move {
-        let mut kept = Vec::new();
-        let mut overflow = false;
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = out.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            let room = MAX_STDOUT.saturating_sub(kept.len()).min(n);
-            kept.extend_from_slice(&buf[..room]);
-            overflow |= room < n;
-        }
-        (kept, overflow)
-    });
+    let reader = tokio::spawn(async move { read_bounded(&mut out, MAX_STDOUT).await });
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let c = counter.clone();
     // A store with a key gets the stream sealed on the way in and opened on the way out.

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-
-use crate::exec::{PluginCommand, kill_group};
+use crate::exec::{PluginCommand, kill_group, read_bounded};
 use crate::pipeline::{Failure, Limits, Role};
 use crate::stderr::{LogSink, Tail, stream_lines};
 
@@ -63,18 +61,10 @@ pub async fn run_logged(
     });
     let out = child.stdout.take();
     let reader = tokio::spawn(async move {
-        let mut kept = Vec::new();
-        if let Some(mut out) = out {
-            let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n) = out.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                let room = MAX_STDOUT.saturating_sub(kept.len()).min(n);
-                kept.extend_from_slice(&buf[..room]);
-            }
+        match out {
+            Some(mut out) => read_bounded(&mut out, MAX_STDOUT).await.0,
+            None => Vec::new(),
         }
-        kept
     });
     let ended = tokio::select! {
         s = child.wait() => Ok(s),

@@ -30,7 +30,15 @@ impl std::fmt::Debug for Builtin {
     }
 }
 
-fn field(name: &str, kind: &str, title: &str, help: &str, example: &str, required: bool) -> Field {
+/// One field of an `info` document, with an example and no default.
+pub fn field(
+    name: &str,
+    kind: &str,
+    title: &str,
+    help: &str,
+    example: &str,
+    required: bool,
+) -> Field {
     Field {
         name: name.into(),
         kind: kind.into(),

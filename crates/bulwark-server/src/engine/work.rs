@@ -277,8 +277,8 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
         ));
     }
     let clock = std::time::Instant::now();
-    let tree = repo && tree_dir(target).is_some();
-    let (format, result) = if let Some(dir) = tree.then(|| tree_dir(target)).flatten() {
+    let tree = if repo { tree_dir(target) } else { None };
+    let (format, result) = if let Some(dir) = &tree {
         let parent = match e.catalog().tree_parent(target.uuid, store.uuid).await {
             Ok(p) => p,
             Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
@@ -301,7 +301,7 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
         }
         (
             ArchiveFormat::Tree,
-            tree_backup(e, &s, &dir, parent.as_deref(), &upload, cancel, log).await,
+            tree_backup(e, &s, dir, parent.as_deref(), &upload, cancel, log).await,
         )
     } else {
         let format = if repo {
@@ -329,7 +329,7 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
             let size = done
                 .stored
                 .archive_size
-                .filter(|_| tree)
+                .filter(|_| tree.is_some())
                 .unwrap_or(done.bytes);
             let added = done.stored.added;
             let archive = NewArchive {
