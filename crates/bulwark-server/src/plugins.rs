@@ -23,10 +23,12 @@ pub struct Installed {
     pub command: PluginCommand,
 }
 
-/// The built-in plugins' names: those of `bulwark-plugin`, and the repository store.
+/// The built-in plugins' names: those of `bulwark-plugin`, the repository store, and the
+/// database targets.
 pub fn builtin_names() -> Vec<&'static str> {
     let mut names = bulwark_plugin::builtin::NAMES.to_vec();
     names.push(bulwark_repo::NAME);
+    names.extend(bulwark_targets::NAMES);
     names
 }
 
@@ -35,7 +37,9 @@ pub fn builtin_info(name: &str) -> Option<PluginInfo> {
     if name == bulwark_repo::NAME {
         return Some(bulwark_repo::cli::info());
     }
-    bulwark_plugin::builtin::get(name).map(|b| b.info)
+    bulwark_plugin::builtin::get(name)
+        .or_else(|| bulwark_targets::get(name))
+        .map(|b| b.info)
 }
 
 /// Finds every installed plugin, in order: built-ins, then each directory's executables by name.

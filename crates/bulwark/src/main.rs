@@ -53,7 +53,7 @@ enum Command {
         data_dir: Option<PathBuf>,
     },
     Plugin {
-        /// The built-in plugin: fs or repository.
+        /// The built-in plugin: fs, repository, postgres, mysql, redis, sqlite or rabbitmq.
         name: String,
         /// The action and its flags.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -170,7 +170,8 @@ fn run_plugin(name: &str, args: &[String]) -> ExitCode {
         );
         return ExitCode::from(code);
     }
-    let Some(plugin) = bulwark_plugin::builtin::get(name) else {
+    let Some(plugin) = bulwark_plugin::builtin::get(name).or_else(|| bulwark_targets::get(name))
+    else {
         eprintln!(
             "bulwark plugin: there is no built-in plugin named '{name}' (built-in: {})",
             bulwark_server::plugins::builtin_names().join(", ")

@@ -1,0 +1,247 @@
+//! Bulwark's built-in database targets: `postgres`, `mysql`, `redis`, `sqlite` and `rabbitmq`.
+//!
+//! Each implements [`bulwark_plugin::TargetPlugin`] and is run like every plugin, as
+//! `bulwark plugin NAME ACTION`, one short-lived process per call with its endpoint in its
+//! environment. Where a database ships its own dump tools (PostgreSQL, MySQL/MariaDB), the
+//! plugin drives them; where a protocol does the job (Redis replication, SQLite's backup API,
+//! RabbitMQ's management API), the plugin speaks it itself.
+
+pub mod mysql;
+mod params;
+pub mod postgres;
+pub mod rabbitmq;
+pub mod redis;
+pub mod sqlite;
+pub mod tool;
+
+use bulwark_plugin::PluginInfo;
+use bulwark_plugin::builtin::{Builtin, field};
+use bulwark_plugin::protocol::{Features, Field};
+
+/// The database targets' names.
+pub const NAMES: &[&str] = &["postgres", "mysql", "redis", "sqlite", "rabbitmq"];
+
+fn target(
+    name: &'static str,
+    title: &str,
+    fields: Vec<Field>,
+    plugin: &'static dyn bulwark_plugin::TargetPlugin,
+) -> Builtin {
+    Builtin {
+        name,
+        info: PluginInfo {
+            name: title.into(),
+            author: "Bulwark".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            features: Features {
+                target: true,
+                store: false,
+            },
+            fields,
+        },
+        target: Some(plugin),
+        store: None,
+    }
+}
+
+fn host(example: &str) -> Field {
+    field(
+        "host",
+        "string",
+        "Host",
+        "The server's host name or address.",
+        example,
+        false,
+    )
+}
+
+fn port(default: &str) -> Field {
+    field(
+        "port",
+        "port",
+        "Port",
+        &format!("The server's TCP port (default {default})."),
+        default,
+        false,
+    )
+}
+
+fn password(help: &str) -> Field {
+    field("password", "password", "Password", help, "s3cret", false)
+}
+
+fn database_fields() -> Vec<Field> {
+    vec![
+        field(
+            "database",
+            "string",
+            "Database",
+            "The one database to back up or restore into (created on restore when missing). Either this or all.",
+            "shop",
+            false,
+        ),
+        field(
+            "all",
+            "bool",
+            "All databases",
+            "true: every database (and, for PostgreSQL, the roles) instead of one.",
+            "true",
+            false,
+        ),
+    ]
+}
+
+fn bin_dir(example: &str) -> Field {
+    field(
+        "bin_dir",
+        "abspath",
+        "Tools directory",
+        "Where the client tools are, when not on PATH (or to pick a version).",
+        example,
+        false,
+    )
+}
+
+/// The database target called `name`.
+pub fn get(name: &str) -> Option<Builtin> {
+    Some(match name {
+        "postgres" => {
+            let mut fields = vec![
+                host("db1.internal"),
+                port("5432"),
+                field(
+                    "user",
+                    "string",
+                    "User",
+                    "The role to connect as (default postgres).",
+                    "postgres",
+                    false,
+                ),
+                password(
+                    "The role's password; given to the tools in their environment (PGPASSWORD), never on a command line.",
+                ),
+            ];
+            fields.extend(database_fields());
+            fields.extend([
+                field("sslmode", "string", "SSL mode", "libpq's sslmode: disable, allow, prefer, require, verify-ca or verify-full.", "require", false),
+                field("maintenance_database", "string", "Maintenance database", "Where to connect to create a missing database or to replay a cluster dump (default postgres).", "postgres", false),
+                bin_dir("/usr/lib/postgresql/16/bin"),
+            ]);
+            target("postgres", "PostgreSQL", fields, &postgres::Postgres)
+        }
+        "mysql" => {
+            let mut fields = vec![
+                host("db1.internal"),
+                port("3306"),
+                field(
+                    "user",
+                    "string",
+                    "User",
+                    "The account to connect as (default root).",
+                    "backup",
+                    false,
+                ),
+                password(
+                    "The account's password; given to the tools in a temporary option file, never on a command line.",
+                ),
+            ];
+            fields.extend(database_fields());
+            fields.extend([
+                field(
+                    "socket",
+                    "abspath",
+                    "Socket",
+                    "A Unix socket to connect through instead of host and port.",
+                    "/run/mysqld/mysqld.sock",
+                    false,
+                ),
+                bin_dir("/usr/bin"),
+            ]);
+            target("mysql", "MySQL / MariaDB", fields, &mysql::Mysql)
+        }
+        "redis" => target(
+            "redis",
+            "Redis",
+            vec![
+                host("cache1.internal"),
+                port("6379"),
+                field(
+                    "username",
+                    "string",
+                    "User",
+                    "An ACL user (needs SYNC to back up); without it, the default user.",
+                    "backup",
+                    false,
+                ),
+                password("The password (AUTH)."),
+            ],
+            &redis::Redis,
+        ),
+        "sqlite" => target(
+            "sqlite",
+            "SQLite",
+            vec![field(
+                "path",
+                "abspath",
+                "Database file",
+                "The SQLite database file.",
+                "/srv/app/app.db",
+                true,
+            )],
+            &sqlite::Sqlite,
+        ),
+        "rabbitmq" => target(
+            "rabbitmq",
+            "RabbitMQ definitions",
+            vec![
+                field(
+                    "url",
+                    "string",
+                    "Management API",
+                    "The management plugin's address (default http://localhost:15672).",
+                    "http://rabbit1:15672",
+                    false,
+                ),
+                field(
+                    "user",
+                    "string",
+                    "User",
+                    "A user with the administrator tag (default guest).",
+                    "admin",
+                    false,
+                ),
+                password("The user's password."),
+                field(
+                    "vhost",
+                    "string",
+                    "Virtual host",
+                    "Only this virtual host's definitions; without it, the whole broker's.",
+                    "/",
+                    false,
+                ),
+            ],
+            &rabbitmq::Rabbitmq,
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_name_is_a_target_with_documented_fields() {
+        for name in NAMES {
+            let b = get(name).unwrap();
+            assert_eq!(b.name, *name);
+            assert!(b.target.is_some() && b.store.is_none());
+            assert!(!b.info.fields.is_empty());
+            for f in &b.info.fields {
+                assert!(!f.help.is_empty(), "{name}.{}", f.name);
+            }
+        }
+        assert!(get("fs").is_none());
+    }
+}
