@@ -5,9 +5,10 @@
 //! "database": "shop" | "all": true, "socket": "/run/mysqld/mysqld.sock", "bin_dir": "/usr/bin"}`.
 //!
 //! The dump is one transaction (`--single-transaction`, consistent for InnoDB without locking
-//! writers) with routines, triggers and events, binary columns in hex, and no dump date, so two
-//! dumps of unchanged data are byte-identical and deduplicate. Nothing compresses it: that is
-//! the store's job. One database is dumped without `CREATE DATABASE`/`USE`, so it restores into
+//! writers) with routines, triggers and events, and no dump date, so two dumps of unchanged
+//! data are byte-identical and deduplicate. Nothing compresses it: that is the store's job.
+//! Statements may be up to 1 GiB (`--max-allowed-packet`); the server's own
+//! `max_allowed_packet` must hold the largest row on restore. One database is dumped without `CREATE DATABASE`/`USE`, so it restores into
 //! whatever database the restore target names (created when missing); `all` dumps every
 //! database with its `CREATE DATABASE` and flushes privileges after restoring the grant tables.
 //!
@@ -96,7 +97,6 @@ impl Conn {
         if let Some(p) = &self.password {
             text.push_str(&format!("password={}\n", option_value(p)));
         }
-        text.push_str("connect-timeout=10\n");
         let mut f = tempfile::Builder::new()
             .prefix("bulwark-mysql-")
             .tempfile()
@@ -131,6 +131,10 @@ impl Conn {
             let db = rest.split('\'').next().unwrap_or(rest);
             return format!("database {db} does not exist at {at}");
         }
+        // The client echoes the failing statement, which may be megabytes; its ERROR line says it.
+        let error = stderr.lines().find(|l| {
+            l.starts_with("ERROR ") || l.contains(": Got error") || l.contains(": Couldn't")
+        });
         for unreachable in [
             "Can't connect",
             "Unknown server host",
@@ -138,10 +142,17 @@ impl Conn {
             "Lost connection",
         ] {
             if stderr.contains(unreachable) {
-                return format!("cannot reach MySQL/MariaDB at {at}: {}", one_line(stderr));
+                return format!(
+                    "cannot reach MySQL/MariaDB at {at}: {}",
+                    error
+                        .map(str::to_string)
+                        .unwrap_or_else(|| one_line(stderr))
+                );
             }
         }
-        one_line(stderr)
+        error
+            .map(str::to_string)
+            .unwrap_or_else(|| one_line(stderr))
     }
 
     fn client(&self) -> Result<PathBuf> {
@@ -152,7 +163,7 @@ impl Conn {
     fn sql(&self, database: Option<&str>, script: &str) -> Result<String> {
         let options = self.options()?;
         let mut cmd = self.command(&self.client()?, &options);
-        cmd.args(["--batch", "--skip-column-names"]);
+        cmd.args(["--batch", "--skip-column-names", "--connect-timeout=10"]);
         if let Some(db) = database {
             cmd.arg(format!("--database={db}"));
         }
@@ -180,10 +191,10 @@ impl TargetPlugin for Mysql {
             "--routines",
             "--triggers",
             "--events",
-            "--hex-blob",
             "--default-character-set=utf8mb4",
             "--skip-dump-date",
             "--quick",
+            "--max-allowed-packet=1G",
         ]);
         let header = match &c.database {
             Some(db) => {
@@ -261,7 +272,7 @@ impl TargetPlugin for Mysql {
         }
         let options = c.options()?;
         let mut cmd = c.command(&client, &options);
-        cmd.args(["--binary-mode", "--batch"]);
+        cmd.args(["--binary-mode", "--batch", "--max-allowed-packet=1G"]);
         if let Some(db) = &c.database {
             cmd.arg(format!("--database={db}"));
         }

@@ -109,6 +109,21 @@ impl Api {
                 }
             ))),
             s if s.is_success() => Ok(resp),
+            StatusCode::BAD_REQUEST if self.vhost.is_some() => {
+                let body = resp.text().unwrap_or_default();
+                if body.contains("vhost_not_found") {
+                    Err(PluginError::failed(format!(
+                        "vhost {} does not exist at {}",
+                        self.vhost.as_deref().unwrap_or_default(),
+                        self.url
+                    )))
+                } else {
+                    Err(PluginError::failed(format!(
+                        "the RabbitMQ management API answered 400: {}",
+                        body.chars().take(300).collect::<String>()
+                    )))
+                }
+            }
             s => {
                 let body = resp.text().unwrap_or_default();
                 Err(PluginError::failed(format!(

@@ -231,14 +231,24 @@ pub fn copy(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<u64> {
     Ok(total)
 }
 
-/// The lines of a tool's stderr that say something, joined into one line.
+/// The most of a tool's stderr an error repeats.
+const ONE_LINE_LIMIT: usize = 500;
+
+/// The lines of a tool's stderr that say something, joined into one line of at most 500
+/// characters.
 pub fn one_line(stderr: &str) -> String {
-    stderr
+    let line = stderr
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    if line.chars().count() > ONE_LINE_LIMIT {
+        let cut: String = line.chars().take(ONE_LINE_LIMIT).collect();
+        format!("{cut}…")
+    } else {
+        line
+    }
 }
 
 #[cfg(test)]
@@ -293,5 +303,6 @@ mod tests {
         cmd.args(["-c", "exit 5"]);
         let e = run_capture(cmd, "sh", b"", &|_| String::new()).unwrap_err();
         assert!(e.message.contains("sh failed"), "{e}");
+        assert_eq!(one_line(&"x".repeat(2000)).chars().count(), 501);
     }
 }

@@ -6,6 +6,7 @@
 
 mod archives;
 mod common;
+mod databases;
 mod engine;
 mod jobs;
 mod lifecycle;
@@ -14,5 +15,6 @@ mod plugin_cli;
 mod plugins;
 mod repository;
 mod resources;
+mod servers;
 mod tasks;
 mod validation;

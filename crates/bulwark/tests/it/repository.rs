@@ -59,7 +59,7 @@ fn restic(repo: &str, password: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-async fn post_task(d: &TestDaemon, path: &str, body: &Value) -> Value {
+pub(crate) async fn post_task(d: &TestDaemon, path: &str, body: &Value) -> Value {
     let t = d.post_ok(path, body).await.unwrap()["task_uuid"]
         .as_str()
         .unwrap()
@@ -78,7 +78,7 @@ async fn fs_target(d: &TestDaemon, name: &str, dir: &Path) -> String {
 }
 
 /// Restores `archive` into `target` and waits for the task's end.
-async fn restore(d: &TestDaemon, archive: &Value, target: &str) -> Value {
+pub(crate) async fn restore(d: &TestDaemon, archive: &Value, target: &str) -> Value {
     post_task(
         d,
         &format!("/v1/archive/{}/restore", archive["uuid"].as_str().unwrap()),
@@ -87,7 +87,7 @@ async fn restore(d: &TestDaemon, archive: &Value, target: &str) -> Value {
     .await
 }
 
-async fn backup(d: &TestDaemon, w: &Wired) -> (Value, Value) {
+pub(crate) async fn backup(d: &TestDaemon, w: &Wired) -> (Value, Value) {
     let task = finished(d, &run_job(d, &w.job).await).await;
     assert_eq!(task["status"], "done", "{}", task["log"]);
     let archive = archives_of(d, &w.target)
