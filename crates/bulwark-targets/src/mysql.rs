@@ -238,10 +238,9 @@ impl TargetPlugin for Mysql {
             .read_until(b'\n', &mut first)
             .map_err(|e| PluginError::failed(format!("reading the backup failed: {e}")))?;
         let line = String::from_utf8_lossy(&first);
-        let holds_all = match line.strip_prefix(HEADER) {
-            Some(rest) => Some(rest.trim() == "every database"),
-            None => None,
-        };
+        let holds_all = line
+            .strip_prefix(HEADER)
+            .map(|rest| rest.trim() == "every database");
         match (holds_all, &c.database) {
             (Some(true), Some(_)) => {
                 return Err(PluginError::failed(
