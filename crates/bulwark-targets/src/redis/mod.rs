@@ -26,7 +26,7 @@ pub mod rdb;
 
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bulwark_plugin::{Endpoint, PluginError, Result, TargetPlugin};
 
@@ -183,14 +183,6 @@ fn line(r: &mut impl Read) -> std::io::Result<String> {
         out.pop();
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn now_ms() -> u64 {
-    #[allow(clippy::disallowed_methods)] // Expiry is wall-clock time, as the server keeps it.
-    let now = SystemTime::now();
-    now.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl Redis {
@@ -418,8 +410,7 @@ impl TargetPlugin for Redis {
             .map_err(|e| PluginError::failed(format!("reading the staged backup failed: {e}")))?;
         let mut r =
             Reader::new(BufReader::with_capacity(1 << 20, &mut *file)).map_err(rdb_error)?;
-        let now = now_ms();
-        let (mut restored, mut expired) = (0u64, 0u64);
+        let mut restored = 0u64;
         let mut pipe = redis::pipe();
         let (mut batch_bytes, mut batch_keys) = (0usize, 0usize);
         let mut db = u64::MAX;
@@ -441,10 +432,7 @@ impl TargetPlugin for Redis {
                     pipe.cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(code);
                 }
                 Item::Key(e) => {
-                    if e.expires_ms.is_some_and(|t| t <= now) {
-                        expired += 1;
-                        continue;
-                    }
+                    // An expiry that passed since the backup: the server does not create the key.
                     if e.db != db {
                         pipe.cmd("SELECT").arg(e.db);
                         db = e.db;
@@ -472,14 +460,14 @@ impl TargetPlugin for Redis {
         flush(&mut pipe)?;
         let _ = writeln!(
             log,
-            "restored {restored} keys in {} database(s) and {} function libraries into Redis {} (RDB version {version}{}); {expired} keys had expired since the backup",
+            "restored {restored} keys in {} database(s) and {} function libraries into Redis {} (RDB version {version}{}); keys whose expiry passed since the backup were not created",
             census.dbs.len(),
             census.functions,
             c.at(),
             from.map(|v| format!(", written by Redis {v}"))
                 .unwrap_or_default(),
         );
-        debug_assert_eq!(census.keys, restored + expired);
+        debug_assert_eq!(census.keys, restored);
         Ok(())
     }
 }

@@ -19,8 +19,8 @@ async fn lists_builtins_and_external_plugins() {
     let p = plugins.path();
     write(
         p,
-        "redis",
-        r#"[ "$1" = info ] && echo '{"name":"My Redis Plugin","author":"Joe Random Hacker","version":"1.0.0","features":{"target":"yes","store":"no"},"_private":1}'"#,
+        "memcached",
+        r#"[ "$1" = info ] && echo '{"name":"My Memcached Plugin","author":"Joe Random Hacker","version":"1.0.0","features":{"target":"yes","store":"no"},"_private":1}'"#,
         0o755,
     );
     write(
@@ -31,6 +31,7 @@ async fn lists_builtins_and_external_plugins() {
     );
     write(p, "junk", "echo 'this is not json'", 0o755);
     write(p, "fs", "echo '{}'", 0o755); // a built-in's name: skipped
+    write(p, "redis", "echo '{}'", 0o755); // so is a database target's
     write(p, "notexec", "exit 0", 0o644); // not executable: ignored
     write(p, "Bad Name", "exit 0", 0o755); // not a plugin name: ignored
     let d = TestDaemon::start_with(bin(), &format!("plugin_dirs = [\"{}\"]", p.display()))
@@ -44,7 +45,21 @@ async fn lists_builtins_and_external_plugins() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["fs", "repository", "broken", "junk", "redis"]);
+    assert_eq!(
+        names,
+        vec![
+            "fs",
+            "repository",
+            "postgres",
+            "mysql",
+            "redis",
+            "sqlite",
+            "rabbitmq",
+            "broken",
+            "junk",
+            "memcached"
+        ]
+    );
 
     let fs = &list[0];
     assert_eq!(fs["kind"], "builtin");
@@ -52,12 +67,15 @@ async fn lists_builtins_and_external_plugins() {
     assert_eq!(fs["fields"][0]["name"], "base_dir");
     assert_eq!(fs["error"], serde_json::Value::Null);
 
+    let ext = d.get_ok("/v1/plugin/memcached").await.unwrap();
+    assert_eq!(ext["kind"], "external");
+    assert_eq!(ext["path"], p.join("memcached").display().to_string());
+    assert_eq!(ext["title"], "My Memcached Plugin");
+    assert_eq!(ext["author"], "Joe Random Hacker");
+    assert_eq!(ext["version"], "1.0.0");
+    assert_eq!(ext["features"], json!({"target": "yes", "store": "no"}));
     let redis = d.get_ok("/v1/plugin/redis").await.unwrap();
-    assert_eq!(redis["kind"], "external");
-    assert_eq!(redis["path"], p.join("redis").display().to_string());
-    assert_eq!(redis["title"], "My Redis Plugin");
-    assert_eq!(redis["author"], "Joe Random Hacker");
-    assert_eq!(redis["version"], "1.0.0");
+    assert_eq!(redis["kind"], "builtin");
     assert_eq!(redis["features"], json!({"target": "yes", "store": "no"}));
 
     let broken = d.get_ok("/v1/plugin/broken").await.unwrap();
@@ -95,7 +113,7 @@ async fn a_missing_plugin_directory_is_not_fatal() {
     let list = d.get_ok("/v1/plugins").await.unwrap();
     assert_eq!(
         list.as_array().unwrap().len(),
-        2,
+        7,
         "only the built-ins: {list}"
     );
     assert!(d.log().contains("Plugin directory cannot be read"));
