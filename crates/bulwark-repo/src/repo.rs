@@ -8,12 +8,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustic_core::repofile::{Node, SnapshotFile};
+use rustic_core::repofile::{Metadata, Node, NodeType, SnapshotFile};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, LocalDestination,
-    LsOptions, OpenStatus, ParentOptions, PathList, PruneOptions, ReadSubsetOption, Repository,
-    RepositoryBackends, RepositoryOptions, RestoreOptions, RusticError, SnapshotOptions,
-    StdinSource, WriteBackend,
+    LsOptions, OpenStatus, ParentOptions, PathList, PruneOptions, ReadSource, ReadSourceEntry,
+    ReadSubsetOption, Repository, RepositoryBackends, RepositoryOptions, RestoreOptions,
+    RusticError, RusticResult, SnapshotOptions, WriteBackend,
 };
 
 use crate::endpoint::{Location, RepoEndpoint};
@@ -184,12 +184,59 @@ pub fn store_stdin(
     let snap = repo
         .archive(
             &opts,
-            &StdinSource::new(path.clone()),
+            &FullStdin { path: path.clone() },
             labels.snapshot()?,
             &[path],
         )
         .map_err(said("the backup failed"))?;
     Ok(stored(&snap))
+}
+
+/// Stdin as rustic_core's archiver reads it, but with reads that fill the buffer they are given.
+///
+/// `rustic_core` 0.13's Rabin chunker truncates its read buffer to the size of the last read and
+/// never grows it back. A file answers every read in full; a pipe answers with what it holds (at
+/// most 64 KiB, often a few bytes), so the buffer shrinks to a handful of bytes and the chunker
+/// then makes one read call per few bytes: a 700 MiB dump from a pipe took 10.8 s instead of
+/// 2.4 s from a file. Filling each read keeps the buffer whole.
+struct FullStdin {
+    path: PathBuf,
+}
+
+/// A reader whose `read` returns a full buffer unless the input ends.
+struct FullReads<R>(R);
+
+impl<R: std::io::Read> std::io::Read for FullReads<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.0.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+}
+
+impl ReadSource for FullStdin {
+    type Open = FullReads<std::io::Stdin>;
+    type Iter = std::iter::Once<RusticResult<ReadSourceEntry<Self::Open>>>;
+
+    fn size(&self) -> RusticResult<Option<u64>> {
+        Ok(None)
+    }
+
+    fn entries(&self) -> Self::Iter {
+        let name = self.path.file_name().unwrap_or(self.path.as_os_str());
+        std::iter::once(Ok(ReadSourceEntry {
+            path: self.path.clone(),
+            node: Node::new_node(name, NodeType::File, Metadata::default()),
+            open: Some(FullReads(std::io::stdin())),
+        }))
+    }
 }
 
 /// Stores a directory tree as a snapshot, reading only files that changed since `parent` (a
