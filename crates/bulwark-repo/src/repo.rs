@@ -532,4 +532,34 @@ mod tests {
         assert!(parse_subset("150%").is_err());
         assert!(parse_subset("lots").is_err());
     }
+
+    /// Gives at most 3 bytes per read, as a pipe may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(3).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn stdin_reads_fill_the_chunkers_buffer() {
+        use std::io::Read;
+        let data: Vec<u8> = (0..250u8).collect();
+        let mut r = FullReads(Trickle(&data));
+        let mut buf = [0u8; 100];
+        assert_eq!(
+            r.read(&mut buf).unwrap(),
+            100,
+            "a short read shrinks rustic's buffer"
+        );
+        assert_eq!(buf[..], data[..100]);
+        assert_eq!(r.read(&mut buf).unwrap(), 100);
+        assert_eq!(r.read(&mut buf).unwrap(), 50, "only the end is short");
+        assert_eq!(buf[..50], data[200..]);
+        assert_eq!(r.read(&mut buf).unwrap(), 0);
+    }
 }
