@@ -1,6 +1,9 @@
 //! `bulwark`: the one binary of Bulwark. Each subcommand is one part of the system: `server`, the
 //! core daemon, and `plugin`, which runs a built-in plugin through seed 003's Plugin Calling
-//! Protocol. The agent and the CLI verbs join them as they are built.
+//! Protocol; `status`, `list` and `show`, the CLI's first verbs, which talk to a daemon through
+//! its HTTP API. The agent and the other CLI verbs join them as they are built.
+
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +38,13 @@ enum Command {
     /// line, which keeps secrets out of the process list.
     ///
     /// Example: echo hello | bulwark plugin fs store --endpoint '{"base_dir":"/tmp/store"}'
+    Plugin {
+        /// The built-in plugin: fs, repository, postgres, mysql, redis, sqlite or rabbitmq.
+        name: String,
+        /// The action and its flags.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print a store's secret, for disaster recovery: a repository store's password (what a
     /// stock restic needs), or the age key a plugin store's streams are sealed with. It reads
     /// the catalog and the master key in the data directory directly (the API never shows
@@ -52,12 +62,33 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    Plugin {
-        /// The built-in plugin: fs, repository, postgres, mysql, redis, sqlite or rabbitmq.
-        name: String,
-        /// The action and its flags.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    /// Say whether the daemon is up and healthy (through its API, on this host or another).
+    ///
+    /// Example: bulwark status --api http://backup1:8450
+    Status {
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// List schedules, retention policies, targets, stores, jobs, archives, tasks or plugins,
+    /// with the API's filters; a table, or the API's JSON with --json.
+    ///
+    /// Example: bulwark list jobs --paused --target orders --json
+    List {
+        #[command(subcommand)]
+        what: cli::ListWhat,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Show one resource, named by UUID, unique UUID prefix or name.
+    ///
+    /// Example: bulwark show job nightly
+    Show {
+        /// What kind of resource.
+        kind: cli::Kind,
+        /// Its UUID, a unique prefix of it, or its name.
+        reference: String,
+        #[command(flatten)]
+        conn: cli::Conn,
     },
 }
 
@@ -66,6 +97,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Server { config } => run_server(config),
         Command::Plugin { name, args } => run_plugin(&name, &args),
+        Command::Status { conn } => cli::status(&conn),
+        Command::List { what, conn } => cli::list(&what, &conn),
+        Command::Show {
+            kind,
+            reference,
+            conn,
+        } => cli::show(kind, &reference, &conn),
         Command::StoreSecret {
             store,
             config,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod archives;
+mod cli;
 mod common;
 mod databases;
 mod engine;

@@ -1,0 +1,603 @@
+//! The CLI's first slice: `bulwark status`, `bulwark list KIND`, `bulwark show KIND REF`, talking
+//! only to the HTTP API, so they work against a daemon on another host.
+//!
+//! Where the daemon is: `--api URL`, else `BULWARK_API`, else `api = "..."` in
+//! `~/.config/bulwark/cli.toml` (or `$XDG_CONFIG_HOME/bulwark/cli.toml`), else
+//! `http://127.0.0.1:8450`. A reference (`REF`) is a UUID, a unique UUID prefix or a name; an
+//! ambiguous one is an error that lists the candidates. `--json` prints the API's own JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::Value;
+
+/// Where the daemon is, and how to print.
+#[derive(Debug, Args, Clone)]
+pub struct Conn {
+    /// The daemon's address (default: $BULWARK_API, then `api` in ~/.config/bulwark/cli.toml,
+    /// then http://127.0.0.1:8450).
+    #[arg(long, global = true, value_name = "URL")]
+    pub api: Option<String>,
+    /// Print the API's JSON instead of a table (stable, for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `--used` / `--unused`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Usage {
+    /// Only those some job uses.
+    #[arg(long, conflicts_with = "unused")]
+    pub used: bool,
+    /// Only those no job uses (safe to delete).
+    #[arg(long)]
+    pub unused: bool,
+}
+
+/// What `list` lists, with the API's filters.
+#[derive(Debug, Subcommand, Clone)]
+pub enum ListWhat {
+    /// Schedules. Example: bulwark list schedules --unused
+    Schedules(Usage),
+    /// Retention policies. Example: bulwark list retention --used
+    #[command(visible_alias = "retention-policies", alias = "policies")]
+    Retention(Usage),
+    /// Targets. Example: bulwark list targets --plugin postgres
+    Targets {
+        #[command(flatten)]
+        usage: Usage,
+        /// Only those of this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+    },
+    /// Stores. Example: bulwark list stores --unused
+    Stores {
+        #[command(flatten)]
+        usage: Usage,
+        /// Only those of this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+    },
+    /// Jobs. Example: bulwark list jobs --paused --target orders
+    Jobs {
+        /// Only paused jobs.
+        #[arg(long, conflicts_with = "unpaused")]
+        paused: bool,
+        /// Only jobs that run on schedule.
+        #[arg(long)]
+        unpaused: bool,
+        /// Only jobs of this target (name, UUID or prefix).
+        #[arg(long)]
+        target: Option<String>,
+        /// Only jobs into this store.
+        #[arg(long)]
+        store: Option<String>,
+        /// Only jobs on this schedule.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Only jobs with this retention policy.
+        #[arg(long = "retention-policy")]
+        retention: Option<String>,
+    },
+    /// Archives. Example: bulwark list archives --target orders --after 20261101
+    Archives {
+        /// Only archives of this target.
+        #[arg(long)]
+        target: Option<String>,
+        /// Only archives in this store.
+        #[arg(long)]
+        store: Option<String>,
+        /// Only archives taken on or after this day (YYYYMMDD).
+        #[arg(long, value_name = "YYYYMMDD")]
+        after: Option<String>,
+        /// Only archives taken before this day (YYYYMMDD).
+        #[arg(long, value_name = "YYYYMMDD")]
+        before: Option<String>,
+        /// Also purged and expired archives, not only valid ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Tasks. Example: bulwark list tasks --all
+    Tasks {
+        /// Also finished tasks, not only pending and running ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Installed plugins. Example: bulwark list plugins
+    Plugins,
+}
+
+/// A kind of resource, for `show`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum Kind {
+    Schedule,
+    #[value(alias = "policy", alias = "retention-policy")]
+    Retention,
+    Target,
+    Store,
+    Job,
+    Archive,
+    Task,
+    Plugin,
+}
+
+impl Kind {
+    /// (list path, item path prefix, what it is called).
+    fn paths(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Schedule => ("/v1/schedules", "/v1/schedule/", "schedule"),
+            Kind::Retention => ("/v1/retention", "/v1/retention/", "retention policy"),
+            Kind::Target => ("/v1/targets", "/v1/target/", "target"),
+            Kind::Store => ("/v1/stores", "/v1/store/", "store"),
+            Kind::Job => ("/v1/jobs", "/v1/job/", "job"),
+            Kind::Archive => ("/v1/archives", "/v1/archive/", "archive"),
+            Kind::Task => ("/v1/tasks", "/v1/task/", "task"),
+            Kind::Plugin => ("/v1/plugins", "/v1/plugin/", "plugin"),
+        }
+    }
+}
+
+/// A failure, said in one line; the exit code is 1.
+type CliResult<T> = Result<T, String>;
+
+/// Talks to the daemon.
+pub struct Client {
+    base: String,
+    http: reqwest13::blocking::Client,
+}
+
+/// The config file's `api`, if any.
+fn config_api() -> Option<String> {
+    let dir = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let text = std::fs::read_to_string(dir.join("bulwark/cli.toml")).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "api").then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+impl Client {
+    /// The daemon named by `--api`, the environment or the config file.
+    pub fn new(conn: &Conn) -> CliResult<Client> {
+        let base = conn
+            .api
+            .clone()
+            .or_else(|| std::env::var("BULWARK_API").ok().filter(|s| !s.is_empty()))
+            .or_else(config_api)
+            .unwrap_or_else(|| "http://127.0.0.1:8450".to_string());
+        let base = base
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+            .to_string();
+        let http = reqwest13::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(Client { base, http })
+    }
+
+    /// GETs `path` and returns its JSON; a 4xx or 5xx becomes the API's error message.
+    pub fn get(&self, path: &str) -> CliResult<Value> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.http.get(&url).send().map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            format!("cannot reach the Bulwark daemon at {}: {why}", self.base)
+        })?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .map_err(|e| format!("reading the daemon's answer failed: {e}"))?;
+        let json: Value = serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
+        if !status.is_success() {
+            let msg = json["error"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| body.chars().take(300).collect());
+            return Err(format!("{} ({})", msg, status.as_u16()));
+        }
+        Ok(json)
+    }
+
+    /// Finds one resource of `kind` by UUID, unique UUID prefix or name.
+    pub fn resolve(&self, kind: Kind, reference: &str) -> CliResult<Value> {
+        let (list, _, what) = kind.paths();
+        let items = self.get(list)?;
+        let items = items.as_array().cloned().unwrap_or_default();
+        let key = |v: &Value| {
+            let field = if kind == Kind::Plugin { "name" } else { "uuid" };
+            v[field].as_str().unwrap_or("").to_string()
+        };
+        let exact: Vec<&Value> = items
+            .iter()
+            .filter(|v| key(v) == reference || v["name"].as_str() == Some(reference))
+            .collect();
+        if exact.len() == 1 {
+            return Ok(exact[0].clone());
+        }
+        let by_prefix: Vec<&Value> = if exact.is_empty() && kind != Kind::Plugin {
+            items
+                .iter()
+                .filter(|v| key(v).starts_with(&reference.to_lowercase()))
+                .collect()
+        } else {
+            exact
+        };
+        match by_prefix.len() {
+            1 => Ok(by_prefix[0].clone()),
+            0 => Err(format!("no {what} matches '{reference}'")),
+            _ => Err(format!(
+                "'{reference}' matches {} {what}s; say which: {}",
+                by_prefix.len(),
+                by_prefix
+                    .iter()
+                    .map(|v| format!("{} ({})", key(v), v["name"].as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
+fn flag(on: bool, name: &str, value: &str, q: &mut Vec<String>) {
+    if on {
+        q.push(format!("{name}={value}"));
+    }
+}
+
+fn usage(u: &Usage, q: &mut Vec<String>) {
+    flag(u.used, "unused", "f", q);
+    flag(u.unused, "unused", "t", q);
+}
+
+/// A day as YYYYMMDD, checked.
+fn day(s: &str) -> CliResult<String> {
+    let ok = s.len() == 8
+        && s.chars().all(|c| c.is_ascii_digit())
+        && chrono::NaiveDate::parse_from_str(s, "%Y%m%d").is_ok();
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not a day written YYYYMMDD"))
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The list request for `what`, with references resolved to UUIDs.
+fn list_path(c: &Client, what: &ListWhat) -> CliResult<(String, Kind)> {
+    let mut q = Vec::new();
+    let uuid_of = |kind: Kind, r: &str| -> CliResult<String> {
+        Ok(c.resolve(kind, r)?["uuid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    };
+    let kind = match what {
+        ListWhat::Schedules(u) => {
+            usage(u, &mut q);
+            Kind::Schedule
+        }
+        ListWhat::Retention(u) => {
+            usage(u, &mut q);
+            Kind::Retention
+        }
+        ListWhat::Targets { usage: u, plugin } | ListWhat::Stores { usage: u, plugin } => {
+            usage(u, &mut q);
+            if let Some(p) = plugin {
+                q.push(format!("plugin={}", encode(p)));
+            }
+            if matches!(what, ListWhat::Targets { .. }) {
+                Kind::Target
+            } else {
+                Kind::Store
+            }
+        }
+        ListWhat::Jobs {
+            paused,
+            unpaused,
+            target,
+            store,
+            schedule,
+            retention,
+        } => {
+            flag(*paused, "paused", "t", &mut q);
+            flag(*unpaused, "paused", "f", &mut q);
+            for (kind, name, r) in [
+                (Kind::Target, "target", target),
+                (Kind::Store, "store", store),
+                (Kind::Schedule, "schedule", schedule),
+                (Kind::Retention, "retention", retention),
+            ] {
+                if let Some(r) = r {
+                    q.push(format!("{name}={}", uuid_of(kind, r)?));
+                }
+            }
+            Kind::Job
+        }
+        ListWhat::Archives {
+            target,
+            store,
+            after,
+            before,
+            all,
+        } => {
+            if let Some(r) = target {
+                q.push(format!("target={}", uuid_of(Kind::Target, r)?));
+            }
+            if let Some(r) = store {
+                q.push(format!("store={}", uuid_of(Kind::Store, r)?));
+            }
+            if let Some(d) = after {
+                q.push(format!("after={}", day(d)?));
+            }
+            if let Some(d) = before {
+                q.push(format!("before={}", day(d)?));
+            }
+            flag(!*all, "status", "valid", &mut q);
+            Kind::Archive
+        }
+        // Without --all, the tasks that have not ended (filtered here: the API takes one status).
+        ListWhat::Tasks { .. } => Kind::Task,
+        ListWhat::Plugins => Kind::Plugin,
+    };
+    let base = kind.paths().0;
+    let path = if q.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", q.join("&"))
+    };
+    Ok((path, kind))
+}
+
+fn short(v: &Value) -> String {
+    v.as_str()
+        .map(|s| s.chars().take(8).collect())
+        .unwrap_or_default()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The columns of a table of `kind`: (heading, cell).
+#[allow(clippy::type_complexity)]
+fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
+    let f = |k: &'static str| -> Box<dyn Fn(&Value) -> String> { Box::new(move |v| text(&v[k])) };
+    let uuid: Box<dyn Fn(&Value) -> String> = Box::new(|v| short(&v["uuid"]));
+    match kind {
+        Kind::Schedule => vec![
+            ("UUID", uuid),
+            ("NAME", f("name")),
+            ("WHEN", f("when")),
+            ("NEXT RUN", f("next_run")),
+        ],
+        Kind::Retention => vec![
+            ("UUID", uuid),
+            ("NAME", f("name")),
+            ("EXPIRES (s)", f("expires")),
+        ],
+        Kind::Target => vec![
+            ("UUID", uuid),
+            ("NAME", f("name")),
+            ("PLUGIN", f("plugin")),
+            ("AGENT", f("agent")),
+        ],
+        Kind::Store => vec![
+            ("UUID", uuid),
+            ("NAME", f("name")),
+            ("PLUGIN", f("plugin")),
+            ("ENCRYPTED", f("encrypted")),
+        ],
+        Kind::Job => vec![
+            ("UUID", uuid),
+            ("NAME", f("name")),
+            ("PAUSED", f("paused")),
+            ("TARGET", f("target_name")),
+            ("STORE", f("store_name")),
+            ("SCHEDULE", f("schedule")),
+        ],
+        Kind::Archive => vec![
+            ("UUID", uuid),
+            ("TAKEN", f("taken_at")),
+            ("STATUS", f("status")),
+            ("SIZE", f("size")),
+            ("TARGET", f("target_name")),
+            ("STORE", f("store_name")),
+        ],
+        Kind::Task => vec![
+            ("UUID", uuid),
+            ("TYPE", f("type")),
+            ("STATUS", f("status")),
+            ("OWNER", f("owner")),
+            ("REQUESTED", f("requested_at")),
+        ],
+        Kind::Plugin => vec![
+            ("NAME", f("name")),
+            ("KIND", f("kind")),
+            ("TITLE", f("title")),
+            ("VERSION", f("version")),
+        ],
+    }
+}
+
+/// A table with a heading row, columns padded to their widest cell.
+pub fn table(kind: Kind, rows: &[Value]) -> String {
+    let cols = columns(kind);
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| cols.iter().map(|(_, cell)| cell(r)).collect())
+        .collect();
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |vals: Vec<String>| {
+        vals.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(cols.iter().map(|(h, _)| h.to_string()).collect());
+    for r in cells {
+        out.push('\n');
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// One resource as `key: value` lines, nested values as JSON.
+fn details(v: &Value) -> String {
+    match v.as_object() {
+        Some(map) => {
+            let width = map.keys().map(String::len).max().unwrap_or(0);
+            map.iter()
+                .map(|(k, v)| {
+                    let value = match v {
+                        Value::String(s) if s.contains('\n') => {
+                            format!("\n    {}", s.trim_end().replace('\n', "\n    "))
+                        }
+                        other => text(other),
+                    };
+                    format!("{k:<width$}  {value}")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        None => text(v),
+    }
+}
+
+fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+}
+
+fn finish(r: CliResult<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bulwark: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `bulwark status`: whether the daemon answers, and how it is.
+pub fn status(conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let s = c.get("/v1/status")?;
+        if conn.json {
+            print_json(&s);
+        } else {
+            println!("the daemon at {} is up", c.base);
+            println!("{}", details(&s));
+        }
+        Ok(())
+    })())
+}
+
+/// `bulwark list WHAT`.
+pub fn list(what: &ListWhat, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let (path, kind) = list_path(&c, what)?;
+        let mut rows = c.get(&path)?;
+        if let (ListWhat::Tasks { all: false }, Some(list)) = (what, rows.as_array_mut()) {
+            list.retain(|t| matches!(t["status"].as_str(), Some("pending" | "running")));
+        }
+        if conn.json {
+            print_json(&rows);
+        } else {
+            println!(
+                "{}",
+                table(kind, rows.as_array().map(Vec::as_slice).unwrap_or(&[]))
+            );
+        }
+        Ok(())
+    })())
+}
+
+/// `bulwark show KIND REF`.
+pub fn show(kind: Kind, reference: &str, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let found = c.resolve(kind, reference)?;
+        let (_, item, _) = kind.paths();
+        let id = if kind == Kind::Plugin {
+            found["name"].as_str().unwrap_or_default().to_string()
+        } else {
+            found["uuid"].as_str().unwrap_or_default().to_string()
+        };
+        let full = c.get(&format!("{item}{}", encode(&id)))?;
+        if conn.json {
+            print_json(&full);
+        } else {
+            println!("{}", details(&full));
+        }
+        Ok(())
+    })())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn days_and_tables() {
+        assert!(day("20261122").is_ok());
+        assert!(day("2026-11-22").is_err());
+        assert!(day("20261341").is_err());
+        let rows = vec![
+            serde_json::json!({"uuid": "0123456789abcdef", "name": "nightly", "when": "daily at 4:00", "next_run": null}),
+        ];
+        let t = table(Kind::Schedule, &rows);
+        assert_eq!(t.lines().count(), 2);
+        assert!(
+            t.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("01234567  nightly  daily at 4:00"),
+            "{t}"
+        );
+        assert_eq!(encode("a b/✓"), "a%20b%2F%E2%9C%93");
+    }
+}
