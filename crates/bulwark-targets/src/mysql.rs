@@ -214,9 +214,7 @@ impl TargetPlugin for Mysql {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let (warnings, bytes) = tool::run_to(cmd, &name, output, &|e| c.explain(e))?;
-        for line in warnings.lines().filter(|l| !l.trim().is_empty()) {
-            let _ = writeln!(log, "{line}");
-        }
+        tool::relay(&warnings, log);
         let what = match &c.database {
             Some(db) => format!("database {db}"),
             None => "every database".into(),
@@ -278,9 +276,7 @@ impl TargetPlugin for Mysql {
         let mut stream = std::io::Cursor::new(first).chain(input);
         let (warnings, _) =
             tool::run_from(cmd, "the mysql client", &mut stream, &|e| c.explain(e))?;
-        for line in warnings.lines().filter(|l| !l.trim().is_empty()) {
-            let _ = writeln!(log, "{line}");
-        }
+        tool::relay(&warnings, log);
         let what = match &c.database {
             Some(db) => format!("database {db}"),
             None => "every database".into(),

@@ -234,9 +234,7 @@ impl TargetPlugin for Postgres {
             }
         };
         let (warnings, bytes) = tool::run_to(cmd, what, output, &|e| c.explain(e))?;
-        for line in warnings.lines().filter(|l| !l.trim().is_empty()) {
-            let _ = writeln!(log, "{line}");
-        }
+        tool::relay(&warnings, log);
         let what_of = match &c.database {
             Some(db) => format!("database {db}"),
             None => "every database and role".to_string(),
@@ -304,9 +302,7 @@ impl Postgres {
         ])
         .arg(format!("--dbname={conninfo}"));
         let (warnings, _) = tool::run_from(cmd, "pg_restore", input, &|e| c.explain(e))?;
-        for line in warnings.lines().filter(|l| !l.trim().is_empty()) {
-            let _ = writeln!(log, "{line}");
-        }
+        tool::relay(&warnings, log);
         let _ = writeln!(log, "restored database {db} at PostgreSQL {}", c.at());
         Ok(())
     }

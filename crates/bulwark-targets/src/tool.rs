@@ -231,6 +231,14 @@ pub fn copy(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<u64> {
     Ok(total)
 }
 
+/// Passes what a tool said on stderr while succeeding (warnings) on to the task log, line by
+/// line, without the empty lines.
+pub fn relay(stderr: &str, log: &mut dyn Write) {
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        let _ = writeln!(log, "{line}");
+    }
+}
+
 /// The most of a tool's stderr an error repeats.
 const ONE_LINE_LIMIT: usize = 500;
 

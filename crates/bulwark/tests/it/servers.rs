@@ -276,7 +276,7 @@ impl Mariadb {
             .process_group(0)
             .spawn()
             .unwrap();
-        let mut m = Mariadb {
+        let m = Mariadb {
             port,
             password: password.to_string(),
             dir,
@@ -293,12 +293,11 @@ impl Mariadb {
         run(m.root_socket().arg("-e").arg(format!(
             "ALTER USER root@localhost IDENTIFIED BY '{pw}'; ALTER USER root@'127.0.0.1' IDENTIFIED BY '{pw}';"
         )));
-        m.password = password.to_string();
         Some(m)
     }
 
     /// The client on the socket as root, before the password is set.
-    fn root_socket(&mut self) -> Command {
+    fn root_socket(&self) -> Command {
         let mut c = Command::new("mariadb");
         c.arg("--no-defaults").arg("-uroot").arg(format!(
             "--socket={}",
