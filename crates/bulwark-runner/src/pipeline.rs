@@ -14,6 +14,8 @@
 use std::fmt;
 use std::os::fd::AsFd;
 use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bulwark_plugin::{Action, StoreOutput, UPLOAD_ENV};
@@ -53,6 +55,9 @@ pub struct Limits {
     pub timeout: Duration,
     /// Killed when this is canceled.
     pub cancel: CancellationToken,
+    /// Counts the bytes a pipeline has moved so far, for a progress display. A pipeline adds to
+    /// it; it starts wherever the caller set it (zero for a new task).
+    pub progress: Arc<AtomicU64>,
 }
 
 /// Which plugin of a pipeline.
@@ -339,11 +344,7 @@ fn blocking(fd: std::os::fd::OwnedFd) -> std::io::Result<std::fs::File> {
     Ok(std::fs::File::from(fd))
 }
 
-fn pump(
-    mut from: std::fs::File,
-    mut to: std::fs::File,
-    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
-) -> Pumped {
+fn pump(mut from: std::fs::File, mut to: std::fs::File, counter: Arc<AtomicU64>) -> Pumped {
     use nix::errno::Errno;
     use nix::fcntl::{SpliceFFlags, splice};
     use std::io::{Read, Write};
@@ -353,7 +354,7 @@ fn pump(
         match splice(&from, None, &to, None, CHUNK, SpliceFFlags::SPLICE_F_MOVE) {
             Ok(0) => return Pumped::Eof(to),
             Ok(n) => {
-                counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                counter.fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(Errno::EINTR) => {}
             Err(Errno::EPIPE) => return Pumped::ConsumerGone,
@@ -372,7 +373,7 @@ fn pump(
         if to.write_all(&buf[..n]).is_err() {
             return Pumped::ConsumerGone;
         }
-        counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -393,7 +394,7 @@ async fn run_pair(
         }
     };
     let pgids = (prod.pgid, cons.pgid);
-    let flow = flow(&producer, &consumer, &mut prod, &mut cons);
+    let flow = flow(&producer, &consumer, &mut prod, &mut cons, limits);
     let result = tokio::select! {
         r = flow => r,
         () = tokio::time::sleep(limits.timeout) => Err((Failure::TimedOut(limits.timeout), None)),
@@ -419,6 +420,7 @@ async fn flow(
     consumer: &Proc<'_>,
     prod: &mut Started,
     cons: &mut Started,
+    limits: &Limits,
 ) -> Result<PairDone, (Failure, Option<Vec<u8>>)> {
     let internal = |what: &str| {
         (
@@ -436,7 +438,8 @@ async fn flow(
     let from = blocking(from.into_owned_fd().map_err(pipe_err)?).map_err(pipe_err)?;
     let to = blocking(to.into_owned_fd().map_err(pipe_err)?).map_err(pipe_err)?;
     let reader = tokio::spawn(async move { read_bounded(&mut out, MAX_STDOUT).await });
-    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = limits.progress.clone();
+    let start_bytes = counter.load(Ordering::Relaxed);
     let c = counter.clone();
     // A store with a key gets the stream sealed on the way in and opened on the way out.
     let seal = (consumer.role == Role::Store)
@@ -474,7 +477,7 @@ async fn flow(
     // has exited.
     let prod_status = prod.child.wait().await;
     kill_group(prod_pgid);
-    let bytes = counter.load(std::sync::atomic::Ordering::Relaxed);
+    let bytes = counter.load(Ordering::Relaxed) - start_bytes;
     let prod_ok = matches!(&prod_status, Ok(s) if s.success());
 
     let mut read_error = None;
@@ -592,6 +595,7 @@ esac"#;
         let limits = Limits {
             timeout: Duration::from_millis(timeout_ms),
             cancel,
+            progress: Arc::default(),
         };
         let side = |p| Side {
             plugin: p,
@@ -645,6 +649,7 @@ esac"#;
         let limits = Limits {
             timeout: Duration::from_secs(60),
             cancel: CancellationToken::new(),
+            progress: Arc::default(),
         };
         let side = |p| Side {
             plugin: p,
@@ -657,6 +662,8 @@ esac"#;
             .await
             .unwrap();
         assert_eq!(n, 30_000_000);
+        // The caller's progress counter saw every byte.
+        assert_eq!(limits.progress.load(Ordering::Relaxed), 30_000_000);
         assert!(
             std::fs::read(d.join("restored")).unwrap() == std::fs::read(d.join("blob")).unwrap()
         );
@@ -767,6 +774,7 @@ esac"#;
         let limits = Limits {
             timeout: Duration::from_secs(5),
             cancel: CancellationToken::new(),
+            progress: Arc::default(),
         };
         let side = |p| Side {
             plugin: p,

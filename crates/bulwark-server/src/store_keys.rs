@@ -94,6 +94,7 @@ pub async fn init_repository(
     let limits = Limits {
         timeout: INIT_TIMEOUT,
         cancel: tokio_util::sync::CancellationToken::new(),
+        progress: Default::default(),
     };
     let call = Single {
         plugin: &plugin,

@@ -1,14 +1,15 @@
 //! `bulwark`: the one binary of Bulwark. Each subcommand is one part of the system: `server`, the
-//! core daemon, and `plugin`, which runs a built-in plugin through seed 003's Plugin Calling
-//! Protocol; `status`, `list` and `show`, the CLI's first verbs, which talk to a daemon through
-//! its HTTP API. The agent and the other CLI verbs join them as they are built.
+//! core daemon; `plugin`, which runs a built-in plugin through seed 003's Plugin Calling
+//! Protocol; `store-secret`, for disaster recovery; and the CLI (`status`, `list`, `show`,
+//! `create`, `edit`, `delete`, `pause`, `unpause`, `paused`, `run`, `restore`, `cancel`,
+//! `completions`), which talks to a daemon only through its HTTP API.
 
 mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use bulwark_server::config::{Config, LogFormat};
@@ -23,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the core daemon: the catalog, the HTTP API (and, later, the scheduler and workers).
+    /// Run the core daemon: the catalog, the HTTP API, the scheduler and the task workers.
     ///
     /// Example: bulwark server --config /etc/bulwark/bulwark.toml
     Server {
@@ -75,7 +76,7 @@ enum Command {
     /// Example: bulwark list jobs --paused --target orders --json
     List {
         #[command(subcommand)]
-        what: cli::ListWhat,
+        what: cli::view::ListWhat,
         #[command(flatten)]
         conn: cli::Conn,
     },
@@ -85,11 +86,138 @@ enum Command {
     Show {
         /// What kind of resource.
         kind: cli::Kind,
-        /// Its UUID, a unique prefix of it, or its name.
+        /// Its name, UUID or unique UUID prefix (`show retention policy NAME` works too).
+        #[arg(num_args = 1..=2, required = true, value_name = "REF")]
+        reference: Vec<String>,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Create a schedule, retention policy, target, store or job. Fields come from flags; on
+    /// a terminal, bulwark asks for a required one that is missing.
+    ///
+    /// Example: bulwark create schedule --name nightly --when "daily at 4am"
+    Create {
+        #[command(subcommand)]
+        what: cli::change::CreateWhat,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Change a schedule, retention policy, target, store, job or an archive's notes; only the
+    /// fields given change (on a terminal with none given, bulwark asks field by field).
+    ///
+    /// Example: bulwark edit job orders-nightly --schedule hourly
+    #[command(visible_alias = "update")]
+    Edit {
+        #[command(subcommand)]
+        what: cli::change::EditWhat,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Delete a schedule, retention policy, target, store, job or archive (an archive's data
+    /// is purged from its store). Asks first on a terminal, unless --yes.
+    ///
+    /// Example: bulwark delete schedule old-nightly --yes
+    Delete {
+        /// What kind of resource.
+        kind: cli::Kind,
+        /// Its name, UUID or unique UUID prefix.
+        #[arg(num_args = 1..=2, required = true, value_name = "REF")]
+        reference: Vec<String>,
+        /// Do not ask.
+        #[arg(short, long)]
+        yes: bool,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Pause a job: it no longer runs on its schedule (it still runs when asked).
+    ///
+    /// Example: bulwark pause job orders-nightly
+    Pause {
+        #[arg(value_name = "job")]
+        word: cli::task::JobWord,
+        /// The job's name, UUID or unique UUID prefix.
         reference: String,
         #[command(flatten)]
         conn: cli::Conn,
     },
+    /// Unpause a job: it runs on its schedule again.
+    ///
+    /// Example: bulwark unpause job orders-nightly
+    Unpause {
+        #[arg(value_name = "job")]
+        word: cli::task::JobWord,
+        /// The job's name, UUID or unique UUID prefix.
+        reference: String,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Say whether a job is paused.
+    ///
+    /// Example: bulwark paused job orders-nightly --json
+    Paused {
+        #[arg(value_name = "job")]
+        word: cli::task::JobWord,
+        /// The job's name, UUID or unique UUID prefix.
+        reference: String,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Run a job's backup now; with --wait, follow it to its end.
+    ///
+    /// Example: bulwark run job orders-nightly --wait
+    Run {
+        #[arg(value_name = "job")]
+        word: cli::task::JobWord,
+        /// The job's name, UUID or unique UUID prefix.
+        reference: String,
+        #[command(flatten)]
+        start: cli::task::Start,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Restore an archive into its own target, or into another with --to; with --wait,
+    /// follow it to its end.
+    ///
+    /// Example: bulwark restore archive 3f2a --to orders-staging --wait
+    Restore {
+        #[arg(value_name = "archive")]
+        word: cli::task::ArchiveWord,
+        /// The archive's UUID or a unique prefix of it.
+        reference: String,
+        /// The target to restore into (name, UUID or prefix); default: the archive's own.
+        #[arg(long, value_name = "TARGET")]
+        to: Option<String>,
+        #[command(flatten)]
+        start: cli::task::Start,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Cancel a pending or running task (a running one has its plugins killed).
+    ///
+    /// Example: bulwark cancel task 7c1e
+    Cancel {
+        #[arg(value_name = "task")]
+        word: cli::task::TaskWord,
+        /// The task's UUID or a unique prefix of it.
+        reference: String,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Print a shell completion script.
+    ///
+    /// Example: bulwark completions bash > /etc/bash_completion.d/bulwark
+    Completions {
+        /// The shell: bash, zsh or fish.
+        shell: Shell,
+    },
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 fn main() -> ExitCode {
@@ -97,13 +225,60 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Server { config } => run_server(config),
         Command::Plugin { name, args } => run_plugin(&name, &args),
-        Command::Status { conn } => cli::status(&conn),
-        Command::List { what, conn } => cli::list(&what, &conn),
+        Command::Status { conn } => cli::view::status(&conn),
+        Command::List { what, conn } => cli::view::list(&what, &conn),
         Command::Show {
             kind,
             reference,
             conn,
-        } => cli::show(kind, &reference, &conn),
+        } => cli::view::show(kind, &reference, &conn),
+        Command::Create { what, conn } => cli::change::create(&what, &conn),
+        Command::Edit { what, conn } => cli::change::edit(&what, &conn),
+        Command::Delete {
+            kind,
+            reference,
+            yes,
+            conn,
+        } => cli::change::delete(kind, &reference, yes, &conn),
+        Command::Pause {
+            reference, conn, ..
+        } => cli::task::pause(&reference, true, &conn),
+        Command::Unpause {
+            reference, conn, ..
+        } => cli::task::pause(&reference, false, &conn),
+        Command::Paused {
+            reference, conn, ..
+        } => cli::task::paused(&reference, &conn),
+        Command::Run {
+            reference,
+            start,
+            conn,
+            ..
+        } => cli::task::run(&reference, &start, &conn),
+        Command::Restore {
+            reference,
+            to,
+            start,
+            conn,
+            ..
+        } => cli::task::restore(&reference, to.as_deref(), &start, &conn),
+        Command::Cancel {
+            reference, conn, ..
+        } => cli::task::cancel(&reference, &conn),
+        Command::Completions { shell } => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "bulwark",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Command::StoreSecret {
             store,
             config,
@@ -292,4 +467,109 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("Shutdown requested; finishing requests in flight.");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Every command and subcommand, as the words that reach it.
+    fn leaves(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+        let subs: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            let help = format!(
+                "{} {}",
+                cmd.get_about().map(|s| s.to_string()).unwrap_or_default(),
+                cmd.get_long_about()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            );
+            out.push((path, help));
+            return;
+        }
+        for s in subs {
+            let mut p = path.clone();
+            p.push(s.get_name().to_string());
+            leaves(s, p, out);
+        }
+    }
+
+    #[test]
+    fn every_command_has_an_example_that_parses() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), vec![], &mut all);
+        assert!(all.len() > 25, "{}", all.len());
+        for (path, help) in all {
+            let at = help
+                .find("Example: ")
+                .unwrap_or_else(|| panic!("`bulwark {}` has no example: {help}", path.join(" ")));
+            // The example is a real command line of this very command (perhaps in a pipe).
+            let line = help[at..].lines().next().unwrap();
+            let line = &line[line.find("bulwark ").unwrap()..];
+            let words = shell_words(line);
+            assert!(
+                words[1..].starts_with(&path),
+                "the example of `{}` runs something else: {line}",
+                path.join(" ")
+            );
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("the example `{line}` does not parse: {e}");
+            }
+        }
+    }
+
+    /// Splits a command line the way a shell would for these examples (quotes, no expansion),
+    /// up to its end.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut cur = String::new();
+        let mut quote = None;
+        let mut any = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '"' | '\'') => {
+                    quote = Some(c);
+                    any = true;
+                }
+                (Some(q), c) if c == q => quote = None,
+                // The end of the command: a pipe, a redirection, a closing `$( )`.
+                (None, '|' | '>' | ')') => break,
+                (None, ' ') => {
+                    if any {
+                        words.push(std::mem::take(&mut cur));
+                        any = false;
+                    }
+                }
+                (_, c) => {
+                    cur.push(c);
+                    any = true;
+                }
+            }
+        }
+        if any {
+            words.push(cur);
+        }
+        words
+    }
+
+    #[test]
+    fn completions_for_three_shells() {
+        for (shell, marker) in [
+            (clap_complete::Shell::Bash, "complete -F"),
+            (clap_complete::Shell::Zsh, "#compdef bulwark"),
+            (clap_complete::Shell::Fish, "complete -c bulwark"),
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "bulwark", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains(marker), "{shell}: {text}");
+            for word in ["restore", "unpause", "retention-policy", "--wait"] {
+                assert!(text.contains(word), "{shell} completes no {word}");
+            }
+        }
+    }
 }

@@ -2,28 +2,21 @@
 //! part of its data when asked), `prune` removes data no archive uses. The catalog's claim
 //! query runs them only when no backup or restore of the store is running.
 
-use tokio_util::sync::CancellationToken;
-
 use bulwark_catalog::Task;
 use bulwark_core::state::{TaskOp, TaskStatus};
 use bulwark_runner::LogSink;
 use bulwark_runner::pipeline::Role;
 use bulwark_runner::single::run_logged;
 
-use super::Engine;
 use super::work::{End, limits, pipeline_end, resolve_store, say};
+use super::{Engine, Running};
 use crate::store_keys::is_repository;
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
 
-pub(super) async fn run(
-    e: &Engine,
-    task: &Task,
-    cancel: &CancellationToken,
-    log: &LogSink,
-) -> Option<End> {
+pub(super) async fn run(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option<End> {
     let Some(store_id) = task.store else {
         return Some(End::failed("Failed: the task names no store."));
     };
@@ -66,7 +59,7 @@ pub(super) async fn run(
             format!("Pruning the repository of store '{}'.", store.name),
         ),
     }
-    let out = match run_logged(s.single(Role::Store, &args), &limits(e, cancel), log).await {
+    let out = match run_logged(s.single(Role::Store, &args), &limits(e, run), log).await {
         Ok(out) => out,
         Err(f) => return Some(pipeline_end(e, &f)),
     };

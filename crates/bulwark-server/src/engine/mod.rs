@@ -69,14 +69,23 @@ struct Inner {
     catalog: Catalog,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
-    /// Cancel tokens of running tasks.
-    running: Mutex<HashMap<TaskId, CancellationToken>>,
+    /// What each running task holds: its cancel token and byte counter.
+    running: Mutex<HashMap<TaskId, Running>>,
     /// Wakes the supervisor: a task was queued or a worker finished.
     wake: Notify,
     /// Stops the supervisor, the scheduler and the sweep.
     stop: CancellationToken,
     /// Set when the daemon stops: running tasks end as failed, not canceled.
     stopping: std::sync::atomic::AtomicBool,
+}
+
+/// A running task's handles: cancel it, or read how far its data has come.
+#[derive(Clone, Default)]
+pub(crate) struct Running {
+    /// Canceled to kill the task's processes.
+    pub(crate) cancel: CancellationToken,
+    /// Bytes its pipeline has moved so far.
+    pub(crate) bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What a cancel request found.
@@ -127,8 +136,8 @@ impl Engine {
     pub fn cancel(&self, id: TaskId) -> Cancel {
         let running = self.lock_running();
         match running.get(&id) {
-            Some(token) => {
-                token.cancel();
+            Some(run) => {
+                run.cancel.cancel();
                 Cancel::Killing
             }
             None => Cancel::NotRunning,
@@ -142,8 +151,8 @@ impl Engine {
             .stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.inner.stop.cancel();
-        for token in self.lock_running().values() {
-            token.cancel();
+        for run in self.lock_running().values() {
+            run.cancel.cancel();
         }
     }
 
@@ -153,7 +162,14 @@ impl Engine {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, CancellationToken>> {
+    /// Bytes a running task has moved so far; `None` when this engine is not running it.
+    pub fn progress(&self, id: TaskId) -> Option<u64> {
+        self.lock_running()
+            .get(&id)
+            .map(|r| r.bytes.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Running>> {
         // A poisoned lock only means a worker panicked while holding it; the map is still sound.
         self.inner
             .running
@@ -179,12 +195,12 @@ impl Engine {
             while workers.len() < self.config().workers && !self.inner.stop.is_cancelled() {
                 match self.catalog().claim_next_task(self.now()).await {
                     Ok(Some(task)) => {
-                        let token = CancellationToken::new();
-                        self.lock_running().insert(task.uuid, token.clone());
+                        let run = Running::default();
+                        self.lock_running().insert(task.uuid, run.clone());
                         let e = self.clone();
                         workers.spawn(async move {
                             let id = task.uuid;
-                            work::run(&e, task, token).await;
+                            work::run(&e, task, run).await;
                             e.lock_running().remove(&id);
                         });
                     }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use bulwark_catalog::{ArchiveFormat, NewArchive, Task};
 use bulwark_core::ids::{ArchiveId, TaskId};
@@ -14,7 +13,7 @@ use bulwark_runner::pipeline::{self, Failure, Limits, Role, Side};
 use bulwark_runner::single::{Single, run_logged};
 use bulwark_runner::{LogSink, PluginCommand, run_collect, secret_values};
 
-use super::Engine;
+use super::{Engine, Running};
 use crate::plugins;
 use crate::store_keys::{self, is_repository};
 
@@ -40,15 +39,15 @@ impl End {
 }
 
 /// Runs a claimed task to its end and records how it ended.
-pub(super) async fn run(e: &Engine, task: Task, cancel: CancellationToken) {
+pub(super) async fn run(e: &Engine, task: Task, run: Running) {
     let id = task.uuid;
     tracing::info!(task = %id, op = %task.op, owner = %task.owner, "Task started.");
     let (log, writer) = log_writer(e, id);
     let end = match task.op {
-        TaskOp::Backup => backup(e, &task, &cancel, &log).await,
-        TaskOp::Restore => restore(e, &task, &cancel, &log).await,
+        TaskOp::Backup => backup(e, &task, &run, &log).await,
+        TaskOp::Restore => restore(e, &task, &run, &log).await,
         TaskOp::Purge => purge(e, &task, &log).await,
-        TaskOp::Check | TaskOp::Prune => super::maintain::run(e, &task, &cancel, &log).await,
+        TaskOp::Check | TaskOp::Prune => super::maintain::run(e, &task, &run, &log).await,
     };
     drop(log);
     let _ = writer.await;
@@ -211,10 +210,11 @@ async fn resolve_pair<'a>(
     Ok((t, s))
 }
 
-pub(super) fn limits(e: &Engine, cancel: &CancellationToken) -> Limits {
+pub(super) fn limits(e: &Engine, run: &Running) -> Limits {
     Limits {
         timeout: e.config().task_timeout,
-        cancel: cancel.clone(),
+        cancel: run.cancel.clone(),
+        progress: run.bytes.clone(),
     }
 }
 
@@ -230,7 +230,7 @@ pub(super) fn pipeline_end(e: &Engine, failure: &Failure) -> End {
     }
 }
 
-async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSink) -> Option<End> {
+async fn backup(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option<End> {
     let Some(job_id) = task.job else {
         return Some(End::failed("Failed: the task names no job."));
     };
@@ -301,7 +301,7 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
         }
         (
             ArchiveFormat::Tree,
-            tree_backup(e, &s, dir, parent.as_deref(), &upload, cancel, log).await,
+            tree_backup(e, &s, dir, parent.as_deref(), &upload, run, log).await,
         )
     } else {
         let format = if repo {
@@ -319,7 +319,7 @@ async fn backup(e: &Engine, task: &Task, cancel: &CancellationToken, log: &LogSi
         }
         (
             format,
-            pipeline::backup(t.side(), s.side(), &upload, &limits(e, cancel), log).await,
+            pipeline::backup(t.side(), s.side(), &upload, &limits(e, run), log).await,
         )
     };
     let store_side = s.side();
@@ -438,12 +438,7 @@ async fn store_call(store: Side<'_>, action: Action, key: &str) -> Result<(), St
     ))
 }
 
-async fn restore(
-    e: &Engine,
-    task: &Task,
-    cancel: &CancellationToken,
-    log: &LogSink,
-) -> Option<End> {
+async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option<End> {
     let (Some(archive_id), Some(target_id)) = (task.archive, task.target) else {
         return Some(End::failed("Failed: the task names no archive or target."));
     };
@@ -494,7 +489,7 @@ async fn restore(
         };
         say(log, format!("Restoring the tree into {dir}."));
         let args = ["restore-tree", "--key", &archive.store_key, "--dir", &dir];
-        match run_logged(s.single(Role::Store, &args), &limits(e, cancel), log).await {
+        match run_logged(s.single(Role::Store, &args), &limits(e, run), log).await {
             Ok(out) => Ok(serde_json::from_slice::<serde_json::Value>(&out)
                 .ok()
                 .and_then(|v| v["bytes"].as_u64())
@@ -505,14 +500,7 @@ async fn restore(
             }),
         }
     } else {
-        pipeline::restore(
-            s.side(),
-            &archive.store_key,
-            t.side(),
-            &limits(e, cancel),
-            log,
-        )
-        .await
+        pipeline::restore(s.side(), &archive.store_key, t.side(), &limits(e, run), log).await
     };
     Some(match result {
         Ok(bytes) => End {
@@ -630,7 +618,7 @@ async fn tree_backup(
     dir: &str,
     parent: Option<&str>,
     upload: &str,
-    cancel: &CancellationToken,
+    run: &Running,
     log: &LogSink,
 ) -> Result<pipeline::Backup, pipeline::PipelineError> {
     let mut args = vec!["backup-tree", "--dir", dir];
@@ -647,9 +635,7 @@ async fn tree_backup(
         failure,
         stored: None,
     };
-    let out = run_logged(call, &limits(e, cancel), log)
-        .await
-        .map_err(fail)?;
+    let out = run_logged(call, &limits(e, run), log).await.map_err(fail)?;
     let stored = bulwark_plugin::StoreOutput::parse(&out).map_err(|m| {
         fail(Failure::Plugin {
             role: Role::Store,

@@ -116,8 +116,12 @@ struct TaskQuery {
     limit: Option<String>,
 }
 
-pub(crate) fn response(t: Task) -> TaskResponse {
+pub(crate) fn response(st: &AppState, t: Task) -> TaskResponse {
+    let bytes = (t.status == TaskStatus::Running)
+        .then(|| st.engine.progress(t.uuid))
+        .flatten();
     TaskResponse {
+        bytes,
         uuid: t.uuid.0,
         owner: t.owner,
         op: t.op.to_string(),
@@ -157,7 +161,7 @@ async fn list_tasks(
         })
         .transpose()?;
     let rows = st.catalog.list_tasks(&TaskFilter { status, limit }).await?;
-    Ok(Json(rows.into_iter().map(response).collect()))
+    Ok(Json(rows.into_iter().map(|t| response(&st, t)).collect()))
 }
 
 /// Shows a task with its log.
@@ -174,7 +178,7 @@ async fn get_task(
         .get_task(id)
         .await?
         .ok_or_else(|| not_found("task", id))?;
-    Ok(Json(response(t)))
+    Ok(Json(response(&st, t)))
 }
 
 /// Cancels a task. A pending task is canceled at once; a running one has its plugins' process

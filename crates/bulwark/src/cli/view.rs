@@ -1,29 +1,11 @@
-//! The CLI's first slice: `bulwark status`, `bulwark list KIND`, `bulwark show KIND REF`, talking
-//! only to the HTTP API, so they work against a daemon on another host.
-//!
-//! Where the daemon is: `--api URL`, else `BULWARK_API`, else `api = "..."` in
-//! `~/.config/bulwark/cli.toml` (or `$XDG_CONFIG_HOME/bulwark/cli.toml`), else
-//! `http://127.0.0.1:8450`. A reference (`REF`) is a UUID, a unique UUID prefix or a name; an
-//! ambiguous one is an error that lists the candidates. `--json` prints the API's own JSON.
+//! `bulwark status`, `bulwark list KIND` and `bulwark show KIND REF`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde_json::Value;
 
-/// Where the daemon is, and how to print.
-#[derive(Debug, Args, Clone)]
-pub struct Conn {
-    /// The daemon's address (default: $BULWARK_API, then `api` in ~/.config/bulwark/cli.toml,
-    /// then http://127.0.0.1:8450).
-    #[arg(long, global = true, value_name = "URL")]
-    pub api: Option<String>,
-    /// Print the API's JSON instead of a table (stable, for scripts).
-    #[arg(long, global = true)]
-    pub json: bool,
-}
+use super::{CliResult, Client, Conn, Kind, encode, finish, print_json, reference, text};
 
 /// `--used` / `--unused`.
 #[derive(Debug, Args, Clone, Default)]
@@ -41,9 +23,15 @@ pub struct Usage {
 pub enum ListWhat {
     /// Schedules. Example: bulwark list schedules --unused
     Schedules(Usage),
-    /// Retention policies. Example: bulwark list retention --used
+    /// Retention policies. Example: bulwark list retention policies --used
     #[command(visible_alias = "retention-policies", alias = "policies")]
-    Retention(Usage),
+    Retention {
+        /// `policies`, as the seed writes it (`list retention policies`); optional.
+        #[arg(hide = true, value_parser = ["policies", "policy"])]
+        word: Option<String>,
+        #[command(flatten)]
+        usage: Usage,
+    },
     /// Targets. Example: bulwark list targets --plugin postgres
     Targets {
         #[command(flatten)]
@@ -109,145 +97,6 @@ pub enum ListWhat {
     Plugins,
 }
 
-/// A kind of resource, for `show`.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
-pub enum Kind {
-    Schedule,
-    #[value(alias = "policy", alias = "retention-policy")]
-    Retention,
-    Target,
-    Store,
-    Job,
-    Archive,
-    Task,
-    Plugin,
-}
-
-impl Kind {
-    /// (list path, item path prefix, what it is called).
-    fn paths(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            Kind::Schedule => ("/v1/schedules", "/v1/schedule/", "schedule"),
-            Kind::Retention => ("/v1/retention", "/v1/retention/", "retention policy"),
-            Kind::Target => ("/v1/targets", "/v1/target/", "target"),
-            Kind::Store => ("/v1/stores", "/v1/store/", "store"),
-            Kind::Job => ("/v1/jobs", "/v1/job/", "job"),
-            Kind::Archive => ("/v1/archives", "/v1/archive/", "archive"),
-            Kind::Task => ("/v1/tasks", "/v1/task/", "task"),
-            Kind::Plugin => ("/v1/plugins", "/v1/plugin/", "plugin"),
-        }
-    }
-}
-
-/// A failure, said in one line; the exit code is 1.
-type CliResult<T> = Result<T, String>;
-
-/// Talks to the daemon.
-pub struct Client {
-    base: String,
-    http: reqwest13::blocking::Client,
-}
-
-/// The config file's `api`, if any.
-fn config_api() -> Option<String> {
-    let dir = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    let text = std::fs::read_to_string(dir.join("bulwark/cli.toml")).ok()?;
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == "api").then(|| v.trim().trim_matches('"').to_string())
-    })
-}
-
-impl Client {
-    /// The daemon named by `--api`, the environment or the config file.
-    pub fn new(conn: &Conn) -> CliResult<Client> {
-        let base = conn
-            .api
-            .clone()
-            .or_else(|| std::env::var("BULWARK_API").ok().filter(|s| !s.is_empty()))
-            .or_else(config_api)
-            .unwrap_or_else(|| "http://127.0.0.1:8450".to_string());
-        let base = base
-            .trim_end_matches('/')
-            .trim_end_matches("/v1")
-            .to_string();
-        let http = reqwest13::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-        Ok(Client { base, http })
-    }
-
-    /// GETs `path` and returns its JSON; a 4xx or 5xx becomes the API's error message.
-    pub fn get(&self, path: &str) -> CliResult<Value> {
-        let url = format!("{}{path}", self.base);
-        let resp = self.http.get(&url).send().map_err(|e| {
-            let mut why = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                why = format!("{why}: {s}");
-                source = s.source();
-            }
-            format!("cannot reach the Bulwark daemon at {}: {why}", self.base)
-        })?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .map_err(|e| format!("reading the daemon's answer failed: {e}"))?;
-        let json: Value = serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
-        if !status.is_success() {
-            let msg = json["error"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| body.chars().take(300).collect());
-            return Err(format!("{} ({})", msg, status.as_u16()));
-        }
-        Ok(json)
-    }
-
-    /// Finds one resource of `kind` by UUID, unique UUID prefix or name.
-    pub fn resolve(&self, kind: Kind, reference: &str) -> CliResult<Value> {
-        let (list, _, what) = kind.paths();
-        let items = self.get(list)?;
-        let items = items.as_array().cloned().unwrap_or_default();
-        let key = |v: &Value| {
-            let field = if kind == Kind::Plugin { "name" } else { "uuid" };
-            v[field].as_str().unwrap_or("").to_string()
-        };
-        let exact: Vec<&Value> = items
-            .iter()
-            .filter(|v| key(v) == reference || v["name"].as_str() == Some(reference))
-            .collect();
-        if exact.len() == 1 {
-            return Ok(exact[0].clone());
-        }
-        let by_prefix: Vec<&Value> = if exact.is_empty() && kind != Kind::Plugin {
-            items
-                .iter()
-                .filter(|v| key(v).starts_with(&reference.to_lowercase()))
-                .collect()
-        } else {
-            exact
-        };
-        match by_prefix.len() {
-            1 => Ok(by_prefix[0].clone()),
-            0 => Err(format!("no {what} matches '{reference}'")),
-            _ => Err(format!(
-                "'{reference}' matches {} {what}s; say which: {}",
-                by_prefix.len(),
-                by_prefix
-                    .iter()
-                    .map(|v| format!("{} ({})", key(v), v["name"].as_str().unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
-    }
-}
-
 fn flag(on: bool, name: &str, value: &str, q: &mut Vec<String>) {
     if on {
         q.push(format!("{name}={value}"));
@@ -271,33 +120,15 @@ fn day(s: &str) -> CliResult<String> {
     }
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// The list request for `what`, with references resolved to UUIDs.
 fn list_path(c: &Client, what: &ListWhat) -> CliResult<(String, Kind)> {
     let mut q = Vec::new();
-    let uuid_of = |kind: Kind, r: &str| -> CliResult<String> {
-        Ok(c.resolve(kind, r)?["uuid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
-    };
     let kind = match what {
         ListWhat::Schedules(u) => {
             usage(u, &mut q);
             Kind::Schedule
         }
-        ListWhat::Retention(u) => {
+        ListWhat::Retention { usage: u, .. } => {
             usage(u, &mut q);
             Kind::Retention
         }
@@ -329,7 +160,7 @@ fn list_path(c: &Client, what: &ListWhat) -> CliResult<(String, Kind)> {
                 (Kind::Retention, "retention", retention),
             ] {
                 if let Some(r) = r {
-                    q.push(format!("{name}={}", uuid_of(kind, r)?));
+                    q.push(format!("{name}={}", c.uuid_of(kind, r)?));
                 }
             }
             Kind::Job
@@ -342,10 +173,10 @@ fn list_path(c: &Client, what: &ListWhat) -> CliResult<(String, Kind)> {
             all,
         } => {
             if let Some(r) = target {
-                q.push(format!("target={}", uuid_of(Kind::Target, r)?));
+                q.push(format!("target={}", c.uuid_of(Kind::Target, r)?));
             }
             if let Some(r) = store {
-                q.push(format!("store={}", uuid_of(Kind::Store, r)?));
+                q.push(format!("store={}", c.uuid_of(Kind::Store, r)?));
             }
             if let Some(d) = after {
                 q.push(format!("after={}", day(d)?));
@@ -373,14 +204,6 @@ fn short(v: &Value) -> String {
     v.as_str()
         .map(|s| s.chars().take(8).collect())
         .unwrap_or_default()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 /// The columns of a table of `kind`: (heading, cell).
@@ -424,7 +247,15 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
             ("UUID", uuid),
             ("TAKEN", f("taken_at")),
             ("STATUS", f("status")),
-            ("SIZE", f("size")),
+            (
+                "SIZE",
+                Box::new(|v: &Value| {
+                    v["size"]
+                        .as_u64()
+                        .map(|b| indicatif::HumanBytes(b).to_string())
+                        .unwrap_or_default()
+                }),
+            ),
             ("TARGET", f("target_name")),
             ("STORE", f("store_name")),
         ],
@@ -481,7 +312,7 @@ pub fn table(kind: Kind, rows: &[Value]) -> String {
 }
 
 /// One resource as `key: value` lines, nested values as JSON.
-fn details(v: &Value) -> String {
+pub(super) fn details(v: &Value) -> String {
     match v.as_object() {
         Some(map) => {
             let width = map.keys().map(String::len).max().unwrap_or(0);
@@ -499,23 +330,6 @@ fn details(v: &Value) -> String {
                 .join("\n")
         }
         None => text(v),
-    }
-}
-
-fn print_json(v: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-    );
-}
-
-fn finish(r: CliResult<()>) -> ExitCode {
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bulwark: {e}");
-            ExitCode::from(1)
-        }
     }
 }
 
@@ -556,10 +370,10 @@ pub fn list(what: &ListWhat, conn: &Conn) -> ExitCode {
 }
 
 /// `bulwark show KIND REF`.
-pub fn show(kind: Kind, reference: &str, conn: &Conn) -> ExitCode {
+pub fn show(kind: Kind, words: &[String], conn: &Conn) -> ExitCode {
     finish((|| {
         let c = Client::new(conn)?;
-        let found = c.resolve(kind, reference)?;
+        let found = c.resolve(kind, &reference(kind, words)?)?;
         let (_, item, _) = kind.paths();
         let id = if kind == Kind::Plugin {
             found["name"].as_str().unwrap_or_default().to_string()

@@ -1,0 +1,274 @@
+//! The CLI: seed 003's `shield` commands as `bulwark` subcommands that talk only to the HTTP
+//! API, so they work against a daemon on another host.
+//!
+//! - [`view`]: `status`, `list KIND` (with the API's filters) and `show KIND REF`.
+//! - [`change`]: `create`, `edit` (alias `update`) and `delete`, with flags, and prompts on a
+//!   terminal for what is missing.
+//! - [`task`]: `pause`, `unpause`, `paused`, `run job`, `restore archive`, `cancel task`, and
+//!   `--wait`, which follows a task with a progress bar.
+//!
+//! Where the daemon is: `--api URL`, else `BULWARK_API`, else `api = "..."` in
+//! `~/.config/bulwark/cli.toml` (or `$XDG_CONFIG_HOME/bulwark/cli.toml`), else
+//! `http://127.0.0.1:8450`. A reference (`REF`) is a UUID, a unique UUID prefix or a name; an
+//! ambiguous one is an error that lists the candidates. `--json` prints JSON for scripts (the
+//! API's own documents; see the README for each command's). Every failure is one line on
+//! stderr, `bulwark: ...`, and exit code 1.
+
+pub mod change;
+pub mod task;
+pub mod view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+
+/// Where the daemon is, and how to print.
+#[derive(Debug, Args, Clone)]
+pub struct Conn {
+    /// The daemon's address (default: $BULWARK_API, then `api` in ~/.config/bulwark/cli.toml,
+    /// then http://127.0.0.1:8450).
+    #[arg(long, global = true, value_name = "URL")]
+    pub api: Option<String>,
+    /// Print JSON instead of a table or a sentence (stable, for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// A kind of resource, for `show` and `delete`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum Kind {
+    Schedule,
+    #[value(alias = "policy", alias = "retention-policy")]
+    Retention,
+    Target,
+    Store,
+    Job,
+    Archive,
+    Task,
+    Plugin,
+}
+
+impl Kind {
+    /// (list path, item path prefix, what it is called).
+    fn paths(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Schedule => ("/v1/schedules", "/v1/schedule/", "schedule"),
+            Kind::Retention => ("/v1/retention", "/v1/retention/", "retention policy"),
+            Kind::Target => ("/v1/targets", "/v1/target/", "target"),
+            Kind::Store => ("/v1/stores", "/v1/store/", "store"),
+            Kind::Job => ("/v1/jobs", "/v1/job/", "job"),
+            Kind::Archive => ("/v1/archives", "/v1/archive/", "archive"),
+            Kind::Task => ("/v1/tasks", "/v1/task/", "task"),
+            Kind::Plugin => ("/v1/plugins", "/v1/plugin/", "plugin"),
+        }
+    }
+
+    /// What it is called, for messages.
+    fn what(self) -> &'static str {
+        self.paths().2
+    }
+}
+
+/// The reference words after a kind: one, or, for retention policies, `policy REF` as the seed
+/// writes it (`show retention policy REF`).
+pub fn reference(kind: Kind, words: &[String]) -> CliResult<String> {
+    match words {
+        [one] => Ok(one.clone()),
+        [word, one]
+            if kind == Kind::Retention && matches!(word.as_str(), "policy" | "policies") =>
+        {
+            Ok(one.clone())
+        }
+        _ => Err(format!(
+            "expected one {} reference, got {}: {}",
+            kind.what(),
+            words.len(),
+            words.join(" ")
+        )),
+    }
+}
+
+/// A failure, said in one line; the exit code is 1.
+pub type CliResult<T> = Result<T, String>;
+
+/// Talks to the daemon.
+pub struct Client {
+    base: String,
+    http: reqwest13::blocking::Client,
+}
+
+/// The config file's `api`, if any.
+fn config_api() -> Option<String> {
+    let dir = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let text = std::fs::read_to_string(dir.join("bulwark/cli.toml")).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "api").then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+impl Client {
+    /// The daemon named by `--api`, the environment or the config file.
+    pub fn new(conn: &Conn) -> CliResult<Client> {
+        let base = conn
+            .api
+            .clone()
+            .or_else(|| std::env::var("BULWARK_API").ok().filter(|s| !s.is_empty()))
+            .or_else(config_api)
+            .unwrap_or_else(|| "http://127.0.0.1:8450".to_string());
+        let base = base
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+            .to_string();
+        let http = reqwest13::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(Client { base, http })
+    }
+
+    /// GETs `path` and returns its JSON; a 4xx or 5xx becomes the API's error message.
+    pub fn get(&self, path: &str) -> CliResult<Value> {
+        self.send(reqwest13::Method::GET, path, None)
+    }
+
+    /// Sends a request with an optional JSON body and returns the answer's JSON; a 4xx or 5xx
+    /// becomes the API's error message and status.
+    pub fn send(
+        &self,
+        method: reqwest13::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> CliResult<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            format!("cannot reach the Bulwark daemon at {}: {why}", self.base)
+        })?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .map_err(|e| format!("reading the daemon's answer failed: {e}"))?;
+        let json: Value = serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
+        if !status.is_success() {
+            let msg = json["error"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| body.chars().take(300).collect());
+            return Err(format!("{} ({})", msg.replace('\n', " "), status.as_u16()));
+        }
+        Ok(json)
+    }
+
+    /// Finds one resource of `kind` by UUID, unique UUID prefix or name.
+    pub fn resolve(&self, kind: Kind, reference: &str) -> CliResult<Value> {
+        let (list, _, what) = kind.paths();
+        let items = self.get(list)?;
+        let items = items.as_array().cloned().unwrap_or_default();
+        let key = |v: &Value| {
+            let field = if kind == Kind::Plugin { "name" } else { "uuid" };
+            v[field].as_str().unwrap_or("").to_string()
+        };
+        let exact: Vec<&Value> = items
+            .iter()
+            .filter(|v| key(v) == reference || v["name"].as_str() == Some(reference))
+            .collect();
+        if exact.len() == 1 {
+            return Ok(exact[0].clone());
+        }
+        let by_prefix: Vec<&Value> = if exact.is_empty() && kind != Kind::Plugin {
+            items
+                .iter()
+                .filter(|v| key(v).starts_with(&reference.to_lowercase()))
+                .collect()
+        } else {
+            exact
+        };
+        match by_prefix.len() {
+            1 => Ok(by_prefix[0].clone()),
+            0 => Err(format!("no {what} matches '{reference}'")),
+            _ => Err(format!(
+                "'{reference}' matches {} {what}s; say which: {}",
+                by_prefix.len(),
+                by_prefix
+                    .iter()
+                    .map(|v| match v["name"].as_str() {
+                        Some(name) => format!("{} ({name})", key(v)),
+                        None => key(v),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// The UUID of the resource `reference` names.
+    pub fn uuid_of(&self, kind: Kind, reference: &str) -> CliResult<String> {
+        Ok(text(&self.resolve(kind, reference)?["uuid"]))
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A JSON value as plain text: strings without quotes, null as nothing.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `name (uuid)`, for sentences.
+fn label(v: &Value) -> String {
+    match v["name"].as_str() {
+        Some(n) => format!("'{n}' ({})", text(&v["uuid"])),
+        None => text(&v["uuid"]),
+    }
+}
+
+fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+}
+
+/// The exit of a command: 0, or its one-line error on stderr and 1.
+pub fn finish(r: CliResult<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bulwark: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

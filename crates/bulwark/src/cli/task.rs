@@ -1,0 +1,211 @@
+//! `pause`/`unpause`/`paused job`, `run job`, `restore archive`, `cancel task`, and `--wait`:
+//! following a task to its end with a progress bar (bytes, throughput, elapsed) on a terminal,
+//! its log when it fails, and exit 0 only when it is done.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest13::Method;
+use serde_json::{Value, json};
+
+use super::{CliResult, Client, Conn, Kind, encode, finish, label, print_json, text};
+
+/// The word `job`, as the seed writes `pause job REF`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum JobWord {
+    Job,
+}
+
+/// The word `archive`, as in `restore archive REF`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum ArchiveWord {
+    Archive,
+}
+
+/// The word `task`, as in `cancel task REF`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum TaskWord {
+    Task,
+}
+
+/// How often a followed task is read.
+const POLL: Duration = Duration::from_millis(250);
+
+/// `bulwark pause job REF` and `bulwark unpause job REF`.
+pub fn pause(reference: &str, paused: bool, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let job = c.resolve(Kind::Job, reference)?;
+        let verb = if paused { "pause" } else { "unpause" };
+        let path = format!("/v1/job/{}/{verb}", encode(&text(&job["uuid"])));
+        let answer = c.send(Method::POST, &path, Some(&json!({})))?;
+        if conn.json {
+            print_json(&answer);
+        } else {
+            println!("{verb}d job {}", label(&job));
+        }
+        Ok(())
+    })())
+}
+
+/// `bulwark paused job REF`: whether it is paused. Exit 0 either way; `--json` prints
+/// `{"uuid", "name", "paused"}`.
+pub fn paused(reference: &str, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let job = c.resolve(Kind::Job, reference)?;
+        let paused = job["paused"].as_bool().unwrap_or(false);
+        if conn.json {
+            print_json(&json!({"uuid": job["uuid"], "name": job["name"], "paused": paused}));
+        } else if paused {
+            println!("job {} is paused", label(&job));
+        } else {
+            println!("job {} is not paused", label(&job));
+        }
+        Ok(())
+    })())
+}
+
+/// Options of commands that start a task.
+#[derive(Debug, clap::Args, Clone)]
+pub struct Start {
+    /// Follow the task to its end: a progress bar on a terminal, its log if it fails; the exit
+    /// code is 0 only if it is done. Ctrl-C stops following, not the task.
+    #[arg(long)]
+    pub wait: bool,
+    /// Who asks (shown as the task's owner; default anon).
+    #[arg(long)]
+    pub owner: Option<String>,
+}
+
+fn start_body(start: &Start) -> Value {
+    match &start.owner {
+        Some(o) => json!({"owner": o}),
+        None => json!({}),
+    }
+}
+
+/// `bulwark run job REF [--wait]`.
+pub fn run(reference: &str, start: &Start, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let job = c.resolve(Kind::Job, reference)?;
+        let path = format!("/v1/job/{}/run", encode(&text(&job["uuid"])));
+        let answer = c.send(Method::POST, &path, Some(&start_body(start)))?;
+        started(
+            &c,
+            &answer,
+            &format!("backup of job {}", label(&job)),
+            start,
+            conn,
+        )
+    })())
+}
+
+/// `bulwark restore archive REF [--to TARGET] [--wait]`.
+pub fn restore(reference: &str, to: Option<&str>, start: &Start, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let archive = c.resolve(Kind::Archive, reference)?;
+        let mut body = start_body(start);
+        let into = match to {
+            Some(t) => {
+                let target = c.resolve(Kind::Target, t)?;
+                body["target"] = target["uuid"].clone();
+                format!("target {}", label(&target))
+            }
+            None => format!("its own target '{}'", text(&archive["target_name"])),
+        };
+        let path = format!("/v1/archive/{}/restore", encode(&text(&archive["uuid"])));
+        let answer = c.send(Method::POST, &path, Some(&body))?;
+        let what = format!("restore of archive {} into {into}", text(&archive["uuid"]));
+        started(&c, &answer, &what, start, conn)
+    })())
+}
+
+/// `bulwark cancel task REF`.
+pub fn cancel(reference: &str, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let task = c.resolve(Kind::Task, reference)?;
+        let uuid = text(&task["uuid"]);
+        let answer = c.send(Method::DELETE, &format!("/v1/task/{}", encode(&uuid)), None)?;
+        if conn.json {
+            print_json(&answer);
+        } else {
+            println!("canceled task {uuid}");
+        }
+        Ok(())
+    })())
+}
+
+/// After a task was queued: says so, or with `--wait` follows it to its end.
+fn started(c: &Client, answer: &Value, what: &str, start: &Start, conn: &Conn) -> CliResult<()> {
+    let task = text(&answer["task_uuid"]);
+    if !start.wait {
+        if conn.json {
+            print_json(answer);
+        } else {
+            println!("queued the {what}: task {task}");
+        }
+        return Ok(());
+    }
+    if !conn.json {
+        eprintln!("Queued the {what}: task {task}.");
+    }
+    let clock = Instant::now();
+    let end = follow(c, &task)?;
+    let status = text(&end["status"]);
+    if conn.json {
+        print_json(&end);
+    } else if status == "done" {
+        let last = text(&end["log"])
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        println!("task {task} done in {}: {last}", elapsed(clock.elapsed()));
+    }
+    if status == "done" {
+        return Ok(());
+    }
+    if !conn.json {
+        eprintln!("--- the log of task {task} ---");
+        eprintln!("{}", text(&end["log"]).trim_end());
+        eprintln!("---");
+    }
+    Err(format!("task {task} {status}"))
+}
+
+fn elapsed(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// Reads the task until it has ended; shows its progress on a terminal (stderr).
+fn follow(c: &Client, task: &str) -> CliResult<Value> {
+    // Drawn on stderr only when it is a terminal; hidden otherwise.
+    let bar = ProgressBar::new_spinner();
+    let style = ProgressStyle::with_template(
+        "{spinner} {msg:10} {bytes:>11} {binary_bytes_per_sec:>13}  elapsed {elapsed_precise}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let path = format!("/v1/task/{}", encode(task));
+    loop {
+        let t = c.get(&path)?;
+        let status = text(&t["status"]);
+        if let Some(b) = t["bytes"].as_u64() {
+            bar.set_position(b);
+        }
+        bar.set_message(status.clone());
+        if matches!(status.as_str(), "done" | "failed" | "canceled") {
+            bar.finish_and_clear();
+            return Ok(t);
+        }
+        std::thread::sleep(POLL);
+    }
+}
