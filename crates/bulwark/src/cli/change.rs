@@ -381,8 +381,22 @@ fn apply_endpoint(
 
 /// Asks for each endpoint field on a terminal: required ones until answered, optional ones
 /// skipped on an empty answer, passwords without echo.
-fn ask_endpoint(asker: &Asker, plugin: &str, fields: &[Field]) -> CliResult<Map<String, Value>> {
-    let mut map = Map::new();
+/// With `given` keys already set (from flags), asks only for the required fields still missing.
+fn ask_endpoint(
+    asker: &Asker,
+    plugin: &str,
+    fields: &[Field],
+    given: Map<String, Value>,
+) -> CliResult<Map<String, Value>> {
+    let only_missing = !given.is_empty();
+    let mut map = given;
+    let fields: Vec<&Field> = fields
+        .iter()
+        .filter(|f| !only_missing || (f.required && !map.contains_key(&f.name)))
+        .collect();
+    if only_missing && fields.is_empty() {
+        return Ok(map);
+    }
     if fields.is_empty() {
         let json = asker.required(None, "endpoint", &format!("{plugin} endpoint (JSON)"))?;
         return apply_endpoint(
@@ -390,11 +404,15 @@ fn ask_endpoint(asker: &Asker, plugin: &str, fields: &[Field]) -> CliResult<Map<
                 endpoint: Some(json),
                 ..EndpointArgs::default()
             },
-            fields,
+            &[],
             map,
         );
     }
-    eprintln!("The {plugin} endpoint (an empty answer skips an optional field):");
+    if only_missing {
+        eprintln!("The {plugin} endpoint still needs:");
+    } else {
+        eprintln!("The {plugin} endpoint (an empty answer skips an optional field):");
+    }
     for f in fields {
         let title = if f.title.is_empty() {
             &f.name
@@ -433,7 +451,8 @@ fn ask_endpoint(asker: &Asker, plugin: &str, fields: &[Field]) -> CliResult<Map<
     Ok(map)
 }
 
-/// A target's or store's endpoint for `create`: from the flags, or asked for on a terminal.
+/// A target's or store's endpoint for `create`: from the flags, and on a terminal asked for (all
+/// of it, or the required fields the flags left out).
 fn new_endpoint(
     c: &Client,
     asker: &Asker,
@@ -441,16 +460,21 @@ fn new_endpoint(
     args: &EndpointArgs,
 ) -> CliResult<Map<String, Value>> {
     let fields = fields_of(c, plugin)?;
-    if args.given() {
-        return apply_endpoint(args, &fields, Map::new());
-    }
+    let given = if args.given() {
+        apply_endpoint(args, &fields, Map::new())?
+    } else {
+        Map::new()
+    };
     if !asker.terminal {
+        if args.given() {
+            return Ok(given);
+        }
         return Err(
             "missing --endpoint (or --set KEY=VALUE): the endpoint is required (on a terminal, bulwark asks for it)"
                 .into(),
         );
     }
-    ask_endpoint(asker, plugin, &fields)
+    ask_endpoint(asker, plugin, &fields, given)
 }
 
 /// Seconds from `7d`, `12h`, `2w`, `90m` or a plain number of seconds.

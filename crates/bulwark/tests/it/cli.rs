@@ -983,6 +983,34 @@ async fn prompts_and_progress_on_a_terminal() {
     assert_eq!(ep["database"], "orders");
     assert_eq!(ep["password"], "<redacted>");
 
+    // Flags given, one required endpoint field left out: only that one is asked.
+    let mut t = Terminal::start(
+        &d,
+        &[
+            "create",
+            "store",
+            "--name",
+            "half",
+            "--plugin",
+            "shstore",
+            "--set",
+            "secret_key=k",
+        ],
+    );
+    t.expect("The shstore endpoint still needs:");
+    t.expect("  base_dir - ");
+    t.expect(": ");
+    t.send("/srv/half");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("secret_key - "), "{screen}");
+    let half = json(&d, &["show", "store", "half"]);
+    assert!(
+        half["endpoint"].as_str().unwrap().contains("/srv/half"),
+        "{half}"
+    );
+    json(&d, &["delete", "store", "half", "--yes"]);
+
     // A missing required answer is asked again.
     let mut t = Terminal::start(&d, &["create", "schedule", "--name", "asked"]);
     t.expect("When (e.g. daily at 4am): ");
