@@ -146,6 +146,25 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> CliResult<Value> {
+        let (status, json, body) = self.request(method, path, body)?;
+        if !status.is_success() {
+            let msg = json["error"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| body.chars().take(300).collect());
+            return Err(format!("{} ({})", msg.replace('\n', " "), status.as_u16()));
+        }
+        Ok(json)
+    }
+
+    /// Sends a request; returns the status, the answer as JSON (a string if it is not JSON) and
+    /// as text. Only a daemon that cannot be reached is an error here.
+    pub fn request(
+        &self,
+        method: reqwest13::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> CliResult<(reqwest13::StatusCode, Value, String)> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url);
         if let Some(b) = body {
@@ -167,14 +186,7 @@ impl Client {
             .text()
             .map_err(|e| format!("reading the daemon's answer failed: {e}"))?;
         let json: Value = serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
-        if !status.is_success() {
-            let msg = json["error"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| body.chars().take(300).collect());
-            return Err(format!("{} ({})", msg.replace('\n', " "), status.as_u16()));
-        }
-        Ok(json)
+        Ok((status, json, body))
     }
 
     /// Finds one resource of `kind` by UUID, unique UUID prefix or name.

@@ -333,18 +333,35 @@ pub(super) fn details(v: &Value) -> String {
     }
 }
 
-/// `bulwark status`: whether the daemon answers, and how it is.
+/// `bulwark status`: whether the daemon answers and is healthy (exit 1 when it is not).
 pub fn status(conn: &Conn) -> ExitCode {
     finish((|| {
         let c = Client::new(conn)?;
-        let s = c.get("/v1/status")?;
+        let (code, s, body) = c.request(reqwest13::Method::GET, "/v1/status", None)?;
+        if s["health"].is_null() {
+            let said: String = body.chars().take(300).collect();
+            return Err(format!(
+                "{} answered {code} to /v1/status, which is not a Bulwark status: {said}",
+                c.base
+            ));
+        }
         if conn.json {
             print_json(&s);
+        } else if s["health"] == "ok" {
+            println!("the daemon at {} is up and healthy", c.base);
+            println!("{}", details(&s));
         } else {
-            println!("the daemon at {} is up", c.base);
             println!("{}", details(&s));
         }
-        Ok(())
+        if s["health"] == "ok" {
+            return Ok(());
+        }
+        Err(format!(
+            "the daemon at {} is up but {}: catalog: {}",
+            c.base,
+            text(&s["health"]),
+            text(&s["catalog"]["error"])
+        ))
     })())
 }
 

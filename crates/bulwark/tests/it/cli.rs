@@ -279,6 +279,34 @@ async fn status_list_and_show_with_filters_names_and_prefixes() {
     assert!(out.status.success());
     let stores: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stores.as_array().unwrap().len(), 2);
+
+    // The config file names it when neither does; the environment wins over the file.
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::create_dir(conf.path().join("bulwark")).unwrap();
+    std::fs::write(
+        conf.path().join("bulwark/cli.toml"),
+        format!("# where the daemon is\napi = \"{}/v1\"\n", d.base_url),
+    )
+    .unwrap();
+    let from_file = |env: Option<&str>| {
+        let mut c = Command::new(bin());
+        c.args(["status"])
+            .env("XDG_CONFIG_HOME", conf.path())
+            .env_remove("BULWARK_API");
+        if let Some(e) = env {
+            c.env("BULWARK_API", e);
+        }
+        c.output().unwrap()
+    };
+    let out = from_file(None);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with(&format!("the daemon at {} is up and healthy", d.base_url)),
+        "{said}"
+    );
+    let out = from_file(Some("http://127.0.0.1:9"));
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[tokio::test]
