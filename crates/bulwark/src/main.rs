@@ -133,6 +133,7 @@ enum Command {
     ///
     /// Example: bulwark pause job orders-nightly
     Pause {
+        /// The word `job`, as seed 003 writes the command.
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
@@ -144,6 +145,7 @@ enum Command {
     ///
     /// Example: bulwark unpause job orders-nightly
     Unpause {
+        /// The word `job`, as seed 003 writes the command.
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
@@ -155,6 +157,7 @@ enum Command {
     ///
     /// Example: bulwark paused job orders-nightly --json
     Paused {
+        /// The word `job`, as seed 003 writes the command.
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
@@ -166,6 +169,7 @@ enum Command {
     ///
     /// Example: bulwark run job orders-nightly --wait
     Run {
+        /// The word `job`, as seed 003 writes the command.
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
@@ -180,6 +184,7 @@ enum Command {
     ///
     /// Example: bulwark restore archive 3f2a --to orders-staging --wait
     Restore {
+        /// The word `archive`, as seed 003 writes the command.
         #[arg(value_name = "archive")]
         word: cli::task::ArchiveWord,
         /// The archive's UUID or a unique prefix of it.
@@ -196,6 +201,7 @@ enum Command {
     ///
     /// Example: bulwark cancel task 7c1e
     Cancel {
+        /// The word `task`, as seed 003 writes the command.
         #[arg(value_name = "task")]
         word: cli::task::TaskWord,
         /// The task's UUID or a unique prefix of it.
