@@ -1053,6 +1053,21 @@ async fn prompts_and_progress_on_a_terminal() {
         "every 6 hours"
     );
 
+    // edit with no flags asks field by field; Enter keeps a value.
+    let mut t = Terminal::start(&d, &["edit", "schedule", "asked"]);
+    t.expect("  name [asked]: ");
+    t.send("");
+    t.expect("  summary []: ");
+    t.send("typed at a terminal");
+    t.expect("  when [every 6 hours]: ");
+    t.send("");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    let s = json(&d, &["show", "schedule", "asked"]);
+    assert_eq!(s["summary"], "typed at a terminal");
+    assert_eq!(s["when"], "every 6 hours");
+    assert_eq!(s["name"], "asked");
+
     // delete asks first; "n" keeps it.
     let mut t = Terminal::start(&d, &["delete", "target", "orders"]);
     t.expect("[y/N] ");
