@@ -1,8 +1,8 @@
 //! `bulwark`: the one binary of Bulwark. Each subcommand is one part of the system: `server`, the
 //! core daemon; `plugin`, which runs a built-in plugin through seed 003's Plugin Calling
 //! Protocol; `store-secret`, for disaster recovery; and the CLI (`status`, `list`, `show`,
-//! `create`, `edit`, `delete`, `pause`, `unpause`, `paused`, `run`, `restore`, `cancel`,
-//! `completions`), which talks to a daemon only through its HTTP API.
+//! `create`, `edit`, `delete`, `pause`, `unpause`, `paused`, `run`, `restore`, `cancel`, `check`,
+//! `prune`, `completions`), which talks to a daemon only through its HTTP API.
 
 mod cli;
 
@@ -209,6 +209,40 @@ enum Command {
         #[command(flatten)]
         conn: cli::Conn,
     },
+    /// Check a repository store: its structure, and with --read-data part or all of its data
+    /// read back and verified. The task's status is the verdict; with --wait, the exit code too.
+    ///
+    /// Example: bulwark check store vault --read-data 5% --wait
+    Check {
+        /// The word `store`.
+        #[arg(value_name = "store")]
+        word: cli::task::StoreWord,
+        /// The store's name, UUID or unique UUID prefix.
+        reference: String,
+        /// Also read back data: `all`, a percentage (`10%`) or a size (`500MiB`).
+        #[arg(long, value_name = "SUBSET")]
+        read_data: Option<String>,
+        /// Follow the task to its end; exit 0 only if the check passed.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Prune a repository store: remove data no archive uses any more.
+    ///
+    /// Example: bulwark prune store vault --wait
+    Prune {
+        /// The word `store`.
+        #[arg(value_name = "store")]
+        word: cli::task::StoreWord,
+        /// The store's name, UUID or unique UUID prefix.
+        reference: String,
+        /// Follow the task to its end; exit 0 only if it is done.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
     /// Print a shell completion script.
     ///
     /// Example: bulwark completions bash > /etc/bash_completion.d/bulwark
@@ -271,6 +305,19 @@ fn main() -> ExitCode {
         Command::Cancel {
             reference, conn, ..
         } => cli::task::cancel(&reference, &conn),
+        Command::Check {
+            reference,
+            read_data,
+            wait,
+            conn,
+            ..
+        } => cli::task::maintain(&reference, Some(read_data.as_deref()), wait, &conn),
+        Command::Prune {
+            reference,
+            wait,
+            conn,
+            ..
+        } => cli::task::maintain(&reference, None, wait, &conn),
         Command::Completions { shell } => {
             let shell = match shell {
                 Shell::Bash => clap_complete::Shell::Bash,

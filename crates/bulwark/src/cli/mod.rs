@@ -4,8 +4,8 @@
 //! - [`view`]: `status`, `list KIND` (with the API's filters) and `show KIND REF`.
 //! - [`change`]: `create`, `edit` (alias `update`) and `delete`, with flags, and prompts on a
 //!   terminal for what is missing.
-//! - [`task`]: `pause`, `unpause`, `paused`, `run job`, `restore archive`, `cancel task`, and
-//!   `--wait`, which follows a task with a progress bar.
+//! - [`task`]: `pause`, `unpause`, `paused`, `run job`, `restore archive`, `cancel task`,
+//!   `check store`, `prune store`, and `--wait`, which follows a task with a progress bar.
 //!
 //! Where the daemon is: `--api URL`, else `BULWARK_API`, else `api = "..."` in
 //! `~/.config/bulwark/cli.toml` (or `$XDG_CONFIG_HOME/bulwark/cli.toml`), else

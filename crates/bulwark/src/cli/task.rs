@@ -24,6 +24,12 @@ pub enum ArchiveWord {
     Archive,
 }
 
+/// The word `store`, as in `check store REF`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum StoreWord {
+    Store,
+}
+
 /// The word `task`, as in `cancel task REF`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
 pub enum TaskWord {
@@ -122,6 +128,30 @@ pub fn restore(reference: &str, to: Option<&str>, start: &Start, conn: &Conn) ->
         let answer = c.send(Method::POST, &path, Some(&body))?;
         let what = format!("restore of archive {} into {into}", text(&archive["uuid"]));
         started(&c, &answer, &what, start, conn)
+    })())
+}
+
+/// `bulwark check store REF [--read-data SUBSET]` and `bulwark prune store REF`: a repository
+/// store's maintenance, as a task.
+pub fn maintain(reference: &str, check: Option<Option<&str>>, wait: bool, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let store = c.resolve(Kind::Store, reference)?;
+        let uuid = encode(&text(&store["uuid"]));
+        let (path, body, what) = match check {
+            Some(read) => {
+                let body = match read {
+                    Some(r) => json!({ "read_data": r }),
+                    None => json!({}),
+                };
+                (format!("/v1/store/{uuid}/check"), Some(body), "check")
+            }
+            None => (format!("/v1/store/{uuid}/prune"), None, "prune"),
+        };
+        let answer = c.send(Method::POST, &path, body.as_ref())?;
+        let what = format!("{what} of store {}", label(&store));
+        let start = Start { wait, owner: None };
+        started(&c, &answer, &what, &start, conn)
     })())
 }
 

@@ -1166,3 +1166,104 @@ async fn prompts_and_progress_on_a_terminal() {
         "the log is printed: {screen}"
     );
 }
+
+#[tokio::test]
+async fn repository_maintenance_from_the_cli() {
+    let d = engine_daemon("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree::tricky(&src, 1_000_000).unwrap();
+    json(
+        &d,
+        &[
+            "create",
+            "store",
+            "--name",
+            "vault",
+            "--plugin",
+            "repository",
+            "--set",
+            &format!("path={}", dir.path().join("repo").display()),
+        ],
+    );
+    json(
+        &d,
+        &[
+            "create",
+            "target",
+            "--name",
+            "files",
+            "--plugin",
+            "fs",
+            "--set",
+            &format!("base_dir={}", src.display()),
+        ],
+    );
+    json(
+        &d,
+        &[
+            "create",
+            "schedule",
+            "--name",
+            "s",
+            "--when",
+            "daily at 4am",
+        ],
+    );
+    json(
+        &d,
+        &["create", "retention", "--name", "r", "--expires", "1d"],
+    );
+    json(
+        &d,
+        &[
+            "create",
+            "job",
+            "--name",
+            "j",
+            "--target",
+            "files",
+            "--store",
+            "vault",
+            "--schedule",
+            "s",
+            "--retention-policy",
+            "r",
+            "--paused",
+        ],
+    );
+    assert_eq!(json(&d, &["run", "job", "j", "--wait"])["status"], "done");
+
+    let t = json(
+        &d,
+        &["check", "store", "vault", "--read-data", "all", "--wait"],
+    );
+    assert_eq!(t["status"], "done", "{}", t["log"]);
+    assert_eq!(t["type"], "check");
+    let (code, out, err) = cli(&d, &["prune", "store", "vault", "--wait"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" done in "), "{out}");
+    let queued = json(&d, &["check", "store", "vault"]);
+    assert_eq!(queued["ok"], "scheduled");
+    let store = json(&d, &["show", "store", "vault"]);
+    assert_eq!(store["last_check"]["status"], "done", "{store}");
+
+    // Bad input is the API's one line.
+    let err = fails(&d, &["check", "store", "vault", "--read-data", "most"]);
+    assert!(err.contains("read_data") && err.contains("(400)"), "{err}");
+    json(
+        &d,
+        &[
+            "create",
+            "store",
+            "--name",
+            "plain",
+            "--plugin",
+            "fs",
+            "--set",
+            "base_dir=/srv/x",
+        ],
+    );
+    let err = fails(&d, &["prune", "store", "plain"]);
+    assert!(err.contains("(400)"), "{err}");
+}
