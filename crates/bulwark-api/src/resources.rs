@@ -426,9 +426,9 @@ pub struct TaskResponse {
     pub started_at: Option<String>,
     /// When it stopped (UTC).
     pub stopped_at: Option<String>,
-    /// While it runs: the bytes its data stream has moved so far (for a progress display).
-    /// Null when it is not running. A directory tree backed up into a repository store is read
-    /// by the store plugin itself and stays at 0.
+    /// While it runs: the bytes its data has moved so far (for a progress display): the stream
+    /// between target and store, or what a plugin that moves the data itself reports
+    /// (`bulwark-progress:` lines). Null when it is not running.
     pub bytes: Option<u64>,
     /// Its log.
     pub log: String,

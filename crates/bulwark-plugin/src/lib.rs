@@ -14,7 +14,10 @@ use std::io::{Read, Write};
 
 use serde_json::{Map, Value};
 
-pub use protocol::{Action, Exit, Features, Field, PluginInfo, StoreOutput, UPLOAD_ENV};
+pub use protocol::{
+    Action, Exit, Features, Field, PROGRESS_PREFIX, PluginInfo, StoreOutput, UPLOAD_ENV,
+    progress_line,
+};
 
 /// An endpoint document: the JSON object a plugin is configured with.
 pub type Endpoint = Map<String, Value>;

@@ -33,6 +33,20 @@ pub enum Action {
 /// later `abandon --key ID` removes it. Plugins that know nothing of it ignore it.
 pub const UPLOAD_ENV: &str = "BULWARK_UPLOAD_ID";
 
+/// A plugin that moves the data itself (no stream through Bulwark, such as the repository
+/// store's directory-tree backup and restore) may report how far it is with stderr lines
+/// `bulwark-progress: BYTES`, the bytes done so far (our extension). The runner takes such a line
+/// as the task's progress and keeps it out of the task log; plugins that know nothing of it
+/// never print it.
+pub const PROGRESS_PREFIX: &str = "bulwark-progress: ";
+
+/// The bytes a [`PROGRESS_PREFIX`] line reports, if `line` is one.
+pub fn progress_line(line: &str) -> Option<u64> {
+    line.trim_end()
+        .strip_prefix(PROGRESS_PREFIX)
+        .and_then(|n| n.parse().ok())
+}
+
 impl Action {
     /// Every action.
     pub const ALL: &'static [Action] = &[

@@ -6,14 +6,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustic_core::repofile::{Metadata, Node, NodeType, SnapshotFile};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, LocalDestination,
-    LsOptions, OpenStatus, ParentOptions, PathList, PruneOptions, ReadSource, ReadSourceEntry,
-    ReadSubsetOption, Repository, RepositoryBackends, RepositoryOptions, RestoreOptions,
-    RusticError, RusticResult, SnapshotOptions, WriteBackend,
+    LsOptions, NoProgressBars, OpenStatus, ParentOptions, PathList, Progress, ProgressBars,
+    ProgressType, PruneOptions, ReadSource, ReadSourceEntry, ReadSubsetOption, Repository,
+    RepositoryBackends, RepositoryOptions, RestoreOptions, RusticError, RusticProgress,
+    RusticResult, SnapshotOptions, WriteBackend,
 };
 
 use crate::endpoint::{Location, RepoEndpoint};
@@ -54,7 +57,16 @@ fn options(ep: &RepoEndpoint) -> RepositoryOptions {
 
 /// Opens an existing repository with its password.
 pub fn open(ep: &RepoEndpoint, password: &str) -> Result<Repository<OpenStatus>> {
-    let repo = Repository::new(&options(ep), &backends(ep)?)
+    open_with(ep, password, NoProgressBars)
+}
+
+/// Opens the repository with progress reports of `pb`.
+fn open_with(
+    ep: &RepoEndpoint,
+    password: &str,
+    pb: impl ProgressBars,
+) -> Result<Repository<OpenStatus>> {
+    let repo = Repository::new_with_progress(&options(ep), &backends(ep)?, pb)
         .map_err(said("the repository cannot be reached"))?;
     if repo
         .config_id()
@@ -69,6 +81,58 @@ pub fn open(ep: &RepoEndpoint, password: &str) -> Result<Repository<OpenStatus>>
     repo.open(&Credentials::password(password))
         .map_err(said("the repository cannot be opened"))
 }
+
+/// Reports the bytes a tree backup or restore has done to Bulwark, as `bulwark-progress: N` lines
+/// on stderr (see [`bulwark_plugin::PROGRESS_PREFIX`]), at most four times a second. Only byte
+/// counts are reported; rustic_core's spinners and counters stay silent.
+#[derive(Debug, Clone, Copy)]
+struct ReportBytes;
+
+impl ProgressBars for ReportBytes {
+    fn progress(&self, kind: ProgressType, _prefix: &str) -> Progress {
+        match kind {
+            ProgressType::Bytes => Progress::new(BytesDone::default()),
+            ProgressType::Spinner | ProgressType::Counter => Progress::hidden(),
+        }
+    }
+}
+
+/// A byte count and when it was last reported.
+#[derive(Debug, Default)]
+struct BytesDone {
+    done: AtomicU64,
+    last: Mutex<Option<Instant>>,
+}
+
+impl BytesDone {
+    fn report(&self, total: u64) {
+        eprintln!("{}{total}", bulwark_plugin::PROGRESS_PREFIX);
+    }
+}
+
+impl RusticProgress for BytesDone {
+    // "Hidden" to rustic_core only means it need not size the source first (a second walk of
+    // the tree); the counts still come.
+    fn is_hidden(&self) -> bool {
+        true
+    }
+    fn set_length(&self, _len: u64) {}
+    fn set_title(&self, _title: &str) {}
+    fn inc(&self, inc: u64) {
+        let total = self.done.fetch_add(inc, Ordering::Relaxed) + inc;
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+            *last = Some(Instant::now());
+            self.report(total);
+        }
+    }
+    fn finish(&self) {
+        self.report(self.done.load(Ordering::Relaxed));
+    }
+}
+
+/// How often progress is reported.
+const REPORT_EVERY: Duration = Duration::from_millis(250);
 
 /// Checks that the location answers with these credentials: lists it (and, when no repository
 /// is there yet, proves it writable).
@@ -174,7 +238,7 @@ pub fn store_stdin(
     filename: &str,
     labels: &Labels,
 ) -> Result<Stored> {
-    let repo = open(ep, password)?
+    let repo = open_with(ep, password, ReportBytes)?
         .to_indexed_ids()
         .map_err(said("the repository's index cannot be read"))?;
     let path = PathBuf::from(filename);
@@ -248,7 +312,7 @@ pub fn store_tree(
     parent: Option<&str>,
     labels: &Labels,
 ) -> Result<Stored> {
-    let repo = open(ep, password)?
+    let repo = open_with(ep, password, ReportBytes)?
         .to_indexed_ids()
         .map_err(said("the repository's index cannot be read"))?;
     let dir_str = dir
@@ -347,7 +411,7 @@ pub struct Restored {
 /// Restores a tree snapshot into `dest` (made if missing). Files that are not in the snapshot
 /// are left alone.
 pub fn restore_tree(ep: &RepoEndpoint, password: &str, key: &str, dest: &Path) -> Result<Restored> {
-    let repo = open(ep, password)?
+    let repo = open_with(ep, password, ReportBytes)?
         .to_indexed()
         .map_err(said("the repository's index cannot be read"))?;
     let node = saved_node(&repo, key)?;

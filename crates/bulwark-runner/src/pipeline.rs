@@ -295,7 +295,8 @@ async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
     let sink = log.clone();
     let stderr = tokio::spawn(async move {
         match stderr {
-            Some(s) => stream_lines(s, &label, &secrets, &sink).await,
+            // The pipeline counts the stream itself.
+            Some(s) => stream_lines(s, &label, &secrets, &sink, None).await,
             None => Tail::default(),
         }
     });

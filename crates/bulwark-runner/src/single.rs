@@ -53,9 +53,11 @@ pub async fn run_logged(
     let secrets = call.secrets.to_vec();
     let sink = log.clone();
     let err = child.stderr.take();
+    // A plugin that moves the data itself may report its progress on stderr.
+    let progress = limits.progress.clone();
     let stderr = tokio::spawn(async move {
         match err {
-            Some(s) => stream_lines(s, &label, &secrets, &sink).await,
+            Some(s) => stream_lines(s, &label, &secrets, &sink, Some(&progress)).await,
             None => Tail::default(),
         }
     });

@@ -1,5 +1,7 @@
 //! Capturing a plugin's stderr for the task log.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bulwark_core::redact::{REDACTED, is_secret_key};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -102,11 +104,15 @@ impl Tail {
 /// hidden, to `sink` as it arrives, so a task log grows while the task runs. At most
 /// [`MAX_KEPT`] bytes are forwarded; the rest is counted and reported in one last line. It never
 /// stops reading early, so the plugin never blocks on a full pipe.
+///
+/// A `bulwark-progress: BYTES` line (see [`bulwark_plugin::PROGRESS_PREFIX`]) is not logged; its
+/// count goes to `progress`, when there is one.
 pub async fn stream_lines(
     mut stream: impl AsyncRead + Unpin,
     label: &str,
     secrets: &[String],
     sink: &LogSink,
+    progress: Option<&AtomicU64>,
 ) -> Tail {
     let mut tail = Tail::default();
     let mut pending: Vec<u8> = Vec::new();
@@ -115,6 +121,12 @@ pub async fn stream_lines(
     let mut buf = vec![0u8; 64 * 1024];
     let emit = |line: &[u8], tail: &mut Tail, sent: &mut usize, dropped: &mut u64| {
         let mut text = String::from_utf8_lossy(line).trim_end().to_string();
+        if let Some(bytes) = bulwark_plugin::progress_line(&text) {
+            if let Some(p) = progress {
+                p.store(bytes, Ordering::Relaxed);
+            }
+            return;
+        }
         for s in secrets {
             text = text.replace(s.as_str(), REDACTED);
         }
@@ -187,7 +199,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut data = b"one\npassword hunter2\n\nlast".to_vec();
         data.extend(std::iter::repeat_n(b'y', 2 * MAX_KEPT));
-        let tail = stream_lines(&data[..], "store", &["hunter2".to_string()], &tx).await;
+        let tail = stream_lines(&data[..], "store", &["hunter2".to_string()], &tx, None).await;
         drop(tx);
         let mut lines = Vec::new();
         while let Some(l) = rx.recv().await {
@@ -205,7 +217,14 @@ mod tests {
         assert_eq!(tail.lines.len(), TAIL_LINES);
         assert!(tail.lines.iter().all(|l| l.len() <= TAIL_WIDTH + 3));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let tail = stream_lines(&b"a\nsecret: hunter2\n"[..], "x", &["hunter2".into()], &tx).await;
+        let tail = stream_lines(
+            &b"a\nsecret: hunter2\n"[..],
+            "x",
+            &["hunter2".into()],
+            &tx,
+            None,
+        )
+        .await;
         assert_eq!(tail.summary(), "a / secret: <redacted>");
     }
 
@@ -223,5 +242,26 @@ mod tests {
             log.text.len() + log.dropped as usize - "<redacted>".len() + "hunter2".len(),
             data.len()
         );
+    }
+
+    #[tokio::test]
+    async fn progress_lines_count_and_stay_out_of_the_log() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let data =
+            b"start\nbulwark-progress: 1000\nbulwark-progress: 52000\nbulwark-progress: x\ndone\n";
+        let counter = AtomicU64::new(0);
+        let tail = stream_lines(&data[..], "store", &[], &tx, Some(&counter)).await;
+        drop(tx);
+        let mut lines = Vec::new();
+        while let Some(l) = rx.recv().await {
+            lines.push(l);
+        }
+        assert_eq!(counter.load(Ordering::Relaxed), 52000);
+        // A malformed one is an ordinary line.
+        assert_eq!(
+            lines,
+            ["store: start", "store: bulwark-progress: x", "store: done"]
+        );
+        assert_eq!(tail.summary(), "start / bulwark-progress: x / done");
     }
 }

@@ -428,11 +428,12 @@ fn store_secret(store: &str, config: Option<PathBuf>, data_dir: Option<PathBuf>)
 
 fn run_plugin(name: &str, args: &[String]) -> ExitCode {
     if name == bulwark_repo::NAME {
+        // Stderr stays unlocked: rustic_core's worker threads report progress on it.
         let code = bulwark_repo::cli::run(
             args,
             bulwark_repo::cli::Env::from_process(),
             &mut std::io::stdout().lock(),
-            &mut std::io::stderr().lock(),
+            &mut std::io::stderr(),
         );
         return ExitCode::from(code);
     }

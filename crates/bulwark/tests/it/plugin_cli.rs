@@ -104,3 +104,54 @@ fn protocol_errors_and_exit_codes() {
     assert_eq!(code, 1);
     assert!(err.contains("no built-in plugin named 'nosuch'"), "{err}");
 }
+
+/// The last `bulwark-progress: N` a plugin printed.
+fn last_progress(stderr: &str) -> Option<u64> {
+    stderr.lines().rev().find_map(bulwark_plugin::progress_line)
+}
+
+#[test]
+fn the_repository_plugin_reports_tree_progress_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    bulwark_testkit::tree::tricky(&src, 4_000_000).unwrap();
+    let files: u64 = bulwark_testkit::tree::entries(&src)
+        .unwrap()
+        .keys()
+        .map(|p| src.join(p))
+        .filter(|p| p.symlink_metadata().unwrap().is_file())
+        .map(|p| p.metadata().unwrap().len())
+        .sum();
+    let ep = serde_json::json!({"path": dir.path().join("repo")}).to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(bin())
+            .args(["plugin", "repository"])
+            .args(args)
+            .env("BULWARK_PLUGIN_ENDPOINT", &ep)
+            .env("BULWARK_REPOSITORY_PASSWORD", "pw")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {err}");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+    };
+    run(&["init"]);
+    let (out, err) = run(&["backup-tree", "--dir", src.to_str().unwrap()]);
+    // The count ends at the bytes of every file read.
+    assert_eq!(last_progress(&err), Some(files), "{err}");
+    let key = serde_json::from_str::<serde_json::Value>(&out).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dst = dir.path().join("dst");
+    let (_, err) = run(&[
+        "restore-tree",
+        "--key",
+        &key,
+        "--dir",
+        dst.to_str().unwrap(),
+    ]);
+    assert_eq!(last_progress(&err), Some(files), "{err}");
+    bulwark_testkit::tree::assert_same_tree(&src, &dst).unwrap();
+}
