@@ -599,12 +599,21 @@ pub fn create(what: &CreateWhat, conn: &Conn) -> ExitCode {
     })())
 }
 
-/// The current record's endpoint as a map (secrets read `<redacted>`, which the API keeps).
-fn current_endpoint(v: &Value) -> Map<String, Value> {
-    match serde_json::from_str::<Value>(v["endpoint"].as_str().unwrap_or("{}")) {
+/// A target's or store's plugin and endpoint after an edit: the current ones, changed by the
+/// flags (stored secrets come back `<redacted>`, which the API keeps).
+fn edited_endpoint(
+    c: &Client,
+    plugin: &Option<String>,
+    args: &EndpointArgs,
+    cur: &Value,
+) -> CliResult<(String, Map<String, Value>)> {
+    let plugin = plugin.clone().unwrap_or_else(|| text(&cur["plugin"]));
+    let fields = fields_of(c, &plugin)?;
+    let endpoint = match serde_json::from_str::<Value>(cur["endpoint"].as_str().unwrap_or("{}")) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
-    }
+    };
+    Ok((plugin, apply_endpoint(args, &fields, endpoint)?))
 }
 
 /// On a terminal with no flags given: asks for each field, the current value as the default.
@@ -703,9 +712,7 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                     || a.agent.is_some(),
                 &["name", "summary", "agent"],
             )?;
-            let plugin = a.plugin.clone().unwrap_or_else(|| text(&cur["plugin"]));
-            let fields = fields_of(c, &plugin)?;
-            let endpoint = apply_endpoint(&a.endpoint, &fields, current_endpoint(&cur))?;
+            let (plugin, endpoint) = edited_endpoint(c, &a.plugin, &a.endpoint, &cur)?;
             let mut body = json!({
                 "name": pick(&a.common.name, "name"),
                 "summary": pick(&a.common.summary, "summary"),
@@ -724,9 +731,7 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                     || a.prune_schedule.is_some(),
                 &["name", "summary", "prune_schedule"],
             )?;
-            let plugin = a.plugin.clone().unwrap_or_else(|| text(&cur["plugin"]));
-            let fields = fields_of(c, &plugin)?;
-            let endpoint = apply_endpoint(&a.endpoint, &fields, current_endpoint(&cur))?;
+            let (plugin, endpoint) = edited_endpoint(c, &a.plugin, &a.endpoint, &cur)?;
             let mut body = json!({
                 "name": pick(&a.common.name, "name"),
                 "summary": pick(&a.common.summary, "summary"),

@@ -164,6 +164,55 @@ impl Terminal {
     }
 }
 
+/// A paused job from the shell fixture plugins: target `name` (shtarget in `mode` over
+/// `base_dir`) into store `blobs` (shstore in `blobs_dir`), retention `r` (1h), on `schedule`.
+fn shell_job(
+    d: &TestDaemon,
+    (name, mode, base_dir): (&str, &str, &Path),
+    job: &str,
+    blobs_dir: &Path,
+    schedule: &str,
+) {
+    let endpoint = format!(
+        r#"{{"base_dir": "{}", "mode": "{mode}"}}"#,
+        base_dir.display()
+    );
+    let set_blobs = format!("base_dir={}", blobs_dir.display());
+    for args in [
+        vec![
+            "create",
+            "target",
+            "--name",
+            name,
+            "--plugin",
+            "shtarget",
+            "--endpoint",
+            &endpoint,
+        ],
+        vec![
+            "create", "store", "--name", "blobs", "--plugin", "shstore", "--set", &set_blobs,
+        ],
+        vec!["create", "retention", "--name", "r", "--expires", "1h"],
+        vec![
+            "create",
+            "job",
+            "--name",
+            job,
+            "--target",
+            name,
+            "--store",
+            "blobs",
+            "--schedule",
+            schedule,
+            "--retention-policy",
+            "r",
+            "--paused",
+        ],
+    ] {
+        assert_eq!(json(d, &args)["ok"], "created", "{args:?}");
+    }
+}
+
 /// YYYYMMDD of an API time, and of the day after.
 fn day_and_next(api_time: &str) -> (String, String) {
     let d = chrono::NaiveDate::parse_from_str(&api_time[..10], "%Y-%m-%d").unwrap();
@@ -880,54 +929,7 @@ async fn errors_are_one_line_and_change_nothing() {
     // A backup that fails: --wait prints the log and exits 1.
     let src = dir.path().join("src");
     std::fs::create_dir(&src).unwrap();
-    json(
-        &d,
-        &[
-            "create",
-            "target",
-            "--name",
-            "burning",
-            "--plugin",
-            "shtarget",
-            "--endpoint",
-            &format!(r#"{{"base_dir": "{}", "mode": "fail"}}"#, src.display()),
-        ],
-    );
-    json(
-        &d,
-        &[
-            "create",
-            "store",
-            "--name",
-            "blobs",
-            "--plugin",
-            "shstore",
-            "--set",
-            &format!("base_dir={}", dir.path().display()),
-        ],
-    );
-    json(
-        &d,
-        &["create", "retention", "--name", "r", "--expires", "1h"],
-    );
-    json(
-        &d,
-        &[
-            "create",
-            "job",
-            "--name",
-            "doomed",
-            "--target",
-            "burning",
-            "--store",
-            "blobs",
-            "--schedule",
-            "s",
-            "--retention-policy",
-            "r",
-            "--paused",
-        ],
-    );
+    shell_job(&d, ("burning", "fail", &src), "doomed", dir.path(), "s");
     let (code, out, err) = cli(&d, &["run", "job", "doomed", "--wait"]);
     assert_eq!(code, 1, "{out} {err}");
     assert!(err.contains("--- the log of task"), "{err}");
@@ -1086,56 +1088,12 @@ async fn prompts_and_progress_on_a_terminal() {
     // --wait draws a progress bar (bytes, throughput, elapsed) while the task runs; a canceled
     // task exits non-zero.
     let dir = tempfile::tempdir().unwrap();
-    json(
+    shell_job(
         &d,
-        &[
-            "create",
-            "target",
-            "--name",
-            "slow",
-            "--plugin",
-            "shtarget",
-            "--endpoint",
-            &format!(
-                r#"{{"base_dir": "{}", "mode": "slow"}}"#,
-                dir.path().display()
-            ),
-        ],
-    );
-    json(
-        &d,
-        &[
-            "create",
-            "store",
-            "--name",
-            "blobs",
-            "--plugin",
-            "shstore",
-            "--set",
-            &format!("base_dir={}", dir.path().display()),
-        ],
-    );
-    json(
-        &d,
-        &["create", "retention", "--name", "r", "--expires", "1h"],
-    );
-    json(
-        &d,
-        &[
-            "create",
-            "job",
-            "--name",
-            "slow",
-            "--target",
-            "slow",
-            "--store",
-            "blobs",
-            "--schedule",
-            "asked",
-            "--retention-policy",
-            "r",
-            "--paused",
-        ],
+        ("slow", "slow", dir.path()),
+        "slow",
+        dir.path(),
+        "asked",
     );
     let mut t = Terminal::start(&d, &["run", "job", "slow", "--wait"]);
     t.expect("running");
