@@ -198,9 +198,10 @@ pub enum RunError {
 }
 
 /// Kills a plugin's whole process group (its id is the plugin's pid, taken at spawn: tokio
-/// forgets the pid once the child is reaped). A group that is already gone is fine.
+/// forgets the pid once the child is reaped). A group that is already gone is fine. Ids 0 and 1
+/// are never signalled: `killpg(0)` would hit the daemon's own group and 1 is init's.
 pub fn kill_group(pgid: Option<u32>) {
-    if let Some(pid) = pgid.and_then(|p| i32::try_from(p).ok()) {
+    if let Some(pid) = pgid.and_then(|p| i32::try_from(p).ok()).filter(|&p| p > 1) {
         let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
@@ -299,6 +300,20 @@ pub async fn run_collect(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn groups_zero_and_one_are_never_signalled() {
+        // A stopped process in this test's own group would die by killpg(0); none is sent.
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep starts");
+        kill_group(Some(0));
+        kill_group(Some(1));
+        assert!(sleeper.try_wait().expect("try_wait").is_none());
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+    }
 
     /// Writes an external plugin as a shell script.
     fn script(dir: &std::path::Path, body: &str) -> PluginCommand {

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod conformance;
+pub mod process;
 pub mod tree;
 
 use std::io::{BufRead, BufReader};
@@ -145,10 +146,8 @@ impl TestDaemon {
             .child
             .take()
             .ok_or_else(|| anyhow!("daemon is not running"))?;
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()?;
+        process::signal_process(child.id(), nix::sys::signal::Signal::SIGTERM)
+            .map_err(|e| anyhow!("cannot signal the daemon: {e:?}"))?;
         for _ in 0..200 {
             if let Some(status) = child.try_wait()? {
                 return Ok(status);

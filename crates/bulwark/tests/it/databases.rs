@@ -868,6 +868,13 @@ async fn rabbitmq_definitions() {
     let Some(rabbit) = Rabbit::start() else {
         return;
     };
+    // The node keeps to its own port mapper: the machine's (4369) never hears of it.
+    let short = rabbit.node.split('@').next().unwrap().to_string();
+    assert!(
+        Rabbit::epmd_names(rabbit.epmd_port).contains(&format!("name {short} at port")),
+        "the node is not registered with its own epmd"
+    );
+    assert!(!Rabbit::epmd_names(4369).contains(&short));
     let url = rabbit.url();
     let guest = ("guest", "guest");
     let secret = "rb S3cret-pw";
@@ -1004,4 +1011,8 @@ async fn rabbitmq_definitions() {
         &[secret],
     )
     .await;
+    // Stopping the node stops its epmd too: nothing of the test outlives it.
+    let epmd_port = rabbit.epmd_port;
+    drop(rabbit);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", epmd_port)).is_err());
 }

@@ -252,7 +252,11 @@ async fn the_conformance_suite_passes_for_builtin_and_external_plugins() {
         <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
     )
     .unwrap();
-    let err = store_suite(&Plugin::external(&liar), "{\"base_dir\":\"/tmp\"}").unwrap_err();
+    let err = store_suite(
+        &Plugin::external(&liar),
+        "{\"base_dir\":\"/nonexistent/bulwark-test\"}",
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("must print one JSON object"),
         "{err:#}"

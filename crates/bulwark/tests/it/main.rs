@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod databases;
 mod engine;
+mod hygiene;
 mod jobs;
 mod lifecycle;
 mod meta;

@@ -78,7 +78,12 @@ fn protocol_errors_and_exit_codes() {
     assert_eq!(plugin(&["fs", "backup", "-e", "{}"], b"", None).0, 12);
     assert_eq!(
         plugin(
-            &["fs", "abandon", "-e", "{\"base_dir\":\"/tmp\"}"],
+            &[
+                "fs",
+                "abandon",
+                "-e",
+                "{\"base_dir\":\"/nonexistent/bulwark-test\"}"
+            ],
             b"",
             None
         )
@@ -87,7 +92,17 @@ fn protocol_errors_and_exit_codes() {
     );
     assert_eq!(plugin(&["fs", "store", "-e", "\"text\""], b"", None).0, 10);
     assert_eq!(
-        plugin(&["fs", "purge", "-e", "{\"base_dir\":\"/tmp\"}"], b"", None).0,
+        plugin(
+            &[
+                "fs",
+                "purge",
+                "-e",
+                "{\"base_dir\":\"/nonexistent/bulwark-test\"}"
+            ],
+            b"",
+            None
+        )
+        .0,
         11
     );
     assert_eq!(plugin(&["fs", "store", "-e", "{}"], b"x", None).0, 12);

@@ -50,11 +50,9 @@ fn restic(repo: &str, password: &str, args: &[&str]) -> std::process::Output {
         .arg("-r")
         .arg(repo)
         .args(args)
+        // No cache: restic's default lives in the user's home, outside the test's directories.
+        .arg("--no-cache")
         .env("RESTIC_PASSWORD", password)
-        .env(
-            "RESTIC_CACHE_DIR",
-            std::env::temp_dir().join("bulwark-test-restic-cache"),
-        )
         .output()
         .unwrap()
 }

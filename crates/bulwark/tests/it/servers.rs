@@ -70,12 +70,10 @@ fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Kills a server started as the leader of its own process group, with its whole group
+/// (through `killpg` with a checked group id: see `bulwark_testkit::process`).
 fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{}", child.id())])
-        .status();
-    let _ = child.kill();
-    let _ = child.wait();
+    bulwark_testkit::process::stop_group(child);
 }
 
 /// A directory the server's own user can write when the tests run as root.
@@ -425,21 +423,40 @@ impl Drop for Redis {
     }
 }
 
-/// A RabbitMQ node with the management plugin, its own ports, node name and data directory.
+/// A RabbitMQ node with the management plugin, its own ports, node name, data directory, Erlang
+/// cookie and port mapper (`epmd`), so that it shares nothing with a RabbitMQ the machine runs:
+/// the Debian wrapper `/usr/sbin/rabbitmq-server` is bypassed (it changes to
+/// `/var/lib/rabbitmq` and to the system's cookie), and the node registers with an `epmd` of
+/// its own on a free port instead of the machine's on 4369.
 pub struct Rabbit {
     pub api_port: u16,
+    /// The node's name, `bulwark-test-PORT@localhost`.
+    pub node: String,
+    /// The port of the node's own `epmd`.
+    pub epmd_port: u16,
     child: Child,
+    epmd: Child,
     _dir: TempDir,
+}
+
+/// The RabbitMQ server script without Debian's wrapper, or the one on PATH.
+fn rabbitmq_script() -> &'static str {
+    const DIRECT: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+    if Path::new(DIRECT).exists() {
+        DIRECT
+    } else {
+        "rabbitmq-server"
+    }
 }
 
 impl Rabbit {
     pub fn start() -> Option<Rabbit> {
-        if !have("rabbitmq-server", "rabbitmq-server") {
+        if !have("rabbitmq-server", "rabbitmq-server") || !have("epmd", "erlang-base") {
             return None;
         }
-        let dir = server_dir(Some("rabbitmq"));
+        let dir = server_dir(None);
         let d = dir.path();
-        let (amqp, api, dist) = (free_port(), free_port(), free_port());
+        let (amqp, api, dist, epmd_port) = (free_port(), free_port(), free_port(), free_port());
         std::fs::write(d.join("enabled_plugins"), "[rabbitmq_management].\n").unwrap();
         std::fs::write(
             d.join("rabbitmq.conf"),
@@ -448,14 +465,30 @@ impl Rabbit {
             ),
         )
         .unwrap();
+        std::fs::write(d.join("rabbitmq-env.conf"), "").unwrap();
         for sub in ["mnesia", "log"] {
             std::fs::create_dir(d.join(sub)).unwrap();
         }
-        if is_root() {
-            run(Command::new("chown").args(["-R", "rabbitmq:"]).arg(d));
-        }
+        // The node's own port mapper, in the foreground and in a group the test stops.
+        let epmd = Command::new("epmd")
+            .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        wait_until("epmd", 30, || {
+            std::net::TcpStream::connect(("127.0.0.1", epmd_port)).is_ok()
+        });
         let node = format!("bulwark-test-{api}@localhost");
-        let child = Command::new("rabbitmq-server")
+        let child = Command::new(rabbitmq_script())
+            .current_dir(d)
+            // The Erlang cookie is made in (and read from) $HOME.
+            .env("HOME", d)
+            .env("ERL_EPMD_PORT", epmd_port.to_string())
+            .env("RABBITMQ_CONF_ENV_FILE", d.join("rabbitmq-env.conf"))
+            .env("RABBITMQ_ADVANCED_CONFIG_FILE", d.join("advanced.config"))
             .env("RABBITMQ_NODENAME", &node)
             .env("RABBITMQ_NODE_PORT", amqp.to_string())
             .env("RABBITMQ_DIST_PORT", dist.to_string())
@@ -475,7 +508,10 @@ impl Rabbit {
             .unwrap();
         let r = Rabbit {
             api_port: api,
+            node,
+            epmd_port,
             child,
+            epmd,
             _dir: dir,
         };
         wait_until("rabbitmq-server", 120, || {
@@ -492,11 +528,21 @@ impl Rabbit {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.api_port)
     }
+
+    /// The node names an `epmd` on `port` knows (empty when none answers there).
+    pub fn epmd_names(port: u16) -> String {
+        Command::new("epmd")
+            .args(["-port", &port.to_string(), "-names"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Rabbit {
     fn drop(&mut self) {
         kill_group(&mut self.child);
+        kill_group(&mut self.epmd);
     }
 }
 
