@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+mod auth;
 mod resources;
+pub use auth::*;
 pub use resources::*;
 
 /// `{"ok": "..."}`: what an update, delete, pause or unpause did.
@@ -70,23 +72,33 @@ impl EndpointInput {
     }
 }
 
-/// `GET /v1/status`: whether the daemon and its catalog are healthy.
+/// `GET /v1/status`: whether the daemon and its catalog are healthy. Without a login only
+/// `health` is answered; the rest needs one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StatusResponse {
     /// `ok` when everything answers, `degraded` otherwise.
     pub health: String,
     /// The daemon's version.
-    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// When the daemon started (UTC).
-    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     /// Seconds since it started.
-    pub uptime_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_seconds: Option<u64>,
     /// The time zone schedules are evaluated in.
-    pub timezone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// `normal`, or `dev` when every schedule fires every minute.
-    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// The catalog's state.
-    pub catalog: CatalogStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogStatus>,
+    /// What the operator should fix (listening beyond loopback without TLS, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The catalog part of `/v1/status`.

@@ -90,10 +90,12 @@ impl Catalog {
 
     /// Replaces an archive's notes.
     pub async fn annotate_archive(&self, id: ArchiveId, notes: &str) -> Result<Updated> {
-        let r = sqlx::query("UPDATE archives SET notes = ? WHERE uuid = ?")
-            .bind(notes)
-            .bind(id.to_string())
-            .execute(&self.pool)
+        let r = self
+            .write_one(
+                sqlx::query("UPDATE archives SET notes = ? WHERE uuid = ?")
+                    .bind(notes)
+                    .bind(id.to_string()),
+            )
             .await?;
         Ok(updated(r.rows_affected()))
     }
@@ -136,7 +138,7 @@ impl Catalog {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(PurgeRequest::Queued(task))
     }
 
@@ -192,7 +194,7 @@ impl Catalog {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(RestoreRequest::Queued(task))
     }
 }

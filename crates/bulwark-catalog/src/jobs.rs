@@ -64,6 +64,7 @@ impl Catalog {
     /// schedule or retention policy does not exist.
     pub async fn create_job(&self, f: &JobFields, paused: bool) -> Result<JobId> {
         let id = JobId::new_random();
+        crate::audit::note_object("job", &id.to_string());
         let mut tx = self.write_tx().await?;
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
@@ -81,7 +82,7 @@ impl Catalog {
         .bind(f.retention.to_string())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(id)
     }
 
@@ -113,33 +114,36 @@ impl Catalog {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Updated::Updated)
     }
 
     /// Pauses or unpauses a job. Unpausing counts as a firing at `now`, so runs missed while
     /// the job was paused are not made up.
     pub async fn set_job_paused(&self, id: JobId, paused: bool, now: i64) -> Result<Updated> {
-        let r = sqlx::query(
-            "UPDATE jobs SET paused = ?1,
+        let r = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE jobs SET paused = ?1,
                  last_fired_at = CASE WHEN ?1 THEN last_fired_at ELSE ?2 END
              WHERE uuid = ?3",
-        )
-        .bind(paused)
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
+                )
+                .bind(paused)
+                .bind(now)
+                .bind(id.to_string()),
+            )
+            .await?;
         Ok(updated(r.rows_affected()))
     }
 
     /// Records that the scheduler fired (or first saw) a job at `at`.
     pub async fn set_job_fired(&self, id: JobId, at: i64) -> Result<()> {
-        sqlx::query("UPDATE jobs SET last_fired_at = ? WHERE uuid = ?")
-            .bind(at)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE jobs SET last_fired_at = ? WHERE uuid = ?")
+                .bind(at)
+                .bind(id.to_string()),
+        )
+        .await?;
         Ok(())
     }
 

@@ -16,6 +16,8 @@
 //! ```
 
 mod archives;
+pub mod audit;
+mod auth;
 mod jobs;
 mod maintenance;
 mod queue;
@@ -31,6 +33,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use archives::{PurgeRequest, RestoreRequest};
+pub use audit::{AuditEntry, AuditFilter, AuditRow};
+pub use auth::*;
 pub use maintenance::MAINTENANCE_PRIORITY;
 pub use records::*;
 

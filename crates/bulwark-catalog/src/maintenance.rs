@@ -51,7 +51,7 @@ impl Catalog {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(id)
     }
 
@@ -89,11 +89,12 @@ impl Catalog {
     /// Records that the scheduler queued (or first looked at) a store's `op` at `at`.
     pub async fn set_maintenance_fired(&self, store: StoreId, op: TaskOp, at: i64) -> Result<()> {
         let col = fired_column(op);
-        sqlx::query(&format!("UPDATE stores SET {col} = ? WHERE uuid = ?"))
-            .bind(at)
-            .bind(store.to_string())
-            .execute(&self.pool)
-            .await?;
+        self.write_one(
+            sqlx::query(&format!("UPDATE stores SET {col} = ? WHERE uuid = ?"))
+                .bind(at)
+                .bind(store.to_string()),
+        )
+        .await?;
         Ok(())
     }
 

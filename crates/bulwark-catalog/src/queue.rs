@@ -62,7 +62,7 @@ impl Catalog {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        tx.commit().await?;
+        self.commit(tx).await?;
         if claimed == 0 {
             // Canceled between the two statements; the next call finds the next task.
             return Ok(None);
@@ -72,11 +72,12 @@ impl Catalog {
 
     /// Appends lines to a task's log.
     pub async fn append_task_log(&self, id: TaskId, text: &str) -> Result<()> {
-        sqlx::query("UPDATE tasks SET log = log || ? WHERE uuid = ?")
-            .bind(text)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE tasks SET log = log || ? WHERE uuid = ?")
+                .bind(text)
+                .bind(id.to_string()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -88,15 +89,16 @@ impl Catalog {
         line: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE tasks SET status = ?, stopped_at = ?, log = log || ?
+        self.write_one(
+            sqlx::query(
+                "UPDATE tasks SET status = ?, stopped_at = ?, log = log || ?
              WHERE uuid = ? AND status = 'running'",
+            )
+            .bind(status.as_str())
+            .bind(now)
+            .bind(format!("{line}\n"))
+            .bind(id.to_string()),
         )
-        .bind(status.as_str())
-        .bind(now)
-        .bind(format!("{line}\n"))
-        .bind(id.to_string())
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -122,7 +124,7 @@ impl Catalog {
         .bind(task.to_string())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(id)
     }
 
@@ -147,7 +149,7 @@ impl Catalog {
         .bind(task.to_string())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -211,7 +213,7 @@ impl Catalog {
             .await?;
             queued += 1;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(queued)
     }
 }

@@ -70,7 +70,7 @@ impl Catalog {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         let done = sqlx::query(delete_sql).bind(id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(if done.rows_affected() == 0 {
             Deleted::NotFound
         } else {
@@ -105,26 +105,33 @@ impl Catalog {
     /// Creates a schedule and returns its id.
     pub async fn create_schedule(&self, f: &ScheduleFields) -> Result<ScheduleId> {
         let id = ScheduleId::new_random();
-        sqlx::query("INSERT INTO schedules (uuid, name, summary, timespec) VALUES (?, ?, ?, ?)")
+        crate::audit::note_object("schedule", &id.to_string());
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO schedules (uuid, name, summary, timespec) VALUES (?, ?, ?, ?)",
+            )
             .bind(id.to_string())
             .bind(&f.name)
             .bind(&f.summary)
-            .bind(&f.timespec)
-            .execute(&self.pool)
-            .await?;
+            .bind(&f.timespec),
+        )
+        .await?;
         Ok(id)
     }
 
     /// Replaces a schedule's fields.
     pub async fn update_schedule(&self, id: ScheduleId, f: &ScheduleFields) -> Result<Updated> {
-        let r =
-            sqlx::query("UPDATE schedules SET name = ?, summary = ?, timespec = ? WHERE uuid = ?")
+        let r = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE schedules SET name = ?, summary = ?, timespec = ? WHERE uuid = ?",
+                )
                 .bind(&f.name)
                 .bind(&f.summary)
                 .bind(&f.timespec)
-                .bind(id.to_string())
-                .execute(&self.pool)
-                .await?;
+                .bind(id.to_string()),
+            )
+            .await?;
         Ok(updated(r.rows_affected()))
     }
 
@@ -166,26 +173,31 @@ impl Catalog {
     /// Creates a retention policy and returns its id.
     pub async fn create_retention(&self, f: &RetentionFields) -> Result<RetentionId> {
         let id = RetentionId::new_random();
-        sqlx::query("INSERT INTO retention (uuid, name, summary, expiry) VALUES (?, ?, ?, ?)")
-            .bind(id.to_string())
-            .bind(&f.name)
-            .bind(&f.summary)
-            .bind(f.expiry)
-            .execute(&self.pool)
-            .await?;
+        crate::audit::note_object("retention", &id.to_string());
+        self.write_one(
+            sqlx::query("INSERT INTO retention (uuid, name, summary, expiry) VALUES (?, ?, ?, ?)")
+                .bind(id.to_string())
+                .bind(&f.name)
+                .bind(&f.summary)
+                .bind(f.expiry),
+        )
+        .await?;
         Ok(id)
     }
 
     /// Replaces a retention policy's fields. Archives already taken keep their expiry.
     pub async fn update_retention(&self, id: RetentionId, f: &RetentionFields) -> Result<Updated> {
-        let r =
-            sqlx::query("UPDATE retention SET name = ?, summary = ?, expiry = ? WHERE uuid = ?")
+        let r = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE retention SET name = ?, summary = ?, expiry = ? WHERE uuid = ?",
+                )
                 .bind(&f.name)
                 .bind(&f.summary)
                 .bind(f.expiry)
-                .bind(id.to_string())
-                .execute(&self.pool)
-                .await?;
+                .bind(id.to_string()),
+            )
+            .await?;
         Ok(updated(r.rows_affected()))
     }
 
@@ -238,7 +250,8 @@ impl Catalog {
     /// Creates a target and returns its id.
     pub async fn create_target(&self, f: &TargetFields) -> Result<TargetId> {
         let id = TargetId::new_random();
-        sqlx::query(
+        crate::audit::note_object("target", &id.to_string());
+        self.write_one(sqlx::query(
             "INSERT INTO targets (uuid, name, summary, plugin, endpoint, agent) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
@@ -247,14 +260,14 @@ impl Catalog {
         .bind(&f.plugin)
         .bind(&f.endpoint)
         .bind(&f.agent)
-        .execute(&self.pool)
+        )
         .await?;
         Ok(id)
     }
 
     /// Replaces a target's fields.
     pub async fn update_target(&self, id: TargetId, f: &TargetFields) -> Result<Updated> {
-        let r = sqlx::query(
+        let r = self.write_one(sqlx::query(
             "UPDATE targets SET name = ?, summary = ?, plugin = ?, endpoint = ?, agent = ? WHERE uuid = ?",
         )
         .bind(&f.name)
@@ -263,7 +276,7 @@ impl Catalog {
         .bind(&f.endpoint)
         .bind(&f.agent)
         .bind(id.to_string())
-        .execute(&self.pool)
+        )
         .await?;
         Ok(updated(r.rows_affected()))
     }
@@ -316,25 +329,27 @@ impl Catalog {
     /// Creates a store with its sealed secret and returns its id.
     pub async fn create_store(&self, f: &StoreFields, secret: Option<&str>) -> Result<StoreId> {
         let id = StoreId::new_random();
-        sqlx::query(
-            "INSERT INTO stores (uuid, name, summary, plugin, endpoint, secret, prune_schedule)
+        crate::audit::note_object("store", &id.to_string());
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO stores (uuid, name, summary, plugin, endpoint, secret, prune_schedule)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(&f.name)
+            .bind(&f.summary)
+            .bind(&f.plugin)
+            .bind(&f.endpoint)
+            .bind(secret)
+            .bind(&f.prune_schedule),
         )
-        .bind(id.to_string())
-        .bind(&f.name)
-        .bind(&f.summary)
-        .bind(&f.plugin)
-        .bind(&f.endpoint)
-        .bind(secret)
-        .bind(&f.prune_schedule)
-        .execute(&self.pool)
         .await?;
         Ok(id)
     }
 
     /// Replaces a store's fields.
     pub async fn update_store(&self, id: StoreId, f: &StoreFields) -> Result<Updated> {
-        let r = sqlx::query(
+        let r = self.write_one(sqlx::query(
             "UPDATE stores SET name = ?, summary = ?, plugin = ?, endpoint = ?, prune_schedule = ?
              WHERE uuid = ?",
         )
@@ -344,7 +359,7 @@ impl Catalog {
         .bind(&f.endpoint)
         .bind(&f.prune_schedule)
         .bind(id.to_string())
-        .execute(&self.pool)
+        )
         .await?;
         Ok(updated(r.rows_affected()))
     }

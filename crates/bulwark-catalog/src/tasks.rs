@@ -43,7 +43,7 @@ impl Catalog {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Some(task))
     }
 
@@ -101,7 +101,7 @@ impl Catalog {
             TaskStatus::Running => CancelOutcome::Running,
             done => CancelOutcome::AlreadyFinished(done),
         };
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(outcome)
     }
 }

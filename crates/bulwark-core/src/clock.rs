@@ -20,3 +20,27 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// A clock that stands still until told to move; for tests of expiry and lockout.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// A clock at `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock(std::sync::atomic::AtomicI64::new(start.timestamp()))
+    }
+
+    /// Moves the clock forward by `seconds`.
+    pub fn advance(&self, seconds: i64) {
+        self.0
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.0.load(std::sync::atomic::Ordering::SeqCst), 0)
+            .unwrap_or_default()
+    }
+}

@@ -18,6 +18,7 @@
 pub mod clock;
 pub mod ids;
 pub mod redact;
+pub mod role;
 pub mod state;
 pub mod timefmt;
 pub mod timespec;

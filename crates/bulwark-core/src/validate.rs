@@ -14,6 +14,13 @@ pub fn name(field: &str, value: &str) -> Result<(), String> {
     if value.chars().count() > MAX_NAME_LEN {
         return Err(format!("{field} is longer than {MAX_NAME_LEN} characters"));
     }
+    // Control characters (newlines, escapes, NUL) in a name forge log lines and terminal output.
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{field} must not contain control characters (found U+{:04X})",
+            c as u32
+        ));
+    }
     Ok(())
 }
 
@@ -88,6 +95,11 @@ mod tests {
         assert!(name("name", "Orders DB").is_ok());
         assert_eq!(name("name", "  "), Err("name must not be empty".into()));
         assert!(name("name", &"x".repeat(201)).is_err());
+        for bad in ["two\nlines", "esc\u{1b}[31m", "nul\0", "tab\there"] {
+            let err = name("name", bad).unwrap_err();
+            assert!(err.contains("control characters"), "{err}");
+        }
+        assert!(name("name", "caf\u{e9} \u{1F600}").is_ok());
     }
 
     #[test]

@@ -43,6 +43,58 @@ pub struct Config {
     pub secrets: SecretsConfig,
     /// Repository stores.
     pub repository: RepositoryConfig,
+    /// Logins, sessions and tokens.
+    pub auth: AuthConfig,
+    /// HTTPS.
+    pub tls: TlsConfig,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Seconds a login session lasts without use.
+    pub session_idle: u64,
+    /// Seconds a login session lasts at most, used or not.
+    pub session_max: u64,
+    /// Failed logins of one user within `lockout_window` that lock it.
+    pub lockout_failures: u32,
+    /// Seconds over which failed logins are counted.
+    pub lockout_window: u64,
+    /// Seconds a locked user stays locked.
+    pub lockout_duration: u64,
+    /// Failed logins from one address within `lockout_window` after which its logins are refused.
+    pub address_failures: u32,
+    /// Seconds a new API token lasts when its creator does not say.
+    pub token_expiry: u64,
+    /// Origins (`https://backup.example.com`) besides the daemon's own that may make state
+    /// changes from a browser.
+    pub trusted_origins: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_idle: 12 * 3600,
+            session_max: 7 * 86_400,
+            lockout_failures: 5,
+            lockout_window: 900,
+            lockout_duration: 900,
+            address_failures: 20,
+            token_expiry: 90 * 86_400,
+            trusted_origins: Vec::new(),
+        }
+    }
+}
+
+/// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// The private key.
+    pub key: Option<PathBuf>,
 }
 
 /// `[secrets]`
@@ -159,6 +211,8 @@ impl Default for Config {
             tasks: TasksConfig::default(),
             secrets: SecretsConfig::default(),
             repository: RepositoryConfig::default(),
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -188,6 +242,8 @@ const ENV_KEYS: &[&str] = &[
     "tasks",
     "secrets",
     "repository",
+    "auth",
+    "tls",
 ];
 
 /// A configuration that cannot be used.
@@ -210,6 +266,9 @@ pub enum ConfigError {
     /// A repository schedule does not parse.
     #[error("invalid configuration: repository.{0}: {1}")]
     Schedule(&'static str, String),
+    /// Only one of `tls.cert` and `tls.key` is given.
+    #[error("invalid configuration: tls.cert and tls.key go together; give both or neither")]
+    TlsPair,
     /// The minimum retention is not positive.
     #[error("invalid configuration: retention.minimum_expiry must be at least 1 second, not {0}")]
     MinimumExpiry(i64),
@@ -250,7 +309,21 @@ impl Config {
                 .parse::<bulwark_core::timespec::Schedule>()
                 .map_err(|e| ConfigError::Schedule("check_schedule", e.to_string()))?;
         }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::TlsPair);
+        }
         for (key, value) in [
+            ("auth.session_idle", self.auth.session_idle),
+            ("auth.session_max", self.auth.session_max),
+            (
+                "auth.lockout_failures",
+                u64::from(self.auth.lockout_failures),
+            ),
+            ("auth.lockout_window", self.auth.lockout_window),
+            (
+                "auth.address_failures",
+                u64::from(self.auth.address_failures),
+            ),
             ("tasks.timeout", self.tasks.timeout),
             ("retention.sweep_interval", self.retention.sweep_interval),
             ("retention.purge_retry", self.retention.purge_retry),

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod config;
 pub mod engine;
 mod error;
@@ -42,7 +43,7 @@ use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, EngineConfig};
 use crate::state::{AppState, SystemClock};
 
-pub use routes::router;
+pub use routes::{operations, router};
 pub use state::AppState as State;
 
 /// Why the daemon could not start or stopped with an error.
@@ -89,6 +90,18 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
+/// What the operator should fix, from the configuration alone.
+fn warnings(config: &Config) -> Vec<String> {
+    let mut w = Vec::new();
+    if !config.listen.ip().is_loopback() && config.tls.cert.is_none() {
+        w.push(format!(
+            "listening on {} without TLS: passwords and tokens cross the network in clear; set tls.cert and tls.key",
+            config.listen
+        ));
+    }
+    w
+}
+
 /// A started daemon: listener bound, catalog open.
 pub struct Server {
     listener: TcpListener,
@@ -101,6 +114,14 @@ impl Server {
     /// Prepares the data directory, locks it, opens the catalog, loads the key pair and binds the
     /// listen address.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Server::start`] with another clock (tests drive session and lockout times with one).
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Server, ServerError> {
         let tz = config.tz()?;
         let dir = &config.data_dir;
         let dir_err = |source| ServerError::DataDir {
@@ -150,7 +171,6 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let bulwark_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("bulwark"));
         let engine = Engine::new(
             catalog.clone(),
@@ -182,7 +202,13 @@ impl Server {
             engine,
             vault,
             prune_schedule: prune_schedule.to_string().into(),
+            auth: Arc::new(config.auth.clone()),
+            tls: false,
+            warnings: warnings(&config).into(),
         };
+        for w in state.warnings.iter() {
+            tracing::warn!("{w}");
+        }
         tracing::info!(
             data_dir = %dir.display(),
             catalog = %catalog_path.display(),
@@ -195,6 +221,12 @@ impl Server {
             state,
             _lock: lock,
         })
+    }
+
+    /// True when no user exists yet: every call that needs a login is refused until the
+    /// operator makes one on the host.
+    pub async fn needs_first_user(&self) -> bool {
+        self.state.catalog.count_users().await.is_ok_and(|n| n == 0)
     }
 
     /// The address the API listens on.
@@ -214,10 +246,13 @@ impl Server {
         let engine = self.state.engine.clone();
         let mut parts = engine.start().await;
         let app = router(self.state);
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServerError::Serve);
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve);
         // Running tasks are killed and cleaned up before the catalog closes.
         engine.shutdown();
         let drained = tokio::time::timeout(Duration::from_secs(60), async {

@@ -37,6 +37,12 @@ pub struct AppState {
     pub vault: crate::vault::Vault,
     /// The daemon's default prune schedule for repository stores, canonical.
     pub prune_schedule: Arc<str>,
+    /// Logins, sessions, tokens.
+    pub auth: Arc<crate::config::AuthConfig>,
+    /// True when the API is served over HTTPS.
+    pub tls: bool,
+    /// What the operator should fix, shown in `/v1/status`.
+    pub warnings: Arc<[String]>,
 }
 
 impl AppState {

@@ -9,6 +9,11 @@
 //! assert_eq!(status, 200);
 //! # Ok(()) }
 //! ```
+//!
+//! Each daemon gets an admin user ([`ADMIN`], with a random password) made through
+//! `bulwark user add` before it starts, and every request of [`TestDaemon`] carries that
+//! admin's session token. [`TestDaemon::request_as`] sends one with another credential, or
+//! none.
 
 pub mod conformance;
 pub mod process;
@@ -26,6 +31,18 @@ use serde_json::Value;
 /// How long a daemon may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The admin user every test daemon has.
+pub const ADMIN: &str = "admin";
+
+/// A random password (32 hex digits).
+pub fn random_password() -> String {
+    let mut buf = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut buf);
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A running `bulwark server` process.
 pub struct TestDaemon {
     child: Option<Child>,
@@ -35,6 +52,10 @@ pub struct TestDaemon {
     /// `http://127.0.0.1:PORT`
     pub base_url: String,
     client: reqwest::Client,
+    /// The admin's password.
+    pub admin_password: String,
+    /// The admin's session token, sent with every request.
+    token: Option<String>,
     // Keeps the temporary directory alive when the daemon made it.
     _temp: Option<tempfile::TempDir>,
 }
@@ -65,10 +86,117 @@ impl TestDaemon {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
+            admin_password: random_password(),
+            token: None,
             _temp: None,
         };
+        d.write_config()?;
+        match d.add_user(ADMIN, "admin", &[], &d.admin_password.clone()) {
+            Ok(()) => {}
+            // A data directory of an earlier daemon keeps its admin; log in with its password.
+            Err(e) if e.to_string().contains("already exists") => {
+                let saved = std::fs::read_to_string(dir.join("admin.password"))?;
+                d.admin_password = saved.trim().to_string();
+            }
+            Err(e) => return Err(e),
+        }
+        std::fs::write(dir.join("admin.password"), &d.admin_password)?;
         d.spawn()?;
+        let pw = d.admin_password.clone();
+        d.token = Some(d.login(ADMIN, &pw).await?);
         Ok(d)
+    }
+
+    /// Adds a user with `bulwark user add` on the daemon's data directory.
+    pub fn add_user(&self, name: &str, role: &str, targets: &[&str], password: &str) -> Result<()> {
+        use std::io::Write;
+        let mut cmd = Command::new(&self.bin);
+        cmd.args([
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--config",
+        ])
+        .arg(self.config_path());
+        for t in targets {
+            cmd.args(["--target", t]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("no stdin"))?
+            .write_all(format!("{password}\n").as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "bulwark user add {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Logs in and returns the session token.
+    pub async fn login(&self, user: &str, password: &str) -> Result<String> {
+        let (status, v) = self
+            .request_as(
+                None,
+                "POST",
+                "/v1/auth/login",
+                Some(&serde_json::json!({"username": user, "password": password})),
+            )
+            .await?;
+        if status != 200 {
+            bail!("login as {user} answered {status}: {v}");
+        }
+        v["token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no token in {v}"))
+    }
+
+    /// The admin's session token.
+    pub fn token(&self) -> &str {
+        self.token.as_deref().unwrap_or_default()
+    }
+
+    /// Sends a request with `token` as its bearer credential (or none), and a JSON body if
+    /// given; returns the status and the body (JSON, or a string).
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        let text = res.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// A request builder for `path` without credentials, for tests of headers and cookies.
+    pub fn bare(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
     }
 
     /// The daemon's data directory.
@@ -86,13 +214,18 @@ impl TestDaemon {
         std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
     }
 
-    fn spawn(&mut self) -> Result<()> {
+    fn write_config(&self) -> Result<()> {
         let config = format!(
             "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\ntimezone = \"UTC\"\n{}\n",
             self.data_dir().display(),
             self.extra_config
         );
         std::fs::write(self.config_path(), config)?;
+        Ok(())
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        self.write_config()?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -209,7 +342,7 @@ impl TestDaemon {
 
     /// `GET path` as text (for plain-text answers such as task logs).
     pub async fn text(&self, path: &str) -> Result<(u16, String)> {
-        let r = self.client.get(self.url(path)).send().await?;
+        let r = self.authed(self.client.get(self.url(path))).send().await?;
         let status = r.status().as_u16();
         Ok((status, r.text().await?))
     }
@@ -245,8 +378,15 @@ impl TestDaemon {
         format!("{}{path}", self.base_url)
     }
 
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value)> {
-        let res = req.send().await?;
+        let res = self.authed(req).send().await?;
         let status = res.status().as_u16();
         let text = res.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));

@@ -5,6 +5,7 @@
 //! `prune`, `completions`), which talks to a daemon only through its HTTP API.
 
 mod cli;
+mod host;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,47 @@ enum Command {
         /// The data directory, overriding the configuration's.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Manage the users who may log in, on the daemon's host (it works on the data directory
+    /// directly, so it needs no login; the first admin is made this way).
+    ///
+    /// Example: bulwark user list --config /etc/bulwark/bulwark.toml
+    User {
+        #[command(subcommand)]
+        cmd: host::UserCmd,
+        #[command(flatten)]
+        host: host::HostArgs,
+    },
+    /// Log in to a daemon: the password is asked on the terminal (or read with
+    /// --password-stdin), and an API token for this CLI is saved, mode 0600, in
+    /// ~/.config/bulwark/credentials.json.
+    ///
+    /// Example: bulwark login --username alice --api https://backup1:8450
+    Login {
+        /// The user name (asked on a terminal when missing).
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Log out: revoke the saved token and forget it.
+    ///
+    /// Example: bulwark logout
+    Logout {
+        #[command(flatten)]
+        conn: cli::Conn,
+    },
+    /// Make, list and revoke API tokens.
+    ///
+    /// Example: bulwark token list
+    Token {
+        #[command(subcommand)]
+        cmd: cli::auth::TokenCmd,
+        #[command(flatten)]
+        conn: cli::Conn,
     },
     /// Say whether the daemon is up and healthy (through its API, on this host or another).
     ///
@@ -266,6 +308,14 @@ fn main() -> ExitCode {
         Command::Server { config } => run_server(config),
         Command::Plugin { name, args } => run_plugin(&name, &args),
         Command::Status { conn } => cli::view::status(&conn),
+        Command::User { cmd, host } => host::user(&cmd, &host),
+        Command::Login {
+            username,
+            password_stdin,
+            conn,
+        } => cli::auth::login(&conn, username.as_deref(), password_stdin),
+        Command::Logout { conn } => cli::auth::logout(&conn),
+        Command::Token { cmd, conn } => cli::auth::token(&cmd, &conn),
         Command::List { what, conn } => cli::view::list(&what, &conn),
         Command::Show {
             kind,
@@ -336,94 +386,8 @@ fn main() -> ExitCode {
             store,
             config,
             data_dir,
-        } => store_secret(&store, config, data_dir),
+        } => host::store_secret(&store, config, data_dir),
     }
-}
-
-fn store_secret(store: &str, config: Option<PathBuf>, data_dir: Option<PathBuf>) -> ExitCode {
-    let fail = |m: String| {
-        eprintln!("bulwark store-secret: {m}");
-        ExitCode::FAILURE
-    };
-    let mut config = match Config::load(config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => return fail(e.to_string()),
-    };
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
-    let catalog_path = config.catalog_path();
-    if !catalog_path.exists() {
-        return fail(format!("there is no catalog at {}", catalog_path.display()));
-    }
-    let vault = match bulwark_server::vault::Vault::load(
-        &config.data_dir,
-        config.secrets.passphrase.as_deref(),
-    ) {
-        Ok(v) => v,
-        Err(e) => return fail(e),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
-    };
-    let found = runtime.block_on(async {
-        let catalog = bulwark_catalog::Catalog::open(&catalog_path)
-            .await
-            .map_err(|e| e.to_string())?;
-        let stores = catalog
-            .list_stores(None, None)
-            .await
-            .map_err(|e| e.to_string())?;
-        catalog.close().await;
-        let matches: Vec<_> = stores
-            .into_iter()
-            .filter(|s| s.uuid.to_string() == store || s.name == store)
-            .collect();
-        match matches.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => Err(format!("no store with UUID or name '{store}'")),
-            many => Err(format!(
-                "{} stores are named '{store}'; give the UUID: {}",
-                many.len(),
-                many.iter()
-                    .map(|s| s.uuid.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
-    });
-    let store = match found {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let Some(sealed) = &store.secret else {
-        return fail(format!(
-            "store '{}' was made before stores had secrets; its archives are not encrypted",
-            store.name
-        ));
-    };
-    let secret = match vault.open(sealed) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    println!("{secret}");
-    if bulwark_server::store_keys::is_repository(&store.plugin) {
-        eprintln!(
-            "The repository password of store '{}'. With restic: RESTIC_PASSWORD=... restic -r REPOSITORY snapshots (endpoint: {}).",
-            store.name,
-            bulwark_core::redact::redact_endpoint(&store.endpoint, &[])
-        );
-    } else {
-        eprintln!(
-            "The age key of store '{}'. Save it to a file, then: age --decrypt -i KEYFILE BLOB | zstd -d > STREAM",
-            store.name
-        );
-    }
-    ExitCode::SUCCESS
 }
 
 fn run_plugin(name: &str, args: &[String]) -> ExitCode {
@@ -482,6 +446,15 @@ fn run_server(config_file: Option<PathBuf>) -> ExitCode {
         println!(
             "Bulwark API listening on http://{addr}/v1 (OpenAPI: http://{addr}/v1/openapi.json)"
         );
+        if server.needs_first_user().await {
+            eprintln!(
+                "No user exists yet: every call that needs a login is refused. Create the first admin on this host with: bulwark user add NAME --role admin --password-stdin{}",
+                config_file
+                    .as_ref()
+                    .map(|f| format!(" --config {}", f.display()))
+                    .unwrap_or_default()
+            );
+        }
         server.serve(shutdown_signal()).await
     });
     match result {

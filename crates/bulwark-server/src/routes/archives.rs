@@ -74,6 +74,7 @@ fn day(name: &str, v: Option<&str>) -> ApiResult<Option<i64>> {
     responses((status = 200, body = [ArchiveResponse]), (status = 400, body = ErrorResponse)))]
 async fn list_archives(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Query(q): Query<ArchiveQuery>,
 ) -> ApiResult<Json<Vec<ArchiveResponse>>> {
     let filter = ArchiveFilter {
@@ -89,7 +90,12 @@ async fn list_archives(
             .map_err(|e| ApiError::bad_request(format!("status: {e}")))?,
     };
     let rows = st.catalog.list_archives(&filter).await?;
-    Ok(Json(rows.into_iter().map(response).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .map(response)
+            .filter(|a| caller.may_use(Some(bulwark_core::ids::TargetId(a.target_uuid))))
+            .collect(),
+    ))
 }
 
 /// Shows an archive.
@@ -138,12 +144,13 @@ async fn update_archive(
     responses((status = 200, body = OkResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn delete_archive(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Path(uuid): Path<String>,
 ) -> ApiResult<Json<OkResponse>> {
     let id: ArchiveId = parse_id("archive", &uuid)?;
     match st
         .catalog
-        .request_archive_purge(id, "anon", st.now())
+        .request_archive_purge(id, &caller.actor(), st.now())
         .await?
     {
         PurgeRequest::Queued(task) => {
@@ -166,12 +173,19 @@ async fn delete_archive(
               (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn restore_archive(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Path(uuid): Path<String>,
     OptionalJson(req): OptionalJson<RestoreArchive>,
 ) -> ApiResult<Json<ScheduledResponse>> {
     let id: ArchiveId = parse_id("archive", &uuid)?;
-    let owner = owner(req.owner)?;
-    let target = req.target.map(Into::into);
+    let owner = owner(&caller, req.owner)?;
+    let target: Option<bulwark_core::ids::TargetId> = req.target.map(Into::into);
+    // A restore writes to its destination: the caller needs the right on that target too.
+    if let Some(dest) = target
+        && !caller.may_use(Some(dest))
+    {
+        return Err(not_found("target", dest));
+    }
     match st
         .catalog
         .request_restore(id, target, &owner, st.now())

@@ -86,6 +86,7 @@ fn response(j: Job) -> JobResponse {
     responses((status = 200, body = [JobResponse]), (status = 400, body = ErrorResponse)))]
 async fn list_jobs(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Query(q): Query<JobQuery>,
 ) -> ApiResult<Json<Vec<JobResponse>>> {
     let filter = JobFilter {
@@ -96,7 +97,12 @@ async fn list_jobs(
         paused: parse_flag("paused", q.paused.as_deref())?,
     };
     let rows = st.catalog.list_jobs(&filter).await?;
-    Ok(Json(rows.into_iter().map(response).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .filter(|j| caller.may_use(Some(j.target.uuid)))
+            .map(response)
+            .collect(),
+    ))
 }
 
 /// Creates a job.
@@ -228,11 +234,12 @@ async fn unpause_job(
     responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn run_job(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Path(uuid): Path<String>,
     OptionalJson(req): OptionalJson<RunJob>,
 ) -> ApiResult<Json<ScheduledResponse>> {
     let id: JobId = parse_id("job", &uuid)?;
-    let owner = owner(req.owner)?;
+    let owner = owner(&caller, req.owner)?;
     let task = st
         .catalog
         .request_backup(id, &owner, st.now())

@@ -27,10 +27,14 @@ async fn pubkey(State(st): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Whether the daemon and its catalog are healthy: 200 when they are, 503 otherwise.
+/// Whether the daemon and its catalog are healthy: 200 when they are, 503 otherwise. Without a
+/// login the answer holds `health` alone.
 #[utoipa::path(get, path = "/v1/status", tag = "meta",
     responses((status = 200, body = StatusResponse), (status = 503, body = StatusResponse)))]
-async fn status(State(st): State<AppState>) -> impl IntoResponse {
+async fn status(
+    State(st): State<AppState>,
+    caller: Option<axum::extract::Extension<crate::auth::Caller>>,
+) -> impl IntoResponse {
     let (ok, error) = match st.catalog.health().await {
         Ok(()) => (true, None),
         Err(e) => (false, Some(e.to_string())),
@@ -41,19 +45,35 @@ async fn status(State(st): State<AppState>) -> impl IntoResponse {
         None
     };
     let now = st.clock.now();
-    let body = StatusResponse {
-        health: if ok { "ok" } else { "degraded" }.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: format_epoch(st.started_at.timestamp()),
-        uptime_seconds: u64::try_from((now - st.started_at).num_seconds()).unwrap_or(0),
-        timezone: st.tz.name().to_string(),
-        mode: st.mode.as_str().to_string(),
-        catalog: CatalogStatus {
-            kind: "sqlite".into(),
-            ok,
-            schema_version,
-            error,
-        },
+    let health = if ok { "ok" } else { "degraded" }.to_string();
+    // A stranger learns whether the daemon is healthy, and nothing else.
+    let body = if caller.is_none() {
+        StatusResponse {
+            health,
+            version: None,
+            started_at: None,
+            uptime_seconds: None,
+            timezone: None,
+            mode: None,
+            catalog: None,
+            warnings: Vec::new(),
+        }
+    } else {
+        StatusResponse {
+            health,
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            started_at: Some(format_epoch(st.started_at.timestamp())),
+            uptime_seconds: Some(u64::try_from((now - st.started_at).num_seconds()).unwrap_or(0)),
+            timezone: Some(st.tz.name().to_string()),
+            mode: Some(st.mode.as_str().to_string()),
+            catalog: Some(CatalogStatus {
+                kind: "sqlite".into(),
+                ok,
+                schema_version,
+                error,
+            }),
+            warnings: st.warnings.to_vec(),
+        }
     };
     let code = if ok {
         StatusCode::OK

@@ -2,6 +2,8 @@
 //! generated from the same handlers (so the document cannot miss a route).
 
 mod archives;
+mod audit;
+mod auth;
 mod jobs;
 mod meta;
 mod plugins;
@@ -29,19 +31,21 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "Bulwark API",
-        description = "Backup and restore for data services. Seed 003's /v1 API: targets, stores, schedules, retention policies, jobs, archives and tasks. Errors are {\"error\": \"...\"} with status 400 (bad input), 404 (unknown uuid or route), 405, 409 (in use, or a conflicting state) or 500.",
+        description = "Backup and restore for data services: a SHIELD-compatible /v1 API for targets, stores, schedules, retention policies, jobs, archives and tasks. Every route but GET /v1/status, GET /v1/meta/pubkey, POST /v1/auth/login and this document needs Authorization: Bearer TOKEN (a session from /v1/auth/login or an API token) or the session cookie. Errors are {\"error\": \"...\"} with status 400 (bad input), 401 (no or a bad credential), 403 (not allowed), 404 (unknown uuid or route, or out of the caller's targets), 405, 409 (in use, or a conflicting state), 413 (body too large), 415 (body not JSON), 429 (too many failed logins) or 500.",
     ),
     tags(
         (name = "schedules"), (name = "retention"), (name = "targets"), (name = "stores"),
         (name = "jobs"), (name = "archives"), (name = "tasks"), (name = "plugins"), (name = "meta"),
+        (name = "auth"),
     )
 )]
 struct ApiDoc;
 
-/// Builds the whole router: every `/v1` route, `/v1/openapi.json`, and JSON answers for unknown
-/// routes and methods.
-pub fn router(state: AppState) -> Router {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The largest request body accepted (413 beyond it).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(schedules::router())
         .merge(retention::router())
         .merge(targets::router())
@@ -51,7 +55,37 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks::router())
         .merge(meta::router())
         .merge(plugins::router())
-        .split_for_parts();
+        .merge(auth::router())
+        .merge(audit::router())
+}
+
+/// Every `(method, route)` the API serves: the OpenAPI document's operations, the document
+/// itself and the index page.
+pub fn operations() -> Vec<(axum::http::Method, String)> {
+    let (_, doc) = api().split_for_parts();
+    let mut ops = vec![
+        (axum::http::Method::GET, "/".to_string()),
+        (axum::http::Method::GET, "/v1/openapi.json".to_string()),
+    ];
+    for (path, item) in doc.paths.paths {
+        for (m, op) in [
+            (axum::http::Method::GET, &item.get),
+            (axum::http::Method::POST, &item.post),
+            (axum::http::Method::PUT, &item.put),
+            (axum::http::Method::DELETE, &item.delete),
+        ] {
+            if op.is_some() {
+                ops.push((m, path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// Builds the whole router: every `/v1` route, `/v1/openapi.json`, and JSON answers for unknown
+/// routes and methods, behind the access guard.
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = api().split_for_parts();
     let openapi = std::sync::Arc::new(openapi);
     router
         .route(
@@ -66,6 +100,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::method_not_allowed("method not allowed on this route; see /v1/openapi.json")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::guard::guard,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -137,11 +176,15 @@ pub(crate) fn check_name(field: &str, value: &str) -> ApiResult<()> {
     bulwark_core::validate::name(field, value).map_err(ApiError::bad_request)
 }
 
-/// Checks an `owner`: defaults to `anon`, must be a sensible name.
-pub(crate) fn owner(value: Option<String>) -> ApiResult<String> {
-    let owner = value.unwrap_or_else(|| "anon".to_string());
-    check_name("owner", &owner)?;
-    Ok(owner)
+/// The owner of a task the caller asks for: the caller, or, for an admin, the `owner` they name.
+pub(crate) fn owner(caller: &crate::auth::Caller, value: Option<String>) -> ApiResult<String> {
+    match value {
+        Some(named) if caller.is_admin() => {
+            check_name("owner", &named)?;
+            Ok(named)
+        }
+        _ => Ok(caller.actor()),
+    }
 }
 
 /// A stored endpoint with its secrets hidden.

@@ -203,6 +203,7 @@ async fn delete_store(
 
 async fn maintenance(
     st: &AppState,
+    caller: &crate::auth::Caller,
     uuid: &str,
     op: TaskOp,
     options: String,
@@ -221,7 +222,7 @@ async fn maintenance(
     }
     let task = st
         .catalog
-        .request_maintenance(id, op, &options, "anon", st.now())
+        .request_maintenance(id, op, &options, &caller.actor(), st.now())
         .await?;
     tracing::info!(store = %id, task = %task, op = %op, "Maintenance requested.");
     st.engine.wake();
@@ -239,6 +240,7 @@ async fn maintenance(
     responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn check_store(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Path(uuid): Path<String>,
     OptionalJson(req): OptionalJson<CheckRequest>,
 ) -> ApiResult<Json<ScheduledResponse>> {
@@ -247,7 +249,7 @@ async fn check_store(
         bulwark_repo::repo::parse_subset(&read)
             .map_err(|e| ApiError::bad_request(format!("read_data: {e}")))?;
     }
-    maintenance(&st, &uuid, TaskOp::Check, read).await
+    maintenance(&st, &caller, &uuid, TaskOp::Check, read).await
 }
 
 /// Queues a prune of a repository store: data no archive uses any more is removed. It runs
@@ -257,7 +259,8 @@ async fn check_store(
     responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn prune_store(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Path(uuid): Path<String>,
 ) -> ApiResult<Json<ScheduledResponse>> {
-    maintenance(&st, &uuid, TaskOp::Prune, String::new()).await
+    maintenance(&st, &caller, &uuid, TaskOp::Prune, String::new()).await
 }

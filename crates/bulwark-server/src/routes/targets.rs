@@ -53,11 +53,17 @@ fn response(t: Target) -> TargetResponse {
     responses((status = 200, body = [TargetResponse]), (status = 400, body = ErrorResponse)))]
 async fn list_targets(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Query(q): Query<PluginQuery>,
 ) -> ApiResult<Json<Vec<TargetResponse>>> {
     let unused = parse_flag("unused", q.unused.as_deref())?;
     let rows = st.catalog.list_targets(q.plugin.as_deref(), unused).await?;
-    Ok(Json(rows.into_iter().map(response).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .filter(|t| caller.may_use(Some(t.uuid)))
+            .map(response)
+            .collect(),
+    ))
 }
 
 /// Creates a target.

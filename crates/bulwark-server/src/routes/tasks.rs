@@ -141,6 +141,7 @@ pub(crate) fn response(st: &AppState, t: Task) -> TaskResponse {
     responses((status = 200, body = [TaskResponse]), (status = 400, body = ErrorResponse)))]
 async fn list_tasks(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Query(q): Query<TaskQuery>,
 ) -> ApiResult<Json<Vec<TaskResponse>>> {
     let _ = q.debug;
@@ -161,7 +162,12 @@ async fn list_tasks(
         })
         .transpose()?;
     let rows = st.catalog.list_tasks(&TaskFilter { status, limit }).await?;
-    Ok(Json(rows.into_iter().map(|t| response(&st, t)).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .filter(|t| caller.may_use(t.target))
+            .map(|t| response(&st, t))
+            .collect(),
+    ))
 }
 
 /// Shows a task with its log.

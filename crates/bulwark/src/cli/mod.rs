@@ -13,7 +13,11 @@
 //! ambiguous one is an error that lists the candidates. `--json` prints JSON for scripts (the
 //! API's own documents; see the README for each command's). Every failure is one line on
 //! stderr, `bulwark: ...`, and exit code 1.
+//!
+//! Who is calling: `BULWARK_TOKEN`, else the token `bulwark login` saved for this daemon in
+//! `~/.config/bulwark/credentials.json` (mode 0600), sent as `Authorization: Bearer TOKEN`.
 
+pub mod auth;
 pub mod change;
 pub mod task;
 pub mod view;
@@ -35,6 +39,9 @@ pub struct Conn {
     /// Print JSON instead of a table or a sentence (stable, for scripts).
     #[arg(long, global = true)]
     pub json: bool,
+    /// A PEM file of CA certificates to trust for an https daemon, besides the system's.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// A kind of resource, for `show` and `delete`.
@@ -98,14 +105,21 @@ pub type CliResult<T> = Result<T, String>;
 pub struct Client {
     base: String,
     http: reqwest13::blocking::Client,
+    token: Option<String>,
+}
+
+/// The CLI's configuration directory: `$XDG_CONFIG_HOME/bulwark`, else `~/.config/bulwark`.
+pub fn config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("bulwark"))
 }
 
 /// The config file's `api`, if any.
 fn config_api() -> Option<String> {
-    let dir = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    let text = std::fs::read_to_string(dir.join("bulwark/cli.toml")).ok()?;
+    let text = std::fs::read_to_string(config_dir()?.join("cli.toml")).ok()?;
     text.lines().find_map(|l| {
         let (k, v) = l.split_once('=')?;
         (k.trim() == "api").then(|| v.trim().trim_matches('"').to_string())
@@ -125,12 +139,37 @@ impl Client {
             .trim_end_matches('/')
             .trim_end_matches("/v1")
             .to_string();
-        let http = reqwest13::blocking::Client::builder()
+        let mut builder = reqwest13::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(60));
+        if let Some(path) = &conn.ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read --ca-cert {}: {e}", path.display()))?;
+            let certs = reqwest13::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                format!("--ca-cert {} holds no PEM certificate: {e}", path.display())
+            })?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-        Ok(Client { base, http })
+        let token = std::env::var("BULWARK_TOKEN")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| auth::saved_token(&base));
+        Ok(Client { base, http, token })
+    }
+
+    /// The daemon's base URL (`http://host:port`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Uses `token` for the requests that follow.
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.token = token;
     }
 
     /// GETs `path` and returns its JSON; a 4xx or 5xx becomes the API's error message.
@@ -152,7 +191,16 @@ impl Client {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| body.chars().take(300).collect());
-            return Err(format!("{} ({})", msg.replace('\n', " "), status.as_u16()));
+            let hint = if status.as_u16() == 401 && !msg.contains("bulwark user add") {
+                "; log in with `bulwark login` or set BULWARK_TOKEN"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "{} ({}){hint}",
+                msg.replace('\n', " "),
+                status.as_u16()
+            ));
         }
         Ok(json)
     }
@@ -167,6 +215,9 @@ impl Client {
     ) -> CliResult<(reqwest13::StatusCode, Value, String)> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
         if let Some(b) = body {
             req = req
                 .header("content-type", "application/json")

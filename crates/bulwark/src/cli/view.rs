@@ -95,6 +95,8 @@ pub enum ListWhat {
     },
     /// Installed plugins. Example: bulwark list plugins
     Plugins,
+    /// The audit log, newest first (admins). Example: bulwark list audit --user alice --after 20261101
+    Audit(super::auth::AuditFilter),
 }
 
 fn flag(on: bool, name: &str, value: &str, q: &mut Vec<String>) {
@@ -190,6 +192,7 @@ fn list_path(c: &Client, what: &ListWhat) -> CliResult<(String, Kind)> {
         // Without --all, the tasks that have not ended (filtered here: the API takes one status).
         ListWhat::Tasks { .. } => Kind::Task,
         ListWhat::Plugins => Kind::Plugin,
+        ListWhat::Audit(_) => return Err("the audit log is listed by cli::auth".into()),
     };
     let base = kind.paths().0;
     let path = if q.is_empty() {
@@ -275,20 +278,26 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
     }
 }
 
-/// A table with a heading row, columns padded to their widest cell.
+/// A table of `kind`, with a heading row.
 pub fn table(kind: Kind, rows: &[Value]) -> String {
     let cols = columns(kind);
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| cols.iter().map(|(_, cell)| cell(r)).collect())
         .collect();
-    let widths: Vec<usize> = cols
+    let heads: Vec<&str> = cols.iter().map(|(h, _)| *h).collect();
+    grid(&heads, cells)
+}
+
+/// A heading row and rows of cells, columns padded to their widest cell.
+pub fn grid(heads: &[&str], cells: Vec<Vec<String>>) -> String {
+    let widths: Vec<usize> = heads
         .iter()
         .enumerate()
-        .map(|(i, (h, _))| {
+        .map(|(i, h)| {
             cells
                 .iter()
-                .map(|r| r[i].chars().count())
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
                 .chain([h.len()])
                 .max()
                 .unwrap_or(0)
@@ -303,7 +312,7 @@ pub fn table(kind: Kind, rows: &[Value]) -> String {
             .trim_end()
             .to_string()
     };
-    let mut out = line(cols.iter().map(|(h, _)| h.to_string()).collect());
+    let mut out = line(heads.iter().map(|h| h.to_string()).collect());
     for r in cells {
         out.push('\n');
         out.push_str(&line(r));
@@ -367,6 +376,9 @@ pub fn status(conn: &Conn) -> ExitCode {
 
 /// `bulwark list WHAT`.
 pub fn list(what: &ListWhat, conn: &Conn) -> ExitCode {
+    if let ListWhat::Audit(filter) = what {
+        return super::auth::list_audit(filter, conn);
+    }
     finish((|| {
         let c = Client::new(conn)?;
         let (path, kind) = list_path(&c, what)?;

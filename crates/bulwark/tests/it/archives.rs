@@ -244,7 +244,7 @@ async fn restore_queues_a_pending_task() {
         .unwrap();
     assert_eq!(t["type"], "restore");
     assert_eq!(t["status"], "pending");
-    assert_eq!(t["owner"], "anon");
+    assert_eq!(t["owner"], "admin", "the caller owns what it asks for");
     assert_eq!(t["archive_uuid"], id.as_str());
     assert_eq!(t["target_uuid"], w.a.target.as_str());
     assert_eq!(t["job_uuid"], Value::Null);

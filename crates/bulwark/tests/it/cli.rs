@@ -20,6 +20,7 @@ fn cli(d: &TestDaemon, args: &[&str]) -> (i32, String, String) {
         .args(args)
         .args(["--api", &d.base_url])
         .env_remove("BULWARK_API")
+        .env("BULWARK_TOKEN", d.token())
         .env("HOME", "/nonexistent")
         .stdin(Stdio::null())
         .output()
@@ -88,6 +89,7 @@ impl Terminal {
             .env("TERM", "xterm")
             .env("COLUMNS", "120")
             .env("HOME", "/nonexistent")
+            .env("BULWARK_TOKEN", d.token())
             .env_remove("BULWARK_API")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -323,6 +325,7 @@ async fn status_list_and_show_with_filters_names_and_prefixes() {
     let out = Command::new(bin())
         .args(["list", "stores", "--json"])
         .env("BULWARK_API", &d.base_url)
+        .env("BULWARK_TOKEN", d.token())
         .output()
         .unwrap();
     assert!(out.status.success());

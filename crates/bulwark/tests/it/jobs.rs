@@ -153,7 +153,7 @@ async fn run_queues_a_pending_backup_task() {
     assert_eq!(body["ok"], "scheduled");
     let task = body["task_uuid"].as_str().unwrap().to_string();
     let t = d.get_ok(&format!("/v1/task/{task}")).await.unwrap();
-    assert_eq!(t["owner"], "anon");
+    assert_eq!(t["owner"], "admin", "the caller owns what it asks for");
     assert_eq!(t["type"], "backup");
     assert_eq!(t["status"], "pending");
     assert_eq!(t["job_uuid"], f.job.as_str());

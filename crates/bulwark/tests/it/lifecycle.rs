@@ -37,7 +37,7 @@ async fn restart_keeps_everything() {
     );
     assert_eq!(
         d.get_ok("/v1/status").await.unwrap()["catalog"]["schema_version"],
-        3
+        4
     );
 
     // And survives SIGKILL too: every answered write was committed.
@@ -146,7 +146,40 @@ async fn environment_overrides_the_file() {
         .unwrap()
         .trim_end_matches("/v1")
         .to_string();
-    let status: serde_json::Value = reqwest::get(format!("{base}/v1/status"))
+    // A user, made on the host while the daemon runs, logs in.
+    let password = bulwark_testkit::random_password();
+    let mut add = Command::new(bin())
+        .args([
+            "user",
+            "add",
+            "ops",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--config",
+        ])
+        .arg(&config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(add.wait().unwrap().success());
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": "ops", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_string();
+    let status: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/v1/status"))
+        .bearer_auth(&token)
+        .send()
         .await
         .unwrap()
         .json()
@@ -157,6 +190,7 @@ async fn environment_overrides_the_file() {
     // The lowered minimum retention is in force.
     let res = reqwest::Client::new()
         .post(format!("{base}/v1/retention"))
+        .bearer_auth(&token)
         .json(&json!({"name": "short", "expires": 60}))
         .send()
         .await

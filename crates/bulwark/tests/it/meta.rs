@@ -14,7 +14,7 @@ async fn status_reports_health() {
     assert_eq!(s["mode"], "normal");
     assert_eq!(s["catalog"]["kind"], "sqlite");
     assert_eq!(s["catalog"]["ok"], true);
-    assert_eq!(s["catalog"]["schema_version"], 3);
+    assert_eq!(s["catalog"]["schema_version"], 4);
     assert!(s["uptime_seconds"].is_u64());
 }
 
@@ -90,6 +90,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/task/{uuid}/log"),
     ("get", "/v1/meta/pubkey"),
     ("get", "/v1/status"),
+    ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/logout"),
+    ("get", "/v1/auth/whoami"),
+    ("get", "/v1/auth/tokens"),
+    ("post", "/v1/auth/tokens"),
+    ("delete", "/v1/auth/token/{id}"),
+    ("get", "/v1/audit"),
 ];
 
 #[tokio::test]

@@ -94,14 +94,30 @@ async fn bad_requests_change_nothing() {
 }
 
 #[tokio::test]
-async fn curl_style_requests_work_without_content_type() {
+async fn bodies_that_are_not_json_are_refused() {
+    // An HTML form or a `text/plain` fetch cannot send application/json: such bodies are a 415
+    // and change nothing (curl users add -H 'Content-Type: application/json').
     let d = daemon().await;
-    let res = reqwest::Client::new()
-        .post(format!("{}/v1/schedules", d.base_url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(r#"{"name":"n","when":"hourly at :15"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let before = snapshot(&d).await;
+    for ct in [
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+    ] {
+        let res = d
+            .bare(reqwest::Method::POST, "/v1/schedules")
+            .bearer_auth(d.token())
+            .header("content-type", ct)
+            .body(r#"{"name":"n","when":"hourly at :15"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 415, "{ct}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("application/json"),
+            "{body}"
+        );
+    }
+    assert_eq!(snapshot(&d).await, before);
 }
