@@ -23,6 +23,7 @@ mod maintenance;
 mod queue;
 pub mod records;
 mod resources;
+mod secrets;
 mod tasks;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use auth::*;
 pub use maintenance::MAINTENANCE_PRIORITY;
 pub use records::*;
+pub use secrets::SealedRow;
 
 /// What can go wrong in the catalog.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +115,10 @@ impl Catalog {
             // The catalog is the record of what backups exist: a committed write must survive
             // a power cut.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Deleted and overwritten content (old sealed values, audit of a removed user's
+            // sessions) is zeroed rather than left in free pages.
+            .pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

@@ -162,6 +162,43 @@ pub struct Features {
     /// Usable as a store (`"yes"`/`"no"`).
     #[serde(serialize_with = "yes_no_out", deserialize_with = "yes_no_in")]
     pub store: bool,
+    /// Our extension, `"endpoint": "env"`: the plugin reads its endpoint from the environment
+    /// variable `BULWARK_PLUGIN_ENDPOINT`, so the runner leaves it off the command line (where
+    /// `ps` shows it to every user). Absent (or `"argv"`): `--endpoint JSON`, as the protocol
+    /// says.
+    #[serde(
+        rename = "endpoint",
+        default,
+        skip_serializing_if = "is_false",
+        serialize_with = "via_out",
+        deserialize_with = "via_in"
+    )]
+    pub endpoint_env: bool,
+}
+
+impl Features {
+    /// True when the plugin takes its endpoint from the environment.
+    pub fn endpoint_in_env(&self) -> bool {
+        self.endpoint_env
+    }
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+fn via_out<S: Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if *v { "env" } else { "argv" })
+}
+
+fn via_in<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "env" => Ok(true),
+        "argv" => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "features.endpoint must be \"env\" or \"argv\", not \"{other}\""
+        ))),
+    }
 }
 
 fn yes_no_out<S: Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {

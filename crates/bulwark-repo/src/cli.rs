@@ -111,6 +111,7 @@ pub fn info() -> PluginInfo {
         features: bulwark_plugin::Features {
             target: false,
             store: true,
+            endpoint_env: true,
         },
         fields: vec![
             field(

@@ -21,6 +21,9 @@ pub enum PluginCommand {
         name: String,
         /// The executable.
         path: PathBuf,
+        /// The plugin said (`"endpoint": "env"` in its `info` features) that it reads its
+        /// endpoint from `BULWARK_PLUGIN_ENDPOINT`: it is not put on the command line.
+        endpoint_env: bool,
     },
     /// A plugin compiled into Bulwark, called as `BULWARK plugin NAME ACTION`, with the endpoint
     /// in `BULWARK_PLUGIN_ENDPOINT` rather than on the command line.
@@ -53,9 +56,16 @@ impl PluginCommand {
     pub fn command_args(&self, args: &[&str], endpoint: &str) -> Command {
         let (action, flags) = args.split_first().unwrap_or((&"info", &[]));
         let mut cmd = match self {
-            PluginCommand::External { path, .. } => {
+            PluginCommand::External {
+                path, endpoint_env, ..
+            } => {
                 let mut c = Command::new(path);
-                c.arg(action).arg("--endpoint").arg(endpoint);
+                c.arg(action);
+                if *endpoint_env {
+                    c.env(bulwark_plugin::cli::ENDPOINT_ENV, endpoint);
+                } else {
+                    c.arg("--endpoint").arg(endpoint);
+                }
                 c
             }
             PluginCommand::Builtin { name, bulwark } => {
@@ -323,6 +333,7 @@ mod tests {
         PluginCommand::External {
             name: "testplugin".into(),
             path,
+            endpoint_env: false,
         }
     }
 
@@ -440,6 +451,7 @@ mod tests {
         let p = PluginCommand::External {
             name: "ghost".into(),
             path: "/nonexistent/ghost".into(),
+            endpoint_env: false,
         };
         let err = run(&p, Action::Info, b"", 1000).await.unwrap_err();
         assert!(

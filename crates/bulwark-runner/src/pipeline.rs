@@ -564,6 +564,7 @@ mod tests {
         PluginCommand::External {
             name: name.into(),
             path,
+            endpoint_env: false,
         }
     }
 
@@ -769,6 +770,7 @@ esac"#;
         let t = PluginCommand::External {
             name: "ghost".into(),
             path: dir.path().join("ghost"),
+            endpoint_env: false,
         };
         let s = script(dir.path(), "s", STORE);
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON request body. The content type is not checked (curl sends form encoding by default);
-/// the body must parse as the expected type, with unknown fields refused. An empty body is the
+/// A JSON request body (the access guard has already refused bodies that are not
+/// `application/json`); it must parse as the expected type, with unknown fields refused. An empty body is the
 /// type's default when `T: Default` is asked for through [`OptionalJson`].
 pub struct JsonBody<T>(pub T);
 
@@ -45,10 +45,32 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
+/// How long a client may take to send its body.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))
+    match tokio::time::timeout(BODY_TIMEOUT, Bytes::from_request(req, state)).await {
+        Err(_) => Err(ApiError::with_status(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {}s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )),
+        Ok(Err(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::with_status(
+                e.status(),
+                format!(
+                    "the request body is larger than {} bytes",
+                    crate::routes::MAX_BODY
+                ),
+            ))
+        }
+        Ok(Err(e)) => Err(ApiError::bad_request(format!(
+            "could not read the request body: {e}"
+        ))),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

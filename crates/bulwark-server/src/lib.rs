@@ -20,7 +20,10 @@ mod error;
 mod extract;
 pub mod keys;
 pub mod plugins;
+pub mod rotate;
 mod routes;
+pub mod sealing;
+pub mod serve;
 mod state;
 pub mod store_keys;
 pub mod vault;
@@ -88,6 +91,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// What the operator should fix, from the configuration alone.
@@ -106,6 +112,7 @@ fn warnings(config: &Config) -> Vec<String> {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    tls: Option<Arc<rustls::ServerConfig>>,
     // Held for the life of the server: the lock on the data directory.
     _lock: File,
 }
@@ -151,6 +158,14 @@ impl Server {
         let pubkey = keys::load_or_create(dir)?;
         let vault = vault::Vault::load(dir, config.secrets.passphrase.as_deref())
             .map_err(ServerError::Vault)?;
+        match rotate::seal_leftovers(&catalog, &vault).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                rows = n,
+                "Sealed the secrets an older version kept in clear."
+            ),
+            Err(e) => return Err(ServerError::Vault(e)),
+        }
         let prune_schedule = config
             .repository
             .prune_schedule
@@ -164,6 +179,12 @@ impl Server {
             ),
         };
 
+        let tls = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => {
+                Some(serve::tls_config(cert, key).map_err(ServerError::Tls)?)
+            }
+            _ => None,
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -203,7 +224,7 @@ impl Server {
             vault,
             prune_schedule: prune_schedule.to_string().into(),
             auth: Arc::new(config.auth.clone()),
-            tls: false,
+            tls: tls.is_some(),
             warnings: warnings(&config).into(),
         };
         for w in state.warnings.iter() {
@@ -219,6 +240,7 @@ impl Server {
         Ok(Server {
             listener,
             state,
+            tls,
             _lock: lock,
         })
     }
@@ -227,6 +249,11 @@ impl Server {
     /// operator makes one on the host.
     pub async fn needs_first_user(&self) -> bool {
         self.state.catalog.count_users().await.is_ok_and(|n| n == 0)
+    }
+
+    /// Where the API is: `http://ADDR` or `https://ADDR`.
+    pub fn url(&self) -> String {
+        serve::url(self.local_addr(), self.tls.is_some())
     }
 
     /// The address the API listens on.
@@ -246,13 +273,9 @@ impl Server {
         let engine = self.state.engine.clone();
         let mut parts = engine.start().await;
         let app = router(self.state);
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve);
+        let result = serve::serve(self.listener, app, self.tls, shutdown)
+            .await
+            .map_err(ServerError::Serve);
         // Running tasks are killed and cleaned up before the catalog closes.
         engine.shutdown();
         let drained = tokio::time::timeout(Duration::from_secs(60), async {

@@ -76,7 +76,11 @@ pub fn discover(dirs: &[PathBuf], bulwark: &Path) -> Vec<Installed> {
                 continue;
             }
             found.push(Installed {
-                command: PluginCommand::External { name, path },
+                command: PluginCommand::External {
+                    name,
+                    path,
+                    endpoint_env: false,
+                },
             });
         }
     }

@@ -36,6 +36,7 @@ fn target(
             features: Features {
                 target: true,
                 store: false,
+                endpoint_env: true,
             },
             fields,
         },

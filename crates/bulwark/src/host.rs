@@ -67,6 +67,53 @@ pub enum UserCmd {
     },
 }
 
+/// `bulwark secrets ...`
+#[derive(Debug, Subcommand)]
+pub enum SecretsCmd {
+    /// Reseal every secret of the catalog (endpoint passwords and keys, repository passwords,
+    /// stream keys) under a new master key, in one transaction. Stop the daemon first. With a
+    /// key file, a new random key replaces master.key; with secrets.passphrase, the new
+    /// passphrase comes from stdin and goes into the configuration afterwards.
+    ///
+    /// Example: bulwark secrets rotate --config /etc/bulwark/bulwark.toml
+    Rotate {
+        /// Read the new passphrase from the first line of stdin (daemons that use
+        /// secrets.passphrase).
+        #[arg(long)]
+        new_passphrase_stdin: bool,
+    },
+}
+
+/// `bulwark secrets ...`
+pub fn secrets(cmd: &SecretsCmd, args: &HostArgs) -> ExitCode {
+    let SecretsCmd::Rotate {
+        new_passphrase_stdin,
+    } = cmd;
+    let result = (|| {
+        let (config, _) = locate(args, false)?;
+        let new = if *new_passphrase_stdin {
+            Some(read_password(true, "")?)
+        } else {
+            None
+        };
+        let rt = runtime()?;
+        rt.block_on(bulwark_server::rotate::rotate(&config, new.as_deref()))
+    })();
+    match result {
+        Ok(r) => {
+            println!(
+                "master key rotated: {} targets and stores resealed under key {} (was {})",
+                r.rows, r.new_id, r.old_id
+            );
+            if *new_passphrase_stdin {
+                println!("set secrets.passphrase to the new passphrase before starting the daemon");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("secrets rotate", e),
+    }
+}
+
 fn fail(what: &str, m: impl std::fmt::Display) -> ExitCode {
     eprintln!("bulwark {what}: {m}");
     ExitCode::FAILURE

@@ -74,6 +74,15 @@ enum Command {
         #[command(flatten)]
         host: host::HostArgs,
     },
+    /// Manage the master key that seals every secret in the catalog, on the daemon's host.
+    ///
+    /// Example: bulwark secrets rotate --config /etc/bulwark/bulwark.toml
+    Secrets {
+        #[command(subcommand)]
+        cmd: host::SecretsCmd,
+        #[command(flatten)]
+        host: host::HostArgs,
+    },
     /// Log in to a daemon: the password is asked on the terminal (or read with
     /// --password-stdin), and an API token for this CLI is saved, mode 0600, in
     /// ~/.config/bulwark/credentials.json.
@@ -309,6 +318,7 @@ fn main() -> ExitCode {
         Command::Plugin { name, args } => run_plugin(&name, &args),
         Command::Status { conn } => cli::view::status(&conn),
         Command::User { cmd, host } => host::user(&cmd, &host),
+        Command::Secrets { cmd, host } => host::secrets(&cmd, &host),
         Command::Login {
             username,
             password_stdin,
@@ -441,11 +451,9 @@ fn run_server(config_file: Option<PathBuf>) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let server = bulwark_server::Server::start(config).await?;
-        let addr = server.local_addr();
+        let url = server.url();
         // The first line on stdout says where to reach the daemon; tools and tests read it.
-        println!(
-            "Bulwark API listening on http://{addr}/v1 (OpenAPI: http://{addr}/v1/openapi.json)"
-        );
+        println!("Bulwark API listening on {url}/v1 (OpenAPI: {url}/v1/openapi.json)");
         if server.needs_first_user().await {
             eprintln!(
                 "No user exists yet: every call that needs a login is refused. Create the first admin on this host with: bulwark user add NAME --role admin --password-stdin{}",

@@ -62,6 +62,7 @@ pub fn get(name: &str) -> Option<Builtin> {
                 features: Features {
                     target: true,
                     store: true,
+                    endpoint_env: true,
                 },
                 fields: vec![
                     field(

@@ -115,19 +115,21 @@ pub(super) fn say(log: &LogSink, line: impl Into<String>) {
 /// name and by the `password` fields its `info` declares) to hide in what it prints. A store
 /// also carries what its own secret gives: a repository password in `env`, or the `key` its
 /// streams are sealed with.
-pub(super) struct Resolved<'a> {
+pub(super) struct Resolved {
     pub(super) command: PluginCommand,
-    pub(super) endpoint: &'a str,
+    /// The endpoint with its sealed values opened: it exists only in memory and in the plugin's
+    /// environment (or, for a plugin of the plain protocol, on its command line).
+    pub(super) endpoint: String,
     pub(super) secrets: Vec<String>,
     pub(super) env: Vec<(String, String)>,
     pub(super) key: Option<StreamKey>,
 }
 
-impl Resolved<'_> {
+impl Resolved {
     pub(super) fn side(&self) -> Side<'_> {
         Side {
             plugin: &self.command,
-            endpoint: self.endpoint,
+            endpoint: &self.endpoint,
             secrets: &self.secrets,
             env: &self.env,
             key: self.key.as_ref(),
@@ -140,7 +142,7 @@ impl Resolved<'_> {
             plugin: &self.command,
             role,
             args,
-            endpoint: self.endpoint,
+            endpoint: &self.endpoint,
             env: &self.env,
             secrets: &self.secrets,
         }
@@ -148,12 +150,14 @@ impl Resolved<'_> {
 }
 
 /// Finds an installed plugin by name and checks, by its `info`, that it can play `role`.
-async fn resolve<'a>(
+async fn resolve(
     e: &Engine,
     name: &str,
-    endpoint: &'a str,
+    sealed_endpoint: &str,
     role: Role,
-) -> Result<Resolved<'a>, String> {
+) -> Result<Resolved, String> {
+    let endpoint = crate::sealing::open(&e.config().vault, sealed_endpoint)
+        .map_err(|err| format!("the {role}'s endpoint cannot be opened: {err}"))?;
     let installed = plugins::discover(&e.config().plugin_dirs, &e.config().bulwark_exe)
         .into_iter()
         .find(|p| p.command.name() == name)
@@ -174,20 +178,31 @@ async fn resolve<'a>(
             "the plugin '{name}' is not a {role} plugin (its info says {role}: no)"
         ));
     }
+    let mut command = installed.command;
+    let secrets = secret_values(&endpoint, &info.secret_fields());
+    if let PluginCommand::External { endpoint_env, .. } = &mut command {
+        *endpoint_env = info.features.endpoint_in_env();
+        if !*endpoint_env && !secrets.is_empty() {
+            tracing::warn!(
+                plugin = name,
+                "The plugin takes its endpoint, secrets included, on its command line, where other users of this host can read it; a plugin that declares \"endpoint\": \"env\" in its info features gets it in BULWARK_PLUGIN_ENDPOINT instead."
+            );
+        }
+    }
     Ok(Resolved {
-        command: installed.command,
+        command,
+        secrets,
         endpoint,
-        secrets: secret_values(endpoint, &info.secret_fields()),
         env: Vec::new(),
         key: None,
     })
 }
 
 /// Resolves a store's plugin with what its secret gives.
-pub(super) async fn resolve_store<'a>(
+pub(super) async fn resolve_store(
     e: &Engine,
-    store: &'a bulwark_catalog::Store,
-) -> Result<Resolved<'a>, String> {
+    store: &bulwark_catalog::Store,
+) -> Result<Resolved, String> {
     let mut r = resolve(e, &store.plugin, &store.endpoint, Role::Store).await?;
     let access = store_keys::access(&e.config().vault, store)?;
     r.env = access.env;
@@ -197,11 +212,11 @@ pub(super) async fn resolve_store<'a>(
 }
 
 /// Resolves a pipeline's two plugins; a task that cannot have them ends failed.
-async fn resolve_pair<'a>(
+async fn resolve_pair(
     e: &Engine,
-    target: &'a bulwark_catalog::Target,
-    store: &'a bulwark_catalog::Store,
-) -> Result<(Resolved<'a>, Resolved<'a>), End> {
+    target: &bulwark_catalog::Target,
+    store: &bulwark_catalog::Store,
+) -> Result<(Resolved, Resolved), End> {
     let failed = |m: String| End::failed(format!("Failed: {m}."));
     let t = resolve(e, &target.plugin, &target.endpoint, Role::Target)
         .await
@@ -614,7 +629,7 @@ fn snapshot_filename(target: &str) -> String {
 /// repository plugin reads the files itself).
 async fn tree_backup(
     e: &Engine,
-    s: &Resolved<'_>,
+    s: &Resolved,
     dir: &str,
     parent: Option<&str>,
     upload: &str,

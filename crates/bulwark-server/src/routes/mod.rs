@@ -82,10 +82,63 @@ pub fn operations() -> Vec<(axum::http::Method, String)> {
     ops
 }
 
+/// Writes the access rules into the document: the bearer scheme, and on every route that needs a
+/// login its security requirement and the 401 and 403 answers (from the same table the guard
+/// uses, so the document cannot drift from it).
+fn document_access(doc: &mut utoipa::openapi::OpenApi) {
+    use axum::http::Method;
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    let error = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in [
+            (Method::GET, &mut item.get),
+            (Method::POST, &mut item.post),
+            (Method::PUT, &mut item.put),
+            (Method::DELETE, &mut item.delete),
+        ] {
+            let Some(op) = op.as_mut() else { continue };
+            if crate::auth::rules::rule(&method, path) == Some(crate::auth::rules::Need::Public) {
+                continue;
+            }
+            op.security = Some(vec![SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
+            op.responses.responses.insert(
+                "401".into(),
+                error("No login, or a token or session that is not valid (any more)").into(),
+            );
+            op.responses.responses.insert(
+                "403".into(),
+                error("The caller's role does not allow this").into(),
+            );
+        }
+    }
+}
+
 /// Builds the whole router: every `/v1` route, `/v1/openapi.json`, and JSON answers for unknown
 /// routes and methods, behind the access guard.
 pub fn router(state: AppState) -> Router {
-    let (router, openapi) = api().split_for_parts();
+    let (router, mut openapi) = api().split_for_parts();
+    document_access(&mut openapi);
     let openapi = std::sync::Arc::new(openapi);
     router
         .route(
@@ -205,6 +258,21 @@ pub(crate) fn accept_endpoint(
         .unwrap_or_default();
     bulwark_core::redact::restore_secrets(&mut map, &old).map_err(ApiError::bad_request)?;
     Ok(serde_json::Value::Object(map).to_string())
+}
+
+/// [`accept_endpoint`], then its secret values sealed for the catalog.
+pub(crate) fn accept_sealed(
+    st: &AppState,
+    incoming: bulwark_api::EndpointInput,
+    stored: Option<&str>,
+) -> ApiResult<String> {
+    let plain = accept_endpoint(incoming, stored)?;
+    seal(st, &plain)
+}
+
+/// Seals an endpoint's secret values.
+pub(crate) fn seal(st: &AppState, endpoint: &str) -> ApiResult<String> {
+    crate::sealing::seal(&st.vault, endpoint).map_err(ApiError::bad_request)
 }
 
 /// Checks a plugin name.

@@ -125,6 +125,10 @@ async fn create_store(
             .await
             .map_err(ApiError::bad_request)?;
     }
+    let fields = StoreFields {
+        endpoint: super::seal(&st, &fields.endpoint)?,
+        ..fields
+    };
     let id = st
         .catalog
         .create_store(&fields, Some(&st.vault.seal(&secret)))
@@ -179,7 +183,7 @@ async fn update_store(
         )));
     }
     let fields = StoreFields {
-        endpoint: accept_endpoint(req.endpoint, Some(&old.endpoint))?,
+        endpoint: super::accept_sealed(&st, req.endpoint, Some(&old.endpoint))?,
         prune_schedule: prune_schedule(&req.plugin, req.prune_schedule)?
             .unwrap_or(old.prune_schedule),
         name: req.name,

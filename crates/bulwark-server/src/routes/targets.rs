@@ -12,7 +12,7 @@ use bulwark_api::{
 use bulwark_catalog::{Target, TargetFields};
 use bulwark_core::ids::TargetId;
 
-use super::{accept_endpoint, check_name, check_plugin, deleted, not_found, redacted, updated};
+use super::{check_name, check_plugin, deleted, not_found, redacted, updated};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Query, parse_flag, parse_id};
 use crate::state::AppState;
@@ -77,7 +77,7 @@ async fn create_target(
     check_plugin(&req.plugin)?;
     check_agent(&req.agent)?;
     let fields = TargetFields {
-        endpoint: accept_endpoint(req.endpoint, None)?,
+        endpoint: super::accept_sealed(&st, req.endpoint, None)?,
         name: req.name,
         summary: req.summary.unwrap_or_default(),
         plugin: req.plugin,
@@ -126,7 +126,7 @@ async fn update_target(
         .await?
         .ok_or_else(|| not_found("target", id))?;
     let fields = TargetFields {
-        endpoint: accept_endpoint(req.endpoint, Some(&old.endpoint))?,
+        endpoint: super::accept_sealed(&st, req.endpoint, Some(&old.endpoint))?,
         name: req.name,
         summary: req.summary,
         plugin: req.plugin,

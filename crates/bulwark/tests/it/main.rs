@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod archives;
+mod authz;
 mod cli;
 mod common;
 mod databases;
@@ -12,11 +13,15 @@ mod engine;
 mod hygiene;
 mod jobs;
 mod lifecycle;
+mod logins;
 mod meta;
 mod plugin_cli;
 mod plugins;
 mod repository;
 mod resources;
+mod secrets;
+mod security;
 mod servers;
 mod tasks;
+mod tls;
 mod validation;

@@ -121,6 +121,25 @@ async fn openapi_documents_every_route() {
         .collect();
     want.sort();
     assert_eq!(documented, want);
+    // Every route that needs a login says so, with its 401 and 403; the public ones do not.
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let public = [
+        ("get", "/v1/status"),
+        ("get", "/v1/meta/pubkey"),
+        ("post", "/v1/auth/login"),
+    ];
+    for (m, p) in &documented {
+        let op = &doc["paths"][p][m];
+        let open = public.contains(&(m.as_str(), p.as_str()));
+        assert_eq!(op["security"].is_null(), open, "{m} {p}");
+        if !open {
+            assert!(op["responses"]["401"].is_object(), "{m} {p}");
+            assert!(op["responses"]["403"].is_object(), "{m} {p}");
+        }
+    }
     // Request and response schemas are there too.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for s in [

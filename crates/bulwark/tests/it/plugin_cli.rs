@@ -69,7 +69,7 @@ fn protocol_errors_and_exit_codes() {
     let info: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(
         info["features"],
-        serde_json::json!({"target": "yes", "store": "yes"})
+        serde_json::json!({"target": "yes", "store": "yes", "endpoint": "env"})
     );
     assert_eq!(info["fields"][0]["name"], "base_dir");
 

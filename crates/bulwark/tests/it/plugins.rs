@@ -63,7 +63,10 @@ async fn lists_builtins_and_external_plugins() {
 
     let fs = &list[0];
     assert_eq!(fs["kind"], "builtin");
-    assert_eq!(fs["features"], json!({"target": "yes", "store": "yes"}));
+    assert_eq!(
+        fs["features"],
+        json!({"target": "yes", "store": "yes", "endpoint": "env"})
+    );
     assert_eq!(fs["fields"][0]["name"], "base_dir");
     assert_eq!(fs["error"], serde_json::Value::Null);
 
@@ -76,7 +79,10 @@ async fn lists_builtins_and_external_plugins() {
     assert_eq!(ext["features"], json!({"target": "yes", "store": "no"}));
     let redis = d.get_ok("/v1/plugin/redis").await.unwrap();
     assert_eq!(redis["kind"], "builtin");
-    assert_eq!(redis["features"], json!({"target": "yes", "store": "no"}));
+    assert_eq!(
+        redis["features"],
+        json!({"target": "yes", "store": "no", "endpoint": "env"})
+    );
 
     let broken = d.get_ok("/v1/plugin/broken").await.unwrap();
     let err = broken["error"].as_str().unwrap();

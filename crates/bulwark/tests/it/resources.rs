@@ -212,7 +212,20 @@ async fn stored_endpoint(
         }
     };
     catalog.close().await;
-    serde_json::from_str(&text).unwrap()
+    // Secrets are sealed at rest: open them with the data directory's master key.
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (k, v) in value.as_object().unwrap() {
+        if bulwark_core::redact::is_secret_key(k) {
+            assert!(
+                v.as_str()
+                    .unwrap()
+                    .starts_with(bulwark_server::sealing::MARK),
+                "{k} is stored in clear: {text}"
+            );
+        }
+    }
+    let vault = bulwark_server::vault::Vault::load(&d.data_dir(), None).unwrap();
+    serde_json::from_str(&bulwark_server::sealing::open(&vault, &text).unwrap()).unwrap()
 }
 
 #[tokio::test]
