@@ -194,6 +194,11 @@ impl TestDaemon {
         ))
     }
 
+    /// The status of `GET path` with `token` (or no credential).
+    pub async fn status_as(&self, token: Option<&str>, path: &str) -> Result<u16> {
+        Ok(self.request_as(token, "GET", path, None).await?.0)
+    }
+
     /// A request builder for `path` without credentials, for tests of headers and cookies.
     pub fn bare(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))

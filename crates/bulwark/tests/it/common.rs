@@ -122,3 +122,24 @@ pub fn uuids(list: &Value) -> Vec<String> {
         .map(|v| v["uuid"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Runs a prepared command with `stdin` piped in; returns (exit code, stdout, stderr).
+pub fn piped(cmd: &mut std::process::Command, stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use bulwark_testkit::{TestDaemon, tree};
 use serde_json::{Value, json};
 
-use crate::common::{bin, daemon, snapshot};
+use crate::common::{bin, daemon, piped, snapshot};
 use crate::engine::engine_daemon;
 
 /// Runs the CLI with its configuration (and saved token) under `home`, no BULWARK_TOKEN.
@@ -18,28 +18,14 @@ fn cli_at(
     args: &[&str],
     stdin: Option<&str>,
 ) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(bin())
-        .args(args)
-        .args(["--api", &d.base_url])
-        .env("XDG_CONFIG_HOME", home)
-        .env_remove("BULWARK_TOKEN")
-        .env_remove("BULWARK_API")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    piped(
+        Command::new(bin())
+            .args(args)
+            .args(["--api", &d.base_url])
+            .env("XDG_CONFIG_HOME", home)
+            .env_remove("BULWARK_TOKEN")
+            .env_remove("BULWARK_API"),
+        stdin.unwrap_or_default(),
     )
 }
 
@@ -203,25 +189,13 @@ async fn the_cli_logs_in_backs_up_restores_and_logs_out() {
     );
     let probe_id = probe.split('_').nth(1).unwrap();
     assert_eq!(cli_at(&d, &home, &["token", "revoke", probe_id], None).0, 0);
-    assert_eq!(
-        d.request_as(Some(&probe), "GET", "/v1/jobs", None)
-            .await
-            .unwrap()
-            .0,
-        401
-    );
+    assert_eq!(d.status_as(Some(&probe), "/v1/jobs").await.unwrap(), 401);
 
     // Logout revokes the saved token; a command after it is refused and changes nothing.
     let (code, out, _) = cli_at(&d, &home, &["logout"], None);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("revoked"), "{out}");
-    assert_eq!(
-        d.request_as(Some(&token), "GET", "/v1/jobs", None)
-            .await
-            .unwrap()
-            .0,
-        401
-    );
+    assert_eq!(d.status_as(Some(&token), "/v1/jobs").await.unwrap(), 401);
     let before = snapshot(&d).await;
     let (code, _, err) = cli_at(&d, &home, &["delete", "job", "j", "--yes"], None);
     assert_eq!(code, 1);
@@ -230,31 +204,14 @@ async fn the_cli_logs_in_backs_up_restores_and_logs_out() {
 }
 
 fn host(d: &TestDaemon, args: &[&str], stdin: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new(bin())
-        .args(args)
-        .arg("--config")
-        .arg(d.config_path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (code, out, err) = piped(
+        Command::new(bin())
+            .args(args)
+            .arg("--config")
+            .arg(d.config_path()),
+        stdin,
+    );
+    (code == 0, format!("{out}{err}"))
 }
 
 #[tokio::test]
@@ -355,32 +312,14 @@ async fn users_are_managed_on_the_host_while_the_daemon_runs() {
         &format!("{pw2}\n"),
     );
     assert!(ok, "{said}");
-    assert_eq!(
-        d.request_as(Some(&session), "GET", "/v1/jobs", None)
-            .await
-            .unwrap()
-            .0,
-        401
-    );
+    assert_eq!(d.status_as(Some(&session), "/v1/jobs").await.unwrap(), 401);
     assert!(d.login("eve", &pw1).await.is_err());
     d.login("eve", &pw2).await.unwrap();
-    assert_eq!(
-        d.request_as(Some(&token), "GET", "/v1/jobs", None)
-            .await
-            .unwrap()
-            .0,
-        200
-    );
+    assert_eq!(d.status_as(Some(&token), "/v1/jobs").await.unwrap(), 200);
     // Removing the user ends its tokens too.
     let (ok, said) = host(&d, &["user", "remove", "eve"], "");
     assert!(ok, "{said}");
-    assert_eq!(
-        d.request_as(Some(&token), "GET", "/v1/jobs", None)
-            .await
-            .unwrap()
-            .0,
-        401
-    );
+    assert_eq!(d.status_as(Some(&token), "/v1/jobs").await.unwrap(), 401);
     let (ok, said) = host(&d, &["user", "remove", "eve"], "");
     assert!(!ok && said.contains("no user eve"), "{said}");
 }

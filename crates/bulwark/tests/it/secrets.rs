@@ -4,14 +4,14 @@
 //! clear is sealed at start.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bulwark_testkit::TestDaemon;
 use serde_json::{Value, json};
 
-use crate::common::bin;
+use crate::common::{bin, piped};
 use crate::engine::{engine_daemon, finished, fixture_plugins, run_job, wire};
 
 fn canary() -> String {
@@ -157,31 +157,13 @@ async fn a_canary_password_never_leaks() {
 }
 
 fn rotate(config: &Path, stdin: Option<&str>) -> (bool, String) {
-    use std::io::Write;
     let mut c = Command::new(bin());
     c.args(["secrets", "rotate", "--config"]).arg(config);
     if stdin.is_some() {
         c.arg("--new-passphrase-stdin");
     }
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (code, out, err) = piped(&mut c, stdin.unwrap_or_default());
+    (code == 0, format!("{out}{err}"))
 }
 
 fn key_ids(d: &TestDaemon) -> Vec<String> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::bin;
+use crate::common::{bin, piped};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -83,23 +83,21 @@ fn certificates(dir: &Path) {
 
 /// Adds a user to the daemon of `config` on the host.
 fn add_user(config: &Path, name: &str, password: &str) {
-    let mut c = Command::new(bin())
-        .args([
-            "user",
-            "add",
-            name,
-            "--role",
-            "admin",
-            "--password-stdin",
-            "--config",
-        ])
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(c.stdin.take().unwrap(), "{password}").unwrap();
-    assert!(c.wait().unwrap().success());
+    let (code, _, err) = piped(
+        Command::new(bin())
+            .args([
+                "user",
+                "add",
+                name,
+                "--role",
+                "admin",
+                "--password-stdin",
+                "--config",
+            ])
+            .arg(config),
+        &format!("{password}\n"),
+    );
+    assert_eq!(code, 0, "{err}");
 }
 
 /// Starts `bulwark server --config FILE` with stderr to `log`; returns it and the URL it prints.
@@ -130,27 +128,13 @@ fn stop(mut child: Child) {
 }
 
 fn cli(args: &[&str], home: &Path, stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(bin())
-        .args(args)
-        .env("XDG_CONFIG_HOME", home)
-        .env_remove("BULWARK_TOKEN")
-        .env_remove("BULWARK_API")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    piped(
+        Command::new(bin())
+            .args(args)
+            .env("XDG_CONFIG_HOME", home)
+            .env_remove("BULWARK_TOKEN")
+            .env_remove("BULWARK_API"),
+        stdin,
     )
 }
 
