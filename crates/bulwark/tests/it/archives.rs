@@ -2,12 +2,14 @@
 //! by backups, which this daemon does not run yet, so the tests record them in the catalog
 //! directly while the daemon is stopped.
 
-use bulwark_catalog::{Catalog, NewArchive};
+use bulwark_catalog::Catalog;
 use bulwark_testkit::TestDaemon;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
-use crate::common::{Fixture, HOLD_TASKS, assert_error, bin, fixture, snapshot, uuids};
+use crate::common::{
+    Fixture, HOLD_TASKS, assert_error, bin, fixture, record_archive, snapshot, uuids,
+};
 
 struct World {
     d: TestDaemon,
@@ -39,22 +41,7 @@ async fn world() -> World {
         .await
         .unwrap();
     let record = async |f: &Fixture, day: u32, key: &str| {
-        catalog
-            .create_archive(&NewArchive {
-                target: f.target.parse().unwrap(),
-                store: f.store.parse().unwrap(),
-                store_key: key.to_string(),
-                taken_at: at(day),
-                expires_at: at(day) + 86400,
-                notes: String::new(),
-                size: 0,
-                uuid: None,
-                format: bulwark_catalog::ArchiveFormat::Raw,
-                added: None,
-            })
-            .await
-            .unwrap()
-            .to_string()
+        record_archive(&catalog, f, key, at(day), at(day) + 86400).await
     };
     let mut a_archives = Vec::new();
     for day in [24, 25, 26] {

@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use bulwark_catalog::{Catalog, NewArchive};
+use bulwark_catalog::Catalog;
 use bulwark_testkit::TestDaemon;
 use serde_json::{Value, json};
 
-use crate::common::{HOLD_TASKS, bin, fixture};
+use crate::common::{HOLD_TASKS, bin, documented_routes, fixture, record_archive};
 
 /// What a route needs, as the README documents it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,25 +104,10 @@ async fn world(dir: &std::path::Path) -> (TestDaemon, Objects) {
     let catalog = Catalog::open(&d.data_dir().join("catalog.db"))
         .await
         .unwrap();
-    let archive = async |f: &crate::common::Fixture| {
-        catalog
-            .create_archive(&NewArchive {
-                target: f.target.parse().unwrap(),
-                store: f.store.parse().unwrap(),
-                store_key: "k".into(),
-                taken_at: 1_700_000_000,
-                expires_at: 4_000_000_000,
-                notes: String::new(),
-                size: 0,
-                uuid: None,
-                format: bulwark_catalog::ArchiveFormat::Raw,
-                added: None,
-            })
-            .await
-            .unwrap()
-            .to_string()
-    };
-    let (aa, ab) = (archive(&fa).await, archive(&fb).await);
+    let (aa, ab) = (
+        record_archive(&catalog, &fa, "k", 1_700_000_000, 4_000_000_000).await,
+        record_archive(&catalog, &fb, "k", 1_700_000_000, 4_000_000_000).await,
+    );
     catalog.close().await;
     d.restart().unwrap();
     let side = async |f: &crate::common::Fixture, archive: String| {
@@ -258,17 +243,7 @@ async fn every_route_answers_every_principal_as_its_rule_says() {
     let (d, o) = world(dir.path()).await;
     let rules = expected_rules();
     let doc = d.get_ok("/v1/openapi.json").await.unwrap();
-    let mut routes: Vec<(String, String)> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .flat_map(|(p, ops)| {
-            ops.as_object()
-                .unwrap()
-                .keys()
-                .map(move |m| (m.clone(), p.clone()))
-        })
-        .collect();
+    let mut routes = documented_routes(&doc);
     // Reads first, then changes, then logout (it ends the caller's session).
     routes.sort_by_key(|(m, p)| (p == "/v1/auth/logout", m != "get", p.clone(), m.clone()));
     let unruled: Vec<String> = routes

@@ -143,3 +143,44 @@ pub fn piped(cmd: &mut std::process::Command, stdin: &str) -> (i32, String, Stri
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Every `(method, path)` of an OpenAPI document, methods lowercase.
+pub fn documented_routes(doc: &Value) -> Vec<(String, String)> {
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), p.clone()))
+        })
+        .collect()
+}
+
+/// Records an archive of a fixture's target and store straight in a stopped daemon's catalog.
+pub async fn record_archive(
+    catalog: &bulwark_catalog::Catalog,
+    f: &Fixture,
+    key: &str,
+    taken_at: i64,
+    expires_at: i64,
+) -> String {
+    catalog
+        .create_archive(&bulwark_catalog::NewArchive {
+            target: f.target.parse().unwrap(),
+            store: f.store.parse().unwrap(),
+            store_key: key.to_string(),
+            taken_at,
+            expires_at,
+            notes: String::new(),
+            size: 0,
+            uuid: None,
+            format: bulwark_catalog::ArchiveFormat::Raw,
+            added: None,
+        })
+        .await
+        .unwrap()
+        .to_string()
+}

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::common::{assert_error, daemon};
+use crate::common::{assert_error, daemon, documented_routes};
 
 #[tokio::test]
 async fn status_reports_health() {
@@ -104,16 +104,7 @@ async fn openapi_documents_every_route() {
     let d = daemon().await;
     let doc = d.get_ok("/v1/openapi.json").await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    let paths = doc["paths"].as_object().unwrap();
-    let mut documented: Vec<(String, String)> = paths
-        .iter()
-        .flat_map(|(p, ops)| {
-            ops.as_object()
-                .unwrap()
-                .keys()
-                .map(move |m| (m.clone(), p.clone()))
-        })
-        .collect();
+    let mut documented = documented_routes(&doc);
     documented.sort();
     let mut want: Vec<(String, String)> = ROUTES
         .iter()
