@@ -32,19 +32,33 @@ fn in_catalog_files(d: &TestDaemon, needle: &str) -> Vec<String> {
     found
 }
 
-/// Every process's command line that holds `needle`, read over and over until `stop`.
-fn watch_command_lines(
-    needle: String,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Vec<String>> {
+/// What the watcher saw: command lines holding the needle, and the modes of the environment
+/// files of processes whose environment holds it.
+#[derive(Default)]
+struct Seen {
+    command_lines: Vec<String>,
+    environ_modes: Vec<u32>,
+}
+
+/// Every process's command line and environment, read over and over until `stop`.
+fn watch_processes(needle: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Seen> {
+    use std::os::unix::fs::PermissionsExt;
     std::thread::spawn(move || {
-        let mut seen = Vec::new();
+        let mut seen = Seen::default();
         while !stop.load(Ordering::Relaxed) {
             for entry in std::fs::read_dir("/proc").unwrap().flatten() {
                 if let Ok(cmd) = std::fs::read(entry.path().join("cmdline"))
                     && String::from_utf8_lossy(&cmd).contains(&needle)
                 {
-                    seen.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+                    seen.command_lines
+                        .push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+                }
+                let environ = entry.path().join("environ");
+                if let Ok(env) = std::fs::read(&environ)
+                    && String::from_utf8_lossy(&env).contains(&needle)
+                    && let Ok(meta) = std::fs::metadata(&environ)
+                {
+                    seen.environ_modes.push(meta.permissions().mode() & 0o777);
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -110,16 +124,28 @@ async fn a_canary_password_never_leaks() {
 
     // A backup while every command line is watched.
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = watch_command_lines(secret.clone(), stop.clone());
+    let watcher = watch_processes(secret.clone(), stop.clone());
     let task = run_job(&d, &w.job).await;
     let t = finished(&d, &task).await;
     stop.store(true, Ordering::Relaxed);
     assert_eq!(t["status"], "done", "{}", t["log"]);
-    let leaks = watcher.join().unwrap();
+    let seen = watcher.join().unwrap();
     assert!(
-        leaks.is_empty(),
-        "the secret was on a command line: {leaks:?}"
+        seen.command_lines.is_empty(),
+        "the secret was on a command line: {:?}",
+        seen.command_lines
     );
+    // It was in the plugin's environment, which only the daemon's user (and root) can read.
+    assert!(
+        !seen.environ_modes.is_empty(),
+        "no process had the endpoint in its environment"
+    );
+    assert!(
+        seen.environ_modes.iter().all(|m| m & 0o077 == 0),
+        "an environment readable by other users: {:?}",
+        seen.environ_modes
+    );
+
     // The plugin got the real password (opened just for it).
     assert_eq!(
         std::fs::read_to_string(&seen_by_plugin).unwrap().trim(),
