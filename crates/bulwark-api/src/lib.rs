@@ -50,13 +50,13 @@ pub struct ErrorResponse {
     pub error: String,
 }
 
-/// An endpoint document as a request may send it: the seed's JSON-encoded string
+/// An endpoint document as a request may send it: SHIELD's JSON-encoded string
 /// (`"{\"base_dir\":\"/srv\"}"`), or, for convenience, the JSON object itself. Either way it must
 /// be a JSON object, and the API answers with the string form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EndpointInput {
-    /// A JSON object encoded as a string, as seed 003 writes it.
+    /// A JSON object encoded as a string, as SHIELD's API writes it.
     Text(String),
     /// The JSON object itself.
     Object(serde_json::Map<String, serde_json::Value>),

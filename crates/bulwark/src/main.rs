@@ -21,6 +21,9 @@ use bulwark_server::config::{Config, LogFormat};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where the daemon is and how to print; these flags go anywhere on the line.
+    #[command(flatten)]
+    conn: cli::Conn,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,32 +98,22 @@ enum Command {
         /// Read the password from the first line of stdin.
         #[arg(long)]
         password_stdin: bool,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Log out: revoke the saved token and forget it.
     ///
     /// Example: bulwark logout
-    Logout {
-        #[command(flatten)]
-        conn: cli::Conn,
-    },
+    Logout {},
     /// Make, list and revoke API tokens.
     ///
     /// Example: bulwark token list
     Token {
         #[command(subcommand)]
         cmd: cli::auth::TokenCmd,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Say whether the daemon is up and healthy (through its API, on this host or another).
     ///
     /// Example: bulwark status --api http://backup1:8450
-    Status {
-        #[command(flatten)]
-        conn: cli::Conn,
-    },
+    Status {},
     /// List schedules, retention policies, targets, stores, jobs, archives, tasks or plugins,
     /// with the API's filters; a table, or the API's JSON with --json.
     ///
@@ -128,8 +121,6 @@ enum Command {
     List {
         #[command(subcommand)]
         what: cli::view::ListWhat,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Show one resource, named by UUID, unique UUID prefix or name.
     ///
@@ -140,8 +131,6 @@ enum Command {
         /// Its name, UUID or unique UUID prefix (`show retention policy NAME` works too).
         #[arg(num_args = 1..=2, required = true, value_name = "REF")]
         reference: Vec<String>,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Create a schedule, retention policy, target, store or job. Fields come from flags; on
     /// a terminal, bulwark asks for a required one that is missing.
@@ -150,8 +139,6 @@ enum Command {
     Create {
         #[command(subcommand)]
         what: cli::change::CreateWhat,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Change a schedule, retention policy, target, store, job or an archive's notes; only the
     /// fields given change (on a terminal with none given, bulwark asks field by field).
@@ -161,8 +148,6 @@ enum Command {
     Edit {
         #[command(subcommand)]
         what: cli::change::EditWhat,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Delete a schedule, retention policy, target, store, job or archive (an archive's data
     /// is purged from its store). Asks first on a terminal, unless --yes.
@@ -177,65 +162,55 @@ enum Command {
         /// Do not ask.
         #[arg(short, long)]
         yes: bool,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Pause a job: it no longer runs on its schedule (it still runs when asked).
     ///
     /// Example: bulwark pause job orders-nightly
     Pause {
-        /// The word `job`, as seed 003 writes the command.
+        /// The word `job`, as SHIELD's CLI writes the command.
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
         reference: String,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Unpause a job: it runs on its schedule again.
     ///
     /// Example: bulwark unpause job orders-nightly
     Unpause {
-        /// The word `job`, as seed 003 writes the command.
+        /// The word `job`, as SHIELD's CLI writes the command.
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
         reference: String,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Say whether a job is paused.
     ///
     /// Example: bulwark paused job orders-nightly --json
     Paused {
-        /// The word `job`, as seed 003 writes the command.
+        /// The word `job`, as SHIELD's CLI writes the command.
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
         reference: String,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Run a job's backup now; with --wait, follow it to its end.
     ///
     /// Example: bulwark run job orders-nightly --wait
     Run {
-        /// The word `job`, as seed 003 writes the command.
+        /// The word `job`, as SHIELD's CLI writes the command.
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
         reference: String,
         #[command(flatten)]
         start: cli::task::Start,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Restore an archive into its own target, or into another with --to; with --wait,
     /// follow it to its end.
     ///
     /// Example: bulwark restore archive 3f2a --to orders-staging --wait
     Restore {
-        /// The word `archive`, as seed 003 writes the command.
+        /// The word `archive`, as SHIELD's CLI writes the command.
         #[arg(value_name = "archive")]
         word: cli::task::ArchiveWord,
         /// The archive's UUID or a unique prefix of it.
@@ -245,20 +220,16 @@ enum Command {
         to: Option<String>,
         #[command(flatten)]
         start: cli::task::Start,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Cancel a pending or running task (a running one has its plugins killed).
     ///
     /// Example: bulwark cancel task 7c1e
     Cancel {
-        /// The word `task`, as seed 003 writes the command.
+        /// The word `task`, as SHIELD's CLI writes the command.
         #[arg(value_name = "task")]
         word: cli::task::TaskWord,
         /// The task's UUID or a unique prefix of it.
         reference: String,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Check a repository store: its structure, and with --read-data part or all of its data
     /// read back and verified. The task's status is the verdict; with --wait, the exit code too.
@@ -276,8 +247,6 @@ enum Command {
         /// Follow the task to its end; exit 0 only if the check passed.
         #[arg(long)]
         wait: bool,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Prune a repository store: remove data no archive uses any more.
     ///
@@ -291,8 +260,6 @@ enum Command {
         /// Follow the task to its end; exit 0 only if it is done.
         #[arg(long)]
         wait: bool,
-        #[command(flatten)]
-        conn: cli::Conn,
     },
     /// Print a shell completion script.
     ///
@@ -313,70 +280,49 @@ enum Shell {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let conn = cli.conn;
     match cli.command {
         Command::Server { config } => run_server(config),
         Command::Plugin { name, args } => run_plugin(&name, &args),
-        Command::Status { conn } => cli::view::status(&conn),
+        Command::Status {} => cli::view::status(&conn),
         Command::User { cmd, host } => host::user(&cmd, &host),
         Command::Secrets { cmd, host } => host::secrets(&cmd, &host),
         Command::Login {
             username,
             password_stdin,
-            conn,
         } => cli::auth::login(&conn, username.as_deref(), password_stdin),
-        Command::Logout { conn } => cli::auth::logout(&conn),
-        Command::Token { cmd, conn } => cli::auth::token(&cmd, &conn),
-        Command::List { what, conn } => cli::view::list(&what, &conn),
-        Command::Show {
-            kind,
-            reference,
-            conn,
-        } => cli::view::show(kind, &reference, &conn),
-        Command::Create { what, conn } => cli::change::create(&what, &conn),
-        Command::Edit { what, conn } => cli::change::edit(&what, &conn),
+        Command::Logout {} => cli::auth::logout(&conn),
+        Command::Token { cmd } => cli::auth::token(&cmd, &conn),
+        Command::List { what } => cli::view::list(&what, &conn),
+        Command::Show { kind, reference } => cli::view::show(kind, &reference, &conn),
+        Command::Create { what } => cli::change::create(&what, &conn),
+        Command::Edit { what } => cli::change::edit(&what, &conn),
         Command::Delete {
             kind,
             reference,
             yes,
-            conn,
         } => cli::change::delete(kind, &reference, yes, &conn),
-        Command::Pause {
-            reference, conn, ..
-        } => cli::task::pause(&reference, true, &conn),
-        Command::Unpause {
-            reference, conn, ..
-        } => cli::task::pause(&reference, false, &conn),
-        Command::Paused {
-            reference, conn, ..
-        } => cli::task::paused(&reference, &conn),
+        Command::Pause { reference, .. } => cli::task::pause(&reference, true, &conn),
+        Command::Unpause { reference, .. } => cli::task::pause(&reference, false, &conn),
+        Command::Paused { reference, .. } => cli::task::paused(&reference, &conn),
         Command::Run {
-            reference,
-            start,
-            conn,
-            ..
+            reference, start, ..
         } => cli::task::run(&reference, &start, &conn),
         Command::Restore {
             reference,
             to,
             start,
-            conn,
             ..
         } => cli::task::restore(&reference, to.as_deref(), &start, &conn),
-        Command::Cancel {
-            reference, conn, ..
-        } => cli::task::cancel(&reference, &conn),
+        Command::Cancel { reference, .. } => cli::task::cancel(&reference, &conn),
         Command::Check {
             reference,
             read_data,
             wait,
-            conn,
             ..
         } => cli::task::maintain(&reference, Some(read_data.as_deref()), wait, &conn),
         Command::Prune {
-            reference,
-            wait,
-            conn,
-            ..
+            reference, wait, ..
         } => cli::task::maintain(&reference, None, wait, &conn),
         Command::Completions { shell } => {
             let shell = match shell {
@@ -384,13 +330,17 @@ fn main() -> ExitCode {
                 Shell::Zsh => clap_complete::Shell::Zsh,
                 Shell::Fish => clap_complete::Shell::Fish,
             };
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "bulwark",
-                &mut std::io::stdout(),
-            );
-            ExitCode::SUCCESS
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "bulwark", &mut script);
+            // `bulwark completions zsh | head` closes the pipe early: that is not an error.
+            use std::io::Write;
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("bulwark: writing the completions failed: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Command::StoreSecret {
             store,

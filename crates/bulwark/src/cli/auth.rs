@@ -255,11 +255,8 @@ pub fn token(cmd: &TokenCmd, conn: &Conn) -> ExitCode {
                 if let Some(e) = expires {
                     body["expires_in"] = match e.as_str() {
                         "never" => 0.into(),
-                        d => humantime::parse_duration(d)
-                            .map_err(|err| {
-                                format!("--expires {d}: {err} (say 30d, 12h, 2w or never)")
-                            })?
-                            .as_secs()
+                        d => super::change::seconds(d)
+                            .map_err(|err| format!("--expires: {err}, or never"))?
                             .into(),
                     };
                 }

@@ -145,7 +145,7 @@ pub enum CreateWhat {
     /// Example: bulwark create retention policy --name month --expires 30d
     #[command(visible_alias = "retention-policy", alias = "policy")]
     Retention {
-        /// `policy`, as the seed writes it (`create retention policy`); optional.
+        /// `policy`, as SHIELD's CLI writes it (`create retention policy`); optional.
         #[arg(hide = true, value_parser = ["policy"])]
         word: Option<String>,
         #[command(flatten)]
@@ -478,13 +478,22 @@ fn new_endpoint(
 }
 
 /// Seconds from `7d`, `12h`, `2w`, `90m` or a plain number of seconds.
-fn seconds(s: &str) -> CliResult<i64> {
+/// A duration as the help says it: seconds (`3600`), or a number with `s`, `m`, `h`, `d` or `w`
+/// (`90m`, `12h`, `7d`, `2w`; parts may follow one another: `1d12h`).
+pub(crate) fn seconds(s: &str) -> CliResult<i64> {
     if let Ok(n) = s.trim().parse::<i64>() {
         return Ok(n);
     }
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("'{s}' is not a duration such as 7d, 12h or 3600 ({e})"))
-        .and_then(|d| i64::try_from(d.as_secs()).map_err(|_| format!("'{s}' is too long")))
+    let bad = || {
+        format!(
+            "'{s}' is not a duration: say seconds (3600) or a number with s, m, h, d or w (90m, 12h, 7d, 2w)"
+        )
+    };
+    let d = humantime::parse_duration(s.trim()).map_err(|_| bad())?;
+    if d.subsec_nanos() != 0 {
+        return Err(bad());
+    }
+    i64::try_from(d.as_secs()).map_err(|_| format!("'{s}' is too long"))
 }
 
 fn insert_opt(body: &mut Map<String, Value>, key: &str, value: Option<String>) {
@@ -869,6 +878,14 @@ mod tests {
         assert_eq!(seconds("2w").unwrap(), 14 * 86400);
         assert_eq!(seconds("12h").unwrap(), 12 * 3600);
         assert!(seconds("soon").unwrap_err().contains("not a duration"));
+        assert_eq!(seconds("1d12h").unwrap(), 36 * 3600);
+        // Units that make no sense for retention are refused, and not offered.
+        let err = seconds("5ms").unwrap_err();
+        assert!(
+            err.contains("s, m, h, d or w") && !err.contains("nsec"),
+            "{err}"
+        );
+        assert!(!seconds("7x").unwrap_err().contains("nsec"));
         assert_eq!(typed("port", "5432", Some("port")).unwrap(), json!(5432));
         assert!(typed("port", "x", Some("port")).is_err());
         assert_eq!(typed("all", "yes", Some("bool")).unwrap(), json!(true));

@@ -230,7 +230,10 @@ impl Client {
                 why = format!("{why}: {s}");
                 source = s.source();
             }
-            format!("cannot reach the Bulwark daemon at {}: {why}", self.base)
+            format!(
+                "cannot reach the Bulwark daemon at {}: {why} (say where it is with --api URL or BULWARK_API)",
+                self.base
+            )
         })?;
         let status = resp.status();
         let body = resp
@@ -266,7 +269,10 @@ impl Client {
         };
         match by_prefix.len() {
             1 => Ok(by_prefix[0].clone()),
-            0 => Err(format!("no {what} matches '{reference}'")),
+            0 => Err(format!(
+                "no {what} matches '{reference}'{}",
+                did_you_mean(reference, items.iter().filter_map(|v| v["name"].as_str()))
+            )),
             _ => Err(format!(
                 "'{reference}' matches {} {what}s; say which: {}",
                 by_prefix.len(),
@@ -285,6 +291,37 @@ impl Client {
     /// The UUID of the resource `reference` names.
     pub fn uuid_of(&self, kind: Kind, reference: &str) -> CliResult<String> {
         Ok(text(&self.resolve(kind, reference)?["uuid"]))
+    }
+}
+
+/// `; did you mean 'orders'?` for the names closest to a reference that matched nothing, or
+/// nothing when none is close.
+fn did_you_mean<'a>(reference: &str, names: impl Iterator<Item = &'a str>) -> String {
+    let mut close: Vec<(f64, &str)> = names
+        .map(|n| {
+            (
+                strsim::normalized_damerau_levenshtein(
+                    &reference.to_lowercase(),
+                    &n.to_lowercase(),
+                ),
+                n,
+            )
+        })
+        .filter(|(score, _)| *score >= 0.6)
+        .collect();
+    close.sort_by(|a, b| b.0.total_cmp(&a.0));
+    close.dedup_by(|a, b| a.1 == b.1);
+    match close.as_slice() {
+        [] => String::new(),
+        [(_, one)] => format!("; did you mean '{one}'?"),
+        many => format!(
+            "; did you mean one of {}?",
+            many.iter()
+                .take(3)
+                .map(|(_, n)| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -333,5 +370,22 @@ pub fn finish(r: CliResult<()>) -> ExitCode {
             eprintln!("bulwark: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn close_names_are_suggested() {
+        let names = ["orders", "orders-eu", "billing"];
+        assert_eq!(
+            did_you_mean("ordrs", names.into_iter()),
+            "; did you mean 'orders'?"
+        );
+        assert_eq!(did_you_mean("zzz", names.into_iter()), "");
+        assert!(did_you_mean("order-eu", names.into_iter()).contains("'orders-eu'"));
     }
 }

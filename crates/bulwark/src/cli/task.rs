@@ -214,8 +214,18 @@ fn elapsed(d: Duration) -> String {
     format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
-/// Reads the task until it has ended; shows its progress on a terminal (stderr).
+/// Reads the task until it has ended; shows its progress on a terminal (stderr). Ctrl-C stops
+/// the waiting, not the task, and says how to cancel it.
 fn follow(c: &Client, task: &str) -> CliResult<Value> {
+    let id = task.to_string();
+    let api = c.base().to_string();
+    // Only one handler per process, and one wait per command: a second one is not set.
+    let _ = ctrlc::set_handler(move || {
+        eprintln!(
+            "\nbulwark: stopped waiting; task {id} goes on. Follow it with `bulwark show task {id} --api {api}`, cancel it with `bulwark cancel task {id} --api {api}`."
+        );
+        std::process::exit(130);
+    });
     // Drawn on stderr only when it is a terminal; hidden otherwise.
     let bar = ProgressBar::new_spinner();
     let style = ProgressStyle::with_template(

@@ -1,8 +1,10 @@
 //! `bulwark status`, `bulwark list KIND` and `bulwark show KIND REF`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
+
 use serde_json::Value;
 
 use super::{CliResult, Client, Conn, Kind, encode, finish, print_json, reference, text};
@@ -26,7 +28,7 @@ pub enum ListWhat {
     /// Retention policies. Example: bulwark list retention policies --used
     #[command(visible_alias = "retention-policies", alias = "policies")]
     Retention {
-        /// `policies`, as the seed writes it (`list retention policies`); optional.
+        /// `policies`, as SHIELD's CLI writes it (`list retention policies`); optional.
         #[arg(hide = true, value_parser = ["policies", "policy"])]
         word: Option<String>,
         #[command(flatten)]
@@ -224,7 +226,15 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
         Kind::Retention => vec![
             ("UUID", uuid),
             ("NAME", f("name")),
-            ("EXPIRES (s)", f("expires")),
+            (
+                "KEEPS FOR",
+                Box::new(|v: &Value| {
+                    v["expires"]
+                        .as_u64()
+                        .map(human_duration)
+                        .unwrap_or_default()
+                }),
+            ),
         ],
         Kind::Target => vec![
             ("UUID", uuid),
@@ -323,30 +333,98 @@ pub fn grid(heads: &[&str], cells: Vec<Vec<String>>) -> String {
 /// One resource as `key: value` lines, nested values as JSON.
 pub(super) fn details(v: &Value) -> String {
     match v.as_object() {
-        Some(map) => {
-            let width = map.keys().map(String::len).max().unwrap_or(0);
-            map.iter()
-                .map(|(k, v)| {
-                    let value = match v {
-                        Value::String(s) if s.contains('\n') => {
-                            format!("\n    {}", s.trim_end().replace('\n', "\n    "))
-                        }
-                        other => text(other),
-                    };
-                    format!("{k:<width$}  {value}")
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
+        Some(map) => lines(map, 0).join("\n"),
         None => text(v),
     }
+}
+
+/// Seconds as people say them: `7 days`, `12 hours`, `90 minutes`, `1h 1m 1s`.
+pub fn human_duration(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match secs {
+        0 => "0 seconds".into(),
+        s if s % 86_400 == 0 => plural(s / 86_400, "day"),
+        s if s % 3600 == 0 => plural(s / 3600, "hour"),
+        s if s % 60 == 0 => plural(s / 60, "minute"),
+        s if s < 60 => plural(s, "second"),
+        s => humantime::format_duration(Duration::from_secs(s)).to_string(),
+    }
+}
+
+/// A value as a person reads it: byte counts and durations in human form.
+fn human(key: &str, v: &Value) -> String {
+    match (key, v.as_u64()) {
+        ("size" | "added" | "bytes" | "archive_size", Some(b)) => {
+            format!("{} ({b} bytes)", indicatif::HumanBytes(b))
+        }
+        ("expires" | "expiry" | "uptime_seconds" | "idle_timeout", Some(s)) => human_duration(s),
+        _ => text(v),
+    }
+}
+
+/// `key  value` lines, nested objects (and endpoint documents) indented under their key.
+fn lines(map: &serde_json::Map<String, Value>, indent: usize) -> Vec<String> {
+    let pad = " ".repeat(indent);
+    let width = map.keys().map(String::len).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let nested = match v {
+            Value::Object(o) => Some(o.clone()),
+            Value::String(s) if s.starts_with('{') => serde_json::from_str::<Value>(s)
+                .ok()
+                .and_then(|p| p.as_object().cloned()),
+            _ => None,
+        };
+        match (nested, v) {
+            (Some(o), _) if o.is_empty() => out.push(format!("{pad}{k:<width$}  (none)")),
+            (Some(o), _) => {
+                out.push(format!("{pad}{k}:"));
+                out.extend(lines(&o, indent + 2));
+            }
+            (None, Value::Array(items)) if items.iter().any(Value::is_object) => {
+                out.push(format!("{pad}{k}:"));
+                for item in items {
+                    match item.as_object() {
+                        Some(o) => {
+                            let mut inner = lines(o, indent + 4);
+                            if let Some(first) = inner.first_mut() {
+                                first.replace_range(indent + 2..indent + 4, "- ");
+                            }
+                            out.extend(inner);
+                        }
+                        None => out.push(format!("{pad}  - {}", text(item))),
+                    }
+                }
+            }
+            (None, Value::Array(items)) => out.push(format!(
+                "{pad}{k:<width$}  {}",
+                items.iter().map(text).collect::<Vec<_>>().join(", ")
+            )),
+            (None, Value::String(s)) if s.contains('\n') => out.push(format!(
+                "{pad}{k}:\n{pad}    {}",
+                s.trim_end().replace('\n', &format!("\n{pad}    "))
+            )),
+            (None, other) => out.push(format!("{pad}{k:<width$}  {}", human(k, other))),
+        }
+    }
+    out
 }
 
 /// `bulwark status`: whether the daemon answers and is healthy (exit 1 when it is not).
 pub fn status(conn: &Conn) -> ExitCode {
     finish((|| {
         let c = Client::new(conn)?;
-        let (code, s, body) = c.request(reqwest13::Method::GET, "/v1/status", None)?;
+        let (code, s, body) = match c.request(reqwest13::Method::GET, "/v1/status", None) {
+            Ok(answer) => answer,
+            Err(e) => {
+                if conn.json {
+                    print_json(
+                        &serde_json::json!({"health": "unreachable", "api": c.base(), "error": e}),
+                    );
+                }
+                return Err(e);
+            }
+        };
         if s["health"].is_null() {
             let said: String = body.chars().take(300).collect();
             return Err(format!(
@@ -442,5 +520,42 @@ mod tests {
             "{t}"
         );
         assert_eq!(encode("a b/✓"), "a%20b%2F%E2%9C%93");
+    }
+
+    #[test]
+    fn show_reads_like_list() {
+        assert_eq!(human_duration(7 * 86_400), "7 days");
+        assert_eq!(human_duration(3600), "1 hour");
+        assert_eq!(human_duration(90 * 60), "90 minutes");
+        assert_eq!(human_duration(3661), "1h 1m 1s");
+        let shown = details(&serde_json::json!({
+            "name": "disk", "size": 50_435_456, "expires": 604_800,
+            "endpoint": "{\"base_dir\":\"/srv\",\"password\":\"<redacted>\"}",
+            "last_check": {"status": "done", "at": "2026-12-01 04:00:00"},
+            "fields": [{"name": "host", "kind": "string"}],
+        }));
+        // Lines with their spacing squeezed.
+        let text = shown
+            .lines()
+            .map(|l| {
+                let lead = l.len() - l.trim_start().len();
+                format!(
+                    "{}{}",
+                    &l[..lead],
+                    l.split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        for want in [
+            "size 48.10 MiB (50435456 bytes)",
+            "expires 7 days",
+            "endpoint:\n  base_dir /srv\n  password <redacted>",
+            "last_check:\n  at 2026-12-01 04:00:00",
+            "fields:\n  - kind string\n    name host",
+        ] {
+            assert!(text.contains(want), "{want}: {shown}");
+        }
+        assert!(!shown.contains('{'), "{shown}");
     }
 }

@@ -15,7 +15,7 @@ use crate::common::{bin, daemon, fixture};
 use crate::engine::engine_daemon;
 
 /// Runs `bulwark ARGS --api URL` with no terminal; returns (exit code, stdout, stderr).
-fn cli(d: &TestDaemon, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn cli(d: &TestDaemon, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin())
         .args(args)
         .args(["--api", &d.base_url])
@@ -34,7 +34,7 @@ fn cli(d: &TestDaemon, args: &[&str]) -> (i32, String, String) {
 
 /// Runs a command that must succeed and print JSON; returns the JSON.
 #[track_caller]
-fn json(d: &TestDaemon, args: &[&str]) -> Value {
+pub(crate) fn json(d: &TestDaemon, args: &[&str]) -> Value {
     let mut a = args.to_vec();
     a.push("--json");
     let (code, out, err) = cli(d, &a);
@@ -44,7 +44,7 @@ fn json(d: &TestDaemon, args: &[&str]) -> Value {
 
 /// Runs a command that must fail; returns its one line of error.
 #[track_caller]
-fn fails(d: &TestDaemon, args: &[&str]) -> String {
+pub(crate) fn fails(d: &TestDaemon, args: &[&str]) -> String {
     let (code, out, err) = cli(d, args);
     assert_eq!(code, 1, "{args:?} should fail: {out} {err}");
     assert!(out.is_empty(), "{args:?} printed on stdout: {out}");
@@ -168,7 +168,7 @@ impl Terminal {
 
 /// A paused job from the shell fixture plugins: target `name` (shtarget in `mode` over
 /// `base_dir`) into store `blobs` (shstore in `blobs_dir`), retention `r` (1h), on `schedule`.
-fn shell_job(
+pub(crate) fn shell_job(
     d: &TestDaemon,
     (name, mode, base_dir): (&str, &str, &Path),
     job: &str,

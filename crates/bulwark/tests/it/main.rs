@@ -7,8 +7,10 @@
 mod archives;
 mod authz;
 mod cli;
+mod cli_edges;
 mod common;
 mod databases;
+mod dist;
 mod engine;
 mod hygiene;
 mod jobs;
