@@ -31,6 +31,53 @@ const SECRET_PARTS: &[&str] = &[
 
 /// True when an endpoint key names a secret (`password`, `db_password`, `secret_access_key`,
 /// `apiToken`, ...). Matching ignores case and `-`/`_` differences.
+/// Hides each secret of `secrets` in `text` (longer ones first) where it stands as a value:
+///
+/// - never where it is only part of a longer word (a password `pass` leaves `password` alone);
+/// - a secret of letters only, standing between spaces (or a line's ends) like a word of prose,
+///   is left too: `wrong password` stays readable when the password is `wrong`, and says
+///   nothing about which word would be the secret;
+/// - everywhere else it is replaced: `password=wrong`, `"wrong"`, `user:wrong@host`, and any
+///   secret with a digit or a symbol wherever it stands as a token.
+pub fn hide_secrets(text: &str, secrets: &[String]) -> String {
+    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for secret in sorted {
+        out = hide_one(&out, secret);
+    }
+    out
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn hide_one(text: &str, secret: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(secret) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + secret.len()..].chars().next();
+        let first = secret.chars().next();
+        let last = secret.chars().next_back();
+        let starts_clean = !(before.is_some_and(is_word) && first.is_some_and(is_word));
+        let ends_clean = !(after.is_some_and(is_word) && last.is_some_and(is_word));
+        let spaced = |c: Option<char>| c.is_none_or(char::is_whitespace);
+        let prose = secret.chars().all(char::is_alphabetic) && spaced(before) && spaced(after);
+        out.push_str(&rest[..at]);
+        if starts_clean && ends_clean && !prose {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(secret);
+        }
+        rest = &rest[at + secret.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// True for keys whose values are secrets.
 pub fn is_secret_key(key: &str) -> bool {
     let norm: String = key
         .chars()
@@ -106,6 +153,41 @@ pub fn restore_secrets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_hidden_where_they_stand_as_values() {
+        let hide = |text: &str, secret: &str| hide_secrets(text, &[secret.to_string()]);
+        // An ordinary word in prose, and a secret inside a longer word, stay.
+        assert_eq!(
+            hide("wrong password for user app", "wrong"),
+            "wrong password for user app"
+        );
+        assert_eq!(
+            hide("password authentication failed", "pass"),
+            "password authentication failed"
+        );
+        // As a value it goes, wherever it stands.
+        assert_eq!(
+            hide("password=wrong host=db", "wrong"),
+            "password=<redacted> host=db"
+        );
+        assert_eq!(
+            hide("url postgres://u:wrong@db/x", "wrong"),
+            "url postgres://u:<redacted>@db/x"
+        );
+        assert_eq!(hide("got 'wrong'", "wrong"), "got '<redacted>'");
+        // A password with digits or symbols goes wherever it is a token, even in prose.
+        assert_eq!(
+            hide("login hunter2 refused", "hunter2"),
+            "login <redacted> refused"
+        );
+        assert_eq!(hide("p@ss! and more", "p@ss!"), "<redacted> and more");
+        // Longer secrets first, so a shorter one inside them does not split them.
+        let both = hide_secrets("k=abc123xyz", &["abc".to_string(), "abc123xyz".to_string()]);
+        assert_eq!(both, "k=<redacted>");
+        assert_eq!(hide("", "x"), "");
+        assert_eq!(hide("abc", ""), "abc");
+    }
     use serde_json::json;
 
     #[test]

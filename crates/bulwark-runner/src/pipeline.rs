@@ -87,8 +87,10 @@ pub enum Failure {
         role: Role,
         /// Its name.
         name: String,
-        /// What went wrong.
+        /// What went wrong: its exit, or what it did wrong.
         reason: String,
+        /// The end of what it said on stderr (already in the task log, line by line).
+        said: String,
     },
     /// The pipeline ran longer than its timeout and was killed.
     TimedOut(Duration),
@@ -96,11 +98,33 @@ pub enum Failure {
     Canceled,
 }
 
+impl Failure {
+    /// The failure without what the plugin said (which the task log already holds): for the
+    /// task's last line, so the plugin's words are not said twice.
+    pub fn brief(&self) -> String {
+        match self {
+            Failure::Plugin {
+                role, name, reason, ..
+            } => format!("the {role} plugin {name} failed: {reason}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Plugin { role, name, reason } => {
-                write!(f, "the {role} plugin {name} failed: {reason}")
+            Failure::Plugin {
+                role,
+                name,
+                reason,
+                said,
+            } => {
+                write!(f, "the {role} plugin {name} failed: {reason}")?;
+                if !said.is_empty() {
+                    write!(f, ": {said}")?;
+                }
+                Ok(())
             }
             Failure::TimedOut(d) => write!(
                 f,
@@ -222,6 +246,7 @@ fn store_failure(store: Side<'_>, reason: String) -> PipelineError {
             role: Role::Store,
             name: store.plugin.name().to_string(),
             reason,
+            said: String::new(),
         },
         stored: None,
     }
@@ -242,24 +267,29 @@ impl Proc<'_> {
             role: self.role,
             name: self.side.plugin.name().to_string(),
             reason: reason.into(),
+            said: String::new(),
         }
     }
 
-    /// "exit 4 (plugin failure): fs: no archive with key ..."
-    fn exit_reason(&self, status: &std::io::Result<ExitStatus>, tail: &Tail) -> String {
-        let how = match status {
-            Ok(s) => match s.code() {
-                Some(c) => format!("exit {c} ({})", bulwark_plugin::Exit::describe(c)),
-                None => "it was killed by a signal".to_string(),
-            },
-            Err(e) => format!("waiting for it failed: {e}"),
-        };
-        let said = tail.summary();
-        if said.is_empty() {
-            how
-        } else {
-            format!("{how}: {said}")
+    /// The failure of a plugin that exited badly: how, and the end of what it said.
+    fn failed_exit(&self, status: &std::io::Result<ExitStatus>, tail: &Tail) -> Failure {
+        Failure::Plugin {
+            role: self.role,
+            name: self.side.plugin.name().to_string(),
+            reason: exit_how(status),
+            said: tail.summary(),
         }
+    }
+}
+
+/// "exit 4 (plugin failure)", "it was killed by a signal".
+pub(crate) fn exit_how(status: &std::io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(s) => match s.code() {
+            Some(c) => format!("exit {c} ({})", bulwark_plugin::Exit::describe(c)),
+            None => "it was killed by a signal".to_string(),
+        },
+        Err(e) => format!("waiting for it failed: {e}"),
     }
 }
 
@@ -530,14 +560,14 @@ async fn flow(
                 "it exited 0 but stopped reading its input after {bytes} bytes"
             ))
         } else {
-            consumer.fail(consumer.exit_reason(&cons_status, &cons_tail))
+            consumer.failed_exit(&cons_status, &cons_tail)
         }
     } else if !prod_ok {
-        producer.fail(producer.exit_reason(&prod_status, &prod_tail))
+        producer.failed_exit(&prod_status, &prod_tail)
     } else if bytes == 0 {
         producer.fail("it exited 0 but wrote nothing; an empty stream is not a backup")
     } else {
-        consumer.fail(consumer.exit_reason(&cons_status, &cons_tail))
+        consumer.failed_exit(&cons_status, &cons_tail)
     };
     Err((failure, Some(stdout)))
 }

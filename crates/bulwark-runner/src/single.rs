@@ -39,6 +39,7 @@ pub async fn run_logged(
         role: call.role,
         name: name.clone(),
         reason,
+        said: String::new(),
     };
     let mut cmd = call.plugin.command_args(call.args, call.endpoint);
     for (k, v) in call.env {
@@ -84,14 +85,10 @@ pub async fn run_logged(
     if status.success() {
         return Ok(stdout);
     }
-    let how = match status.code() {
-        Some(c) => format!("exit {c} ({})", bulwark_plugin::Exit::describe(c)),
-        None => "it was killed by a signal".to_string(),
-    };
-    let said = tail.summary();
-    Err(fail(if said.is_empty() {
-        how
-    } else {
-        format!("{how}: {said}")
-    }))
+    Err(Failure::Plugin {
+        role: call.role,
+        name,
+        reason: crate::pipeline::exit_how(&Ok(status)),
+        said: tail.summary(),
+    })
 }

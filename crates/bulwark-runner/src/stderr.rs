@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bulwark_core::redact::{REDACTED, is_secret_key};
+use bulwark_core::redact::is_secret_key;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -66,10 +66,7 @@ impl StderrLog {
                 }
             }
         }
-        let mut text = String::from_utf8_lossy(&kept).into_owned();
-        for s in secrets {
-            text = text.replace(s.as_str(), REDACTED);
-        }
+        let text = bulwark_core::redact::hide_secrets(&String::from_utf8_lossy(&kept), secrets);
         StderrLog { text, dropped }
     }
 }
@@ -115,6 +112,8 @@ pub async fn stream_lines(
     progress: Option<&AtomicU64>,
 ) -> Tail {
     let mut tail = Tail::default();
+    // A plugin that starts its lines with its own name (`postgres: ...`), as many do.
+    let own = format!("{}: ", label.rsplit(' ').next().unwrap_or(label));
     let mut pending: Vec<u8> = Vec::new();
     let mut sent = 0usize;
     let mut dropped = 0u64;
@@ -127,9 +126,7 @@ pub async fn stream_lines(
             }
             return;
         }
-        for s in secrets {
-            text = text.replace(s.as_str(), REDACTED);
-        }
+        text = bulwark_core::redact::hide_secrets(&text, secrets);
         if !text.is_empty() {
             if tail.lines.len() == TAIL_LINES {
                 tail.lines.remove(0);
@@ -150,7 +147,9 @@ pub async fn stream_lines(
             return;
         }
         *sent += line.len();
-        let _ = sink.send(format!("{label}: {text}"));
+        // "target postgres: postgres: cannot reach ..." says the name twice.
+        let shown = text.strip_prefix(&own).unwrap_or(&text);
+        let _ = sink.send(format!("{label}: {shown}"));
     };
     loop {
         let n = match stream.read(&mut buf).await {

@@ -183,7 +183,8 @@ impl TargetPlugin for FsTarget {
             .map_err(|e| io_failed("writing the backup failed", e))?;
         let _ = writeln!(
             log,
-            "backed up {files} entries ({bytes} bytes of file data) from {}",
+            "backed up {} ({bytes} bytes of file data) from {}",
+            count(files, "entry", "entries"),
             spec.base.display()
         );
         Ok(())
@@ -303,11 +304,12 @@ impl TargetPlugin for FsTarget {
         }
         let _ = writeln!(
             log,
-            "restored {files} files and links and {} directories into {}{}",
-            dirs.len(),
+            "restored {} and links and {} into {}{}",
+            count(files, "file", "files"),
+            count(dirs.len() as u64, "directory", "directories"),
             base.display(),
             if skipped > 0 {
-                format!("; {skipped} entries refused")
+                format!("; {} refused", count(skipped, "entry", "entries"))
             } else {
                 String::new()
             }
@@ -371,6 +373,11 @@ fn inside(canon_base: &Path, dest: &Path) -> Result<()> {
             real.display()
         )))
     }
+}
+
+/// `1 entry`, `2 entries`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]

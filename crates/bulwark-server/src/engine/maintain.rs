@@ -33,7 +33,7 @@ pub(super) async fn run(e: &Engine, task: &Task, run: &Running, log: &LogSink) -
     }
     let s = match resolve_store(e, &store).await {
         Ok(s) => s,
-        Err(m) => return Some(End::failed(format!("Failed: {m}."))),
+        Err(m) => return Some(End::failed(super::work::sentence(&format!("Failed: {m}")))),
     };
     let mut args = vec![task.op.as_str()];
     match (task.op, task.options.as_str()) {

@@ -107,6 +107,16 @@ fn rate(bytes: u64, took: Duration) -> String {
     }
 }
 
+/// A line that ends as a sentence does, with one full stop (not `...?.` or `..`).
+pub(super) fn sentence(line: &str) -> String {
+    let line = line.trim_end();
+    if line.ends_with(['.', '?', '!']) {
+        line.to_string()
+    } else {
+        format!("{line}.")
+    }
+}
+
 pub(super) fn say(log: &LogSink, line: impl Into<String>) {
     let _ = log.send(line.into());
 }
@@ -217,7 +227,7 @@ async fn resolve_pair(
     target: &bulwark_catalog::Target,
     store: &bulwark_catalog::Store,
 ) -> Result<(Resolved, Resolved), End> {
-    let failed = |m: String| End::failed(format!("Failed: {m}."));
+    let failed = |m: String| End::failed(sentence(&format!("Failed: {m}")));
     let t = resolve(e, &target.plugin, &target.endpoint, Role::Target)
         .await
         .map_err(failed)?;
@@ -241,7 +251,7 @@ pub(super) fn pipeline_end(e: &Engine, failure: &Failure) -> End {
             status: TaskStatus::Canceled,
             line: "Canceled by request; the plugins were killed.".into(),
         },
-        other => End::failed(format!("Failed: {other}.")),
+        other => End::failed(sentence(&format!("Failed: {}", other.brief()))),
     }
 }
 
@@ -390,7 +400,6 @@ async fn backup(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option
             }
         }
         Err(err) => {
-            say(log, format!("{err}."));
             let key = err.stored.as_ref().map(|o| o.key.as_str());
             cleanup_backup(store_side, key, &upload, log).await;
             Some(pipeline_end(e, &err.failure))
@@ -559,7 +568,7 @@ async fn purge(e: &Engine, task: &Task, log: &LogSink) -> Option<End> {
     );
     let s = match resolve_store(e, store).await {
         Ok(r) => r,
-        Err(m) => return Some(End::failed(format!("Failed: {m}{retry}."))),
+        Err(m) => return Some(End::failed(sentence(&format!("Failed: {m}{retry}")))),
     };
     match store_call(s.side(), Action::Purge, &archive.store_key).await {
         Ok(()) => {
@@ -573,7 +582,7 @@ async fn purge(e: &Engine, task: &Task, log: &LogSink) -> Option<End> {
             }
             None
         }
-        Err(m) => Some(End::failed(format!("Failed: {m}{retry}."))),
+        Err(m) => Some(End::failed(sentence(&format!("Failed: {m}{retry}")))),
     }
 }
 
@@ -656,6 +665,7 @@ async fn tree_backup(
             role: Role::Store,
             name: s.command.name().to_string(),
             reason: m,
+            said: String::new(),
         })
     })?;
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out)

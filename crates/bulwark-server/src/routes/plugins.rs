@@ -51,10 +51,8 @@ async fn validate_endpoint(
         .await
         .map_err(|e| ApiError::conflict(e.to_string()))?;
     let mut output = out.stderr.text.clone();
-    let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    for s in &secrets {
-        stdout = stdout.replace(s.as_str(), bulwark_core::redact::REDACTED);
-    }
+    let stdout =
+        bulwark_core::redact::hide_secrets(&String::from_utf8_lossy(&out.stdout), &secrets);
     output.push_str(&stdout);
     Ok(Json(ValidateResponse {
         valid: match out.code {

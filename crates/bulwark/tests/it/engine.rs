@@ -163,7 +163,7 @@ async fn a_whole_life_with_the_fs_plugins() {
     assert_eq!(t["owner"], "tester");
     let log = t["log"].as_str().unwrap();
     assert!(log.contains("Backing up target"), "{log}");
-    assert!(log.contains("target fs: fs: backed up"), "{log}");
+    assert!(log.contains("target fs: backed up"), "{log}");
     assert!(log.contains("Done: "), "{log}");
 
     let archives = archives_of(&d, &w.target).await;
@@ -286,7 +286,7 @@ async fn external_shell_plugins_back_up_and_restore_through_a_job() {
     assert_eq!(t["status"], "done", "{}", t["log"]);
     let log = t["log"].as_str().unwrap();
     assert!(
-        log.contains("store shstore: shstore: store with secret <redacted>"),
+        log.contains("store shstore: store with secret <redacted>"),
         "{log}"
     );
     assert!(!log.contains("hunter2-sekrit"));
@@ -386,9 +386,17 @@ async fn failures_on_either_side_fail_the_task_and_leave_nothing() {
     )
     .await;
     let log = t["log"].as_str().unwrap();
+    // The plugin's words once, without its name twice; then one Failed line that does not
+    // repeat them and ends with one full stop.
     assert!(
-        log.contains("Failed: the target plugin shtarget failed: exit 3 (an external tool failed): shtarget: backing up")
-            && log.contains("the disk caught fire"),
+        log.contains("\ntarget shtarget: the disk caught fire\n"),
+        "{log}"
+    );
+    assert_eq!(log.matches("the disk caught fire").count(), 1, "{log}");
+    assert!(
+        log.trim_end().ends_with(
+            "\nFailed: the target plugin shtarget failed: exit 3 (an external tool failed)."
+        ),
         "{log}"
     );
 
