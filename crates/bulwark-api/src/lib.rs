@@ -31,6 +31,10 @@ pub struct CreatedResponse {
     pub ok: String,
     /// The new record's UUID.
     pub uuid: Uuid,
+    /// What the plugin's `validate` found that may be temporary (an unreachable host, a wrong
+    /// password): the record was made anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// `{"ok": "scheduled", "task_uuid": ...}`: a task was queued.

@@ -125,6 +125,10 @@ pub struct CreateTarget {
     pub endpoint: EndpointInput,
     /// `host:port` of the agent.
     pub agent: String,
+    /// Run the plugin's `validate` on the endpoint first (default true): an endpoint the plugin
+    /// calls invalid is refused (400); a problem that may be temporary comes back as `warning`.
+    #[serde(default)]
+    pub validate: Option<bool>,
 }
 
 /// `PUT /v1/target/{uuid}`: every field required. Endpoint values sent as `<redacted>` keep the
@@ -210,6 +214,10 @@ pub struct CreateStore {
     /// Repository stores: when to prune (a schedule; the daemon's default when absent).
     #[serde(default)]
     pub prune_schedule: Option<String>,
+    /// Run the plugin's `validate` on the endpoint first (default true): an endpoint the plugin
+    /// calls invalid is refused (400); a problem that may be temporary comes back as `warning`.
+    #[serde(default)]
+    pub validate: Option<bool>,
 }
 
 /// `PUT /v1/store/{uuid}`: every field required.

@@ -110,6 +110,16 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::auth::TokenCmd,
     },
+    /// Check a target's or store's endpoint with its plugin's validate, without touching data
+    /// (exit 1 when it does not work).
+    ///
+    /// Example: bulwark validate target orders-db
+    Validate {
+        /// target or store.
+        what: cli::validate::Validatable,
+        /// Its name, UUID or unique UUID prefix.
+        reference: String,
+    },
     /// Say whether the daemon is up and healthy (through its API, on this host or another).
     ///
     /// Example: bulwark status --api http://backup1:8450
@@ -285,6 +295,7 @@ fn main() -> ExitCode {
         Command::Server { config } => run_server(config),
         Command::Plugin { name, args } => run_plugin(&name, &args),
         Command::Status {} => cli::view::status(&conn),
+        Command::Validate { what, reference } => cli::validate::validate(what, &reference, &conn),
         Command::User { cmd, host } => host::user(&cmd, &host),
         Command::Secrets { cmd, host } => host::secrets(&cmd, &host),
         Command::Login {

@@ -68,6 +68,8 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
             | "/v1/archive/{uuid}/restore",
         ) => OPERATOR,
         ("PUT", "/v1/archive/{uuid}") => OPERATOR,
+        // Checking a stored endpoint runs its plugin with its secrets, and changes nothing.
+        ("POST", "/v1/target/{uuid}/validate" | "/v1/store/{uuid}/validate") => OPERATOR,
         ("DELETE", "/v1/task/{uuid}") => OPERATOR,
 
         // Creating, editing and deleting; store maintenance; probing endpoints.

@@ -128,6 +128,7 @@ async fn create_job(
     Ok(Json(CreatedResponse {
         ok: "created".into(),
         uuid: id.0,
+        warning: None,
     }))
 }
 

@@ -12,6 +12,7 @@ mod schedules;
 mod stores;
 mod targets;
 mod tasks;
+mod validate;
 
 use axum::Json;
 use axum::Router;
@@ -57,6 +58,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(plugins::router())
         .merge(auth::router())
         .merge(audit::router())
+        .merge(validate::router())
 }
 
 /// Every `(method, route)` the API serves: the OpenAPI document's operations, the document

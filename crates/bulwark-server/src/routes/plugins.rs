@@ -18,9 +18,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(validate_endpoint))
 }
 
-/// How long `validate` may take.
-const VALIDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Checks an endpoint with the plugin's `validate` (our extension of the protocol) without
 /// touching data. A plugin without `validate` answers `valid: null`.
 #[utoipa::path(post, path = "/v1/plugin/{name}/validate", tag = "plugins",
@@ -33,36 +30,11 @@ async fn validate_endpoint(
     Path(name): Path<String>,
     JsonBody(req): JsonBody<ValidateRequest>,
 ) -> ApiResult<Json<ValidateResponse>> {
-    let found = discover(&st.plugin_dirs, &st.bulwark_exe)
-        .into_iter()
-        .find(|p| p.command.name() == name)
-        .ok_or_else(|| ApiError::not_found(format!("plugin {name} is not installed")))?;
     let endpoint = super::accept_endpoint(req.endpoint, None)?;
-    let secrets = bulwark_runner::secret_values(&endpoint, &[]);
-    let call = bulwark_runner::Call {
-        action: bulwark_plugin::Action::Validate,
-        endpoint: &endpoint,
-        key: None,
-        timeout: VALIDATE_TIMEOUT,
-        secrets: &secrets,
-        env: &[],
-    };
-    let out = bulwark_runner::run_collect(&found.command, &call, Vec::new(), 64 * 1024)
-        .await
-        .map_err(|e| ApiError::conflict(e.to_string()))?;
-    let mut output = out.stderr.text.clone();
-    let stdout =
-        bulwark_core::redact::hide_secrets(&String::from_utf8_lossy(&out.stdout), &secrets);
-    output.push_str(&stdout);
-    Ok(Json(ValidateResponse {
-        valid: match out.code {
-            Some(0) => Some(true),
-            Some(2) => None,
-            _ => Some(false),
-        },
-        exit: out.describe_exit(),
-        output,
-    }))
+    super::validate::run(&st, &name, &endpoint)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("plugin {name} is not installed")))
 }
 
 /// Lists installed plugins: built-ins, then those in the plugin directories, each with what its

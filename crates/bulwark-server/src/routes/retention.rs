@@ -78,6 +78,7 @@ async fn create_retention(
     Ok(Json(CreatedResponse {
         ok: "created".into(),
         uuid: id.0,
+        warning: None,
     }))
 }
 

@@ -91,6 +91,7 @@ async fn create_schedule(
     Ok(Json(CreatedResponse {
         ok: "created".into(),
         uuid: id.0,
+        warning: None,
     }))
 }
 

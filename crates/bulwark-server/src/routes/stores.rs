@@ -119,6 +119,8 @@ async fn create_store(
         summary: req.summary.unwrap_or_default(),
         plugin: req.plugin,
     };
+    let warning =
+        super::validate::at_creation(&st, &fields.plugin, &fields.endpoint, req.validate).await?;
     let secret = new_secret(&fields.plugin);
     if is_repository(&fields.plugin) {
         init_repository(&st.bulwark_exe, &fields.endpoint, &secret)
@@ -137,6 +139,7 @@ async fn create_store(
     Ok(Json(CreatedResponse {
         ok: "created".into(),
         uuid: id.0,
+        warning,
     }))
 }
 

@@ -66,7 +66,8 @@ async fn list_targets(
     ))
 }
 
-/// Creates a target.
+/// Creates a target, after its plugin's `validate` (unless `"validate": false`): an endpoint the
+/// plugin calls invalid is refused; what may be temporary comes back as `warning`.
 #[utoipa::path(post, path = "/v1/targets", tag = "targets", request_body = CreateTarget,
     responses((status = 200, body = CreatedResponse), (status = 400, body = ErrorResponse)))]
 async fn create_target(
@@ -76,8 +77,10 @@ async fn create_target(
     check_name("name", &req.name)?;
     check_plugin(&req.plugin)?;
     check_agent(&req.agent)?;
+    let plain = super::accept_endpoint(req.endpoint, None)?;
+    let warning = super::validate::at_creation(&st, &req.plugin, &plain, req.validate).await?;
     let fields = TargetFields {
-        endpoint: super::accept_sealed(&st, req.endpoint, None)?,
+        endpoint: super::seal(&st, &plain)?,
         name: req.name,
         summary: req.summary.unwrap_or_default(),
         plugin: req.plugin,
@@ -87,6 +90,7 @@ async fn create_target(
     Ok(Json(CreatedResponse {
         ok: "created".into(),
         uuid: id.0,
+        warning,
     }))
 }
 

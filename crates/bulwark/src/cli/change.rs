@@ -87,6 +87,9 @@ pub struct TargetArgs {
     /// the daemon's host for now).
     #[arg(long, value_name = "HOST:PORT")]
     pub agent: Option<String>,
+    /// Create it without running the plugin's `validate` on the endpoint first (create only).
+    #[arg(long)]
+    pub no_validate: bool,
 }
 
 /// A store's fields.
@@ -103,6 +106,9 @@ pub struct StoreArgs {
     /// default).
     #[arg(long, value_name = "WHEN")]
     pub prune_schedule: Option<String>,
+    /// Create it without running the plugin's `validate` on the endpoint first (create only).
+    #[arg(long)]
+    pub no_validate: bool,
 }
 
 /// A job's fields; references are names, UUIDs or unique UUID prefixes.
@@ -539,6 +545,9 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
                     .unwrap_or_else(|| DEFAULT_AGENT.into())
                     .into(),
             );
+            if a.no_validate {
+                body.insert("validate".into(), false.into());
+            }
             (Kind::Target, Value::Object(body))
         }
         CreateWhat::Store(a) => {
@@ -550,6 +559,9 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
             body.insert("plugin".into(), plugin.into());
             body.insert("endpoint".into(), Value::Object(endpoint));
             insert_opt(&mut body, "prune_schedule", a.prune_schedule.clone());
+            if a.no_validate {
+                body.insert("validate".into(), false.into());
+            }
             (Kind::Store, Value::Object(body))
         }
         CreateWhat::Job(a) => {
@@ -594,6 +606,9 @@ pub fn create(what: &CreateWhat, conn: &Conn) -> ExitCode {
         let c = Client::new(conn)?;
         let (kind, body) = create_request(&c, what)?;
         let answer = c.send(Method::POST, kind.paths().0, Some(&body))?;
+        if let Some(w) = answer["warning"].as_str() {
+            eprintln!("bulwark: warning: {w}");
+        }
         if conn.json {
             print_json(&answer);
         } else {

@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod change;
 pub mod task;
+pub mod validate;
 pub mod view;
 
 use std::path::PathBuf;

@@ -55,6 +55,8 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("put", "/v1/store/{uuid}"), Admin),
         (("delete", "/v1/store/{uuid}"), Admin),
         (("post", "/v1/store/{uuid}/check"), Admin),
+        (("post", "/v1/store/{uuid}/validate"), Operator),
+        (("post", "/v1/target/{uuid}/validate"), Operator),
         (("post", "/v1/store/{uuid}/prune"), Admin),
         (("get", "/v1/jobs"), Viewer),
         (("post", "/v1/jobs"), Admin),

@@ -6,6 +6,7 @@
 
 mod archives;
 mod authz;
+mod checks;
 mod cli;
 mod cli_edges;
 mod common;

@@ -97,6 +97,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/auth/tokens"),
     ("delete", "/v1/auth/token/{id}"),
     ("get", "/v1/audit"),
+    ("post", "/v1/target/{uuid}/validate"),
+    ("post", "/v1/store/{uuid}/validate"),
 ];
 
 #[tokio::test]
