@@ -113,10 +113,14 @@ fn die_with_parent(cmd: &mut Command) {
 /// Starts a command, trying again briefly when the executable is "busy" (ETXTBSY): a plugin
 /// file that was just written can still be open for writing in a child that another thread
 /// forked at that moment, until that child execs.
-pub(crate) async fn spawn(cmd: &mut Command) -> std::io::Result<tokio::process::Child> {
+/// Starts a plugin's process with a mark of its own in its environment (see
+/// [`crate::leftovers`]); returns the process and its mark.
+pub(crate) async fn spawn(cmd: &mut Command) -> std::io::Result<(tokio::process::Child, String)> {
+    let run = crate::leftovers::new_mark();
+    crate::leftovers::mark(cmd, &run);
     let mut tries = 0;
     loop {
-        match cmd.spawn() {
+        match cmd.spawn().map(|c| (c, run.clone())) {
             Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32) && tries < 20 => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(25)).await;
@@ -247,7 +251,7 @@ pub async fn run_collect(
     for (k, v) in call.env {
         cmd.env(k, v);
     }
-    let mut child = spawn(&mut cmd).await.map_err(|source| RunError::Spawn {
+    let (mut child, run) = spawn(&mut cmd).await.map_err(|source| RunError::Spawn {
         name: name.clone(),
         source,
     })?;
@@ -278,8 +282,18 @@ pub async fn run_collect(
 
     let waited = tokio::time::timeout(call.timeout, child.wait()).await;
     // Whatever happened, nothing the plugin started may outlive the call: a leftover child
-    // holding our pipes open would also keep the readers below waiting forever.
+    // holding our pipes open would also keep the readers below waiting forever. Its group
+    // goes first, then whatever left the group (after a short grace for output still in flight).
     kill_group(pgid);
+    if !reader.is_finished() {
+        let _ = tokio::time::timeout(crate::leftovers::EXIT_GRACE, async {
+            while !reader.is_finished() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+    crate::leftovers::kill_marked(&run);
     let status = match waited {
         Ok(status) => status.map_err(io_err)?,
         Err(_) => {

@@ -13,6 +13,7 @@
 
 pub mod codec;
 mod exec;
+pub mod leftovers;
 pub mod pipeline;
 pub mod single;
 mod stderr;

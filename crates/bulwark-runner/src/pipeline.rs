@@ -305,6 +305,8 @@ struct Started {
     child: Child,
     pgid: Option<u32>,
     stderr: JoinHandle<Tail>,
+    /// The mark its processes carry (see [`crate::leftovers`]).
+    run: String,
 }
 
 async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
@@ -315,7 +317,7 @@ async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
     for (k, v) in p.side.env {
         cmd.env(k, v);
     }
-    let mut child = crate::exec::spawn(&mut cmd)
+    let (mut child, run) = crate::exec::spawn(&mut cmd)
         .await
         .map_err(|e| p.fail(format!("it could not be started: {e}")))?;
     let pgid = child.id();
@@ -333,6 +335,7 @@ async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
     Ok(Started {
         child,
         pgid,
+        run,
         stderr,
     })
 }
@@ -425,7 +428,7 @@ async fn run_pair(
         }
     };
     let pgids = (prod.pgid, cons.pgid);
-    let flow = flow(&producer, &consumer, &mut prod, &mut cons, limits);
+    let flow = flow(&producer, &consumer, &mut prod, &mut cons, limits, log);
     let result = tokio::select! {
         r = flow => r,
         () = tokio::time::sleep(limits.timeout) => Err((Failure::TimedOut(limits.timeout), None)),
@@ -437,6 +440,9 @@ async fn run_pair(
     kill_group(pgids.0);
     let _ = cons.child.wait().await;
     let _ = prod.child.wait().await;
+    // And what they started outside their groups (a child in a session of its own).
+    crate::leftovers::kill_marked(&cons.run);
+    crate::leftovers::kill_marked(&prod.run);
     // The stderr readers end once every holder of the pipes is dead.
     for h in [&mut prod.stderr, &mut cons.stderr] {
         if !h.is_finished() {
@@ -452,6 +458,7 @@ async fn flow(
     prod: &mut Started,
     cons: &mut Started,
     limits: &Limits,
+    log: &LogSink,
 ) -> Result<PairDone, (Failure, Option<Vec<u8>>)> {
     let internal = |what: &str| {
         (
@@ -491,6 +498,9 @@ async fn flow(
     // is killed, which ends the copy too.
     let prod_pgid = prod.pgid;
     let mut consumer_status = None;
+    // Set when processes the producer left behind still held its output, idle, after it had
+    // exited, and were killed.
+    let mut left_behind = false;
     let pumped = tokio::select! {
         p = &mut pumping => p,
         s = cons.child.wait() => {
@@ -498,7 +508,34 @@ async fn flow(
             kill_group(prod_pgid);
             (&mut pumping).await
         }
+        _ = prod.child.wait() => {
+            // The producer has exited, so its output should end. While bytes still flow (a
+            // slow consumer draining the pipe), wait; once nothing has moved for the grace and
+            // processes with its mark remain, they hold the pipe: kill them.
+            loop {
+                let before = counter.load(Ordering::Relaxed);
+                match tokio::time::timeout(crate::leftovers::EXIT_GRACE, &mut pumping).await {
+                    Ok(p) => break p,
+                    Err(_) if counter.load(Ordering::Relaxed) != before => continue,
+                    Err(_) if crate::leftovers::marked(&prod.run).is_empty() => continue,
+                    Err(_) => {
+                        kill_group(prod_pgid);
+                        crate::leftovers::kill_marked(&prod.run);
+                        left_behind = true;
+                        break (&mut pumping).await;
+                    }
+                }
+            }
+        }
     };
+    if left_behind {
+        let _ = log.send(format!(
+            "The {} plugin {} exited, but processes it left behind still held its output {}s later; they were killed.",
+            producer.role,
+            producer.side.plugin.name(),
+            crate::leftovers::EXIT_GRACE.as_secs(),
+        ));
+    }
     let pumped = pumped.unwrap_or_else(|e| Pumped::ReadFailed(std::io::Error::other(e)));
     let consumer_first = consumer_status.is_some() || matches!(pumped, Pumped::ConsumerGone);
     if !matches!(pumped, Pumped::Eof(_)) {
@@ -539,6 +576,25 @@ async fn flow(
         Some(s) => s,
         None => cons.child.wait().await,
     };
+    // The consumer has exited; a process it left behind may still hold its stdout.
+    if tokio::time::timeout(crate::leftovers::EXIT_GRACE, async {
+        while !reader.is_finished() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .is_err()
+    {
+        kill_group(cons.pgid);
+        if crate::leftovers::kill_marked(&cons.run) > 0 {
+            let _ = log.send(format!(
+            "The {} plugin {} exited, but processes it left behind still held its output {}s later; they were killed.",
+            consumer.role,
+            consumer.side.plugin.name(),
+            crate::leftovers::EXIT_GRACE.as_secs()
+            ));
+        }
+    }
     let (stdout, overflow) = reader.await.unwrap_or_default();
     let cons_ok = matches!(&cons_status, Ok(s) if s.success());
     if closing && cons_ok {

@@ -45,7 +45,7 @@ pub async fn run_logged(
     for (k, v) in call.env {
         cmd.env(k, v);
     }
-    let mut child = crate::exec::spawn(&mut cmd)
+    let (mut child, run) = crate::exec::spawn(&mut cmd)
         .await
         .map_err(|e| fail(format!("it could not be started: {e}")))?;
     let pgid = child.id();
@@ -76,6 +76,16 @@ pub async fn run_logged(
     };
     kill_group(pgid);
     let _ = child.wait().await;
+    // What left the group: after a short grace for its output to end.
+    if !reader.is_finished() {
+        let _ = tokio::time::timeout(crate::leftovers::EXIT_GRACE, async {
+            while !reader.is_finished() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+    crate::leftovers::kill_marked(&run);
     let tail = match tokio::time::timeout(Duration::from_secs(5), stderr).await {
         Ok(Ok(t)) => t,
         _ => Tail::default(),

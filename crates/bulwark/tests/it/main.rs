@@ -15,6 +15,7 @@ mod dist;
 mod engine;
 mod hygiene;
 mod jobs;
+mod leftovers;
 mod lifecycle;
 mod logins;
 mod meta;
