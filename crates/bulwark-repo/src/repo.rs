@@ -466,6 +466,10 @@ pub fn abandon(ep: &RepoEndpoint, password: &str, upload: &str) -> Result<usize>
 /// What a prune did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Pruned {
+    /// Pack files before.
+    pub packs_before: u64,
+    /// Pack files after.
+    pub packs_after: u64,
     /// Pack files removed.
     pub packs_removed: u64,
     /// Pack files rewritten to drop unused blobs.
@@ -480,7 +484,7 @@ pub struct Pruned {
 /// backup into the same store, so no backup can be relying on what it removes.
 pub fn prune(ep: &RepoEndpoint, password: &str) -> Result<Pruned> {
     let repo = open(ep, password)?;
-    let before = pack_bytes(&repo)?;
+    let (packs_before, before) = pack_files(&repo)?;
     let opts = PruneOptions::default().instant_delete(true);
     let plan = repo
         .prune_plan(&opts)
@@ -489,8 +493,10 @@ pub fn prune(ep: &RepoEndpoint, password: &str) -> Result<Pruned> {
     let packs_removed = stats.packs.unused;
     let packs_repacked = stats.packs.repack;
     repo.prune(&opts, plan).map_err(said("the prune failed"))?;
-    let after = pack_bytes(&repo)?;
+    let (packs_after, after) = pack_files(&repo)?;
     Ok(Pruned {
+        packs_before,
+        packs_after,
         packs_removed,
         packs_repacked,
         bytes_before: before,
@@ -498,16 +504,16 @@ pub fn prune(ep: &RepoEndpoint, password: &str) -> Result<Pruned> {
     })
 }
 
-fn pack_bytes(repo: &Repository<OpenStatus>) -> Result<u64> {
+/// How many pack files the repository holds, and their bytes.
+fn pack_files(repo: &Repository<OpenStatus>) -> Result<(u64, u64)> {
     let infos = repo
         .infos_files()
         .map_err(said("the repository cannot be listed"))?;
-    Ok(infos
+    let packs = infos
         .repo
         .iter()
-        .filter(|i| i.tpe == rustic_core::FileType::Pack)
-        .map(|i| i.size)
-        .sum())
+        .filter(|i| i.tpe == rustic_core::FileType::Pack);
+    Ok(packs.fold((0, 0), |(n, b), i| (n + i.count, b + i.size)))
 }
 
 /// What a check found.

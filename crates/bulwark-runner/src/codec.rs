@@ -130,7 +130,7 @@ pub(crate) fn seal(
 /// Copies `from` (a sealed blob) into `to`, decrypted and decompressed; `counter` counts the
 /// plain bytes written.
 pub(crate) fn open(
-    from: std::fs::File,
+    from: impl Read,
     to: std::fs::File,
     key: &StreamKey,
     counter: Arc<AtomicU64>,

@@ -17,6 +17,7 @@ pub mod leftovers;
 pub mod pipeline;
 pub mod single;
 mod stderr;
+pub mod verify;
 
 pub use exec::{Call, Outcome, PluginCommand, RunError, kill_group, run_collect};
 pub use stderr::{LogSink, StderrLog, Tail, secret_values, stream_lines};

@@ -371,6 +371,11 @@ impl From<Coded> for Pumped {
 /// A pipe end as a blocking file. The copy loop runs on a thread of its own with plain
 /// blocking reads and writes: an event-loop relay pays a readiness round trip per chunk, which
 /// costs more than the copy itself at pipe speeds.
+/// A pipe end as a blocking `File`, for the copying threads.
+pub(crate) fn blocking_file(fd: std::os::fd::OwnedFd) -> std::io::Result<std::fs::File> {
+    blocking(fd)
+}
+
 fn blocking(fd: std::os::fd::OwnedFd) -> std::io::Result<std::fs::File> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);

@@ -89,7 +89,7 @@ impl Api {
                     source = s.source();
                 }
                 PluginError::failed(format!(
-                    "cannot reach the RabbitMQ management API at {}: {why}",
+                    "cannot reach the RabbitMQ management API at {}: {why}; the endpoint's url is the management API (port 15672 by default, not AMQP's 5672), which needs the rabbitmq_management plugin (rabbitmq-plugins enable rabbitmq_management)",
                     self.url
                 ))
             })?;
@@ -105,7 +105,7 @@ impl Api {
                     Some(v) => format!(
                         "vhost {v} does not exist (or the management plugin is not enabled)"
                     ),
-                    None => "is the management plugin enabled?".into(),
+                    None => "is this the management API, with the rabbitmq_management plugin enabled (rabbitmq-plugins enable rabbitmq_management)?".into(),
                 }
             ))),
             s if s.is_success() => Ok(resp),

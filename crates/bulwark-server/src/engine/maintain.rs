@@ -1,5 +1,6 @@
-//! Maintenance tasks of repository stores: `check` verifies the repository (and reads back
-//! part of its data when asked), `prune` removes data no archive uses. The catalog's claim
+//! Maintenance tasks of stores: `check` verifies a repository (and reads back part of its data
+//! when asked) or reads a plugin store's archives back (see `check_blobs`), `prune` removes data
+//! no archive uses from a repository. The catalog's claim
 //! query runs them only when no backup or restore of the store is running.
 
 use bulwark_catalog::Task;
@@ -26,8 +27,11 @@ pub(super) async fn run(e: &Engine, task: &Task, run: &Running, log: &LogSink) -
         Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
     };
     if !is_repository(&store.plugin) {
+        if task.op == TaskOp::Check {
+            return super::check_blobs::run(e, &store, &task.options, run, log).await;
+        }
         return Some(End::failed(format!(
-            "Failed: store '{}' is not a repository store.",
+            "Failed: store '{}' is a plugin store; only repository stores are pruned.",
             store.name
         )));
     }
@@ -74,12 +78,16 @@ pub(super) async fn run(e: &Engine, task: &Task, run: &Running, log: &LogSink) -
         }
         _ => {
             let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            let (before, after) = (n("bytes_before"), n("bytes_after"));
             format!(
-                "Done: {} pack file(s) removed, {} repacked; pack files {} before, {} after.",
+                "Done: freed {}: pack files {} → {} ({} → {}); {} that no archive used were removed, {} were rewritten without their unused data.",
+                mib(before.saturating_sub(after)),
+                n("packs_before"),
+                n("packs_after"),
+                mib(before),
+                mib(after),
                 n("packs_removed"),
                 n("packs_repacked"),
-                mib(n("bytes_before")),
-                mib(n("bytes_after"))
             )
         }
     };

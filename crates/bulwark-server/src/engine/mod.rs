@@ -12,6 +12,7 @@
 //!
 //! Every task runs on the daemon's host for now; the runner is the library an agent will reuse.
 
+mod check_blobs;
 mod maintain;
 mod recovery;
 mod scheduler;

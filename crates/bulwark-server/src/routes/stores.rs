@@ -221,9 +221,9 @@ async fn maintenance(
         .get_store(id)
         .await?
         .ok_or_else(|| not_found("store", id))?;
-    if !is_repository(&store.plugin) {
+    if !is_repository(&store.plugin) && op == TaskOp::Prune {
         return Err(ApiError::bad_request(format!(
-            "store '{}' is a plugin store; only repository stores are checked and pruned",
+            "store '{}' is a plugin store; only repository stores are pruned (a plugin store's archives are removed as they expire)",
             store.name
         )));
     }

@@ -188,3 +188,95 @@ async fn invalid_endpoints_are_refused_and_temporary_trouble_is_a_warning() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("store 'good': the endpoint works"), "{out}");
 }
+
+#[tokio::test]
+async fn plugin_stores_are_checked_by_reading_their_archives_back() {
+    use crate::engine::{finished, run_job, wire};
+    let d = engine_daemon("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), vec![7u8; 300_000]).unwrap();
+    let blobs = dir.path().join("blobs");
+    let w = wire(
+        &d,
+        ("fs", json!({"base_dir": src})),
+        ("fs", json!({"base_dir": blobs})),
+        3600,
+    )
+    .await;
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let t = finished(&d, &run_job(&d, &w.job).await).await;
+        assert_eq!(t["status"], "done", "{}", t["log"]);
+        let a = d
+            .get_ok(&format!(
+                "/v1/archive/{}",
+                t["archive_uuid"].as_str().unwrap()
+            ))
+            .await
+            .unwrap();
+        keys.push((
+            a["uuid"].as_str().unwrap().to_string(),
+            a["store_key"].as_str().unwrap().to_string(),
+        ));
+    }
+    let check = async |read: Option<&str>| {
+        let body = read.map_or(json!({}), |r| json!({"read_data": r}));
+        let t = d
+            .post_ok(&format!("/v1/store/{}/check", w.store), &body)
+            .await
+            .unwrap();
+        finished(&d, t["task_uuid"].as_str().unwrap()).await
+    };
+    let t = check(None).await;
+    assert_eq!(t["status"], "done", "{}", t["log"]);
+    assert!(
+        t["log"]
+            .as_str()
+            .unwrap()
+            .contains("Done: 3 archives read back"),
+        "{}",
+        t["log"]
+    );
+    let t = check(Some("34%")).await;
+    assert!(
+        t["log"]
+            .as_str()
+            .unwrap()
+            .contains("reading back 2 of its 3 archives"),
+        "{}",
+        t["log"]
+    );
+
+    // One blob altered, one gone: both found, and named.
+    let (damaged, gone) = (&keys[0], &keys[1]);
+    let path = blobs.join(&damaged.1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::remove_file(blobs.join(&gone.1)).unwrap();
+    let t = check(Some("all")).await;
+    assert_eq!(t["status"], "failed", "{}", t["log"]);
+    let log = t["log"].as_str().unwrap();
+    assert!(
+        log.contains(&format!("Archive {} ", damaged.0)) && log.contains(": damaged: "),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("Archive {} ", gone.0)) && log.contains(": missing: "),
+        "{log}"
+    );
+    assert!(
+        log.trim_end()
+            .ends_with("Failed: of 3 archives read back, 1 damaged and 1 missing (see above)."),
+        "{log}"
+    );
+    // Pruning stays for repositories.
+    let (s, body) = d
+        .post(&format!("/v1/store/{}/prune", w.store), &json!({}))
+        .await
+        .unwrap();
+    assert_error((s, body), 400, "only repository stores are pruned");
+}

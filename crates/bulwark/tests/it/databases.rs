@@ -998,7 +998,7 @@ async fn rabbitmq_definitions() {
             "url",
             format!("http://127.0.0.1:{}", free_port()).into(),
         ),
-        "cannot reach the RabbitMQ management API",
+        "not AMQP's 5672), which needs the rabbitmq_management plugin",
         &[secret],
     )
     .await;

@@ -289,7 +289,7 @@ async fn a_local_repository_through_backup_restore_purge_prune_and_check() {
         prune["log"]
             .as_str()
             .unwrap()
-            .contains("pack file(s) removed")
+            .contains("that no archive used were removed")
     );
     let check = post_task(
         &d,
