@@ -54,13 +54,19 @@ pub struct WhoAmI {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// What the token is for.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Its role; the caller's own by default, and never above it.
     #[serde(default)]
+    #[schema(pattern = "^(viewer|operator|admin)$")]
     pub role: Option<String>,
     /// Seconds until it expires (default 90 days); 0 for never.
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 316224000)]
     pub expires_in: Option<i64>,
     /// Target names or uuids to limit it to; within the caller's own limit.
     #[serde(default)]

@@ -12,6 +12,21 @@ use uuid::Uuid;
 
 mod auth;
 mod resources;
+
+/// A whole number, written as JSON writes numbers: `3600` or `3600.0` (JSON Schema's
+/// `integer` allows both), but not `3600.5`.
+pub(crate) fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number of seconds"
+        ))),
+    }
+}
 pub use auth::*;
 pub use resources::*;
 
@@ -124,6 +139,8 @@ pub struct CatalogStatus {
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     /// The endpoint, as a JSON object or as a string holding one.
+    /// (A JSON object. SHIELD's JSON-encoded string of one is accepted too.)
+    #[schema(value_type = Object)]
     pub endpoint: EndpointInput,
 }
 

@@ -29,6 +29,11 @@ pub struct ScheduleResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateSchedule {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators (optional on create).
     #[serde(default)]
@@ -43,6 +48,11 @@ pub struct CreateSchedule {
 #[serde(deny_unknown_fields)]
 pub struct UpdateSchedule {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators.
     pub summary: String,
@@ -71,11 +81,17 @@ pub struct RetentionResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateRetention {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators (optional on create).
     #[serde(default)]
     pub summary: Option<String>,
     /// Seconds to keep archives; at least 3600.
+    #[serde(deserialize_with = "crate::integral")]
     pub expires: i64,
 }
 
@@ -84,10 +100,16 @@ pub struct CreateRetention {
 #[serde(deny_unknown_fields)]
 pub struct UpdateRetention {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators.
     pub summary: String,
     /// Seconds to keep archives; at least 3600.
+    #[serde(deserialize_with = "crate::integral")]
     pub expires: i64,
 }
 
@@ -115,13 +137,21 @@ pub struct TargetResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateTarget {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators (optional on create).
     #[serde(default)]
     pub summary: Option<String>,
     /// The target plugin.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub plugin: String,
     /// The endpoint: a JSON object, or a string holding one.
+    /// (A JSON object. SHIELD's JSON-encoded string of one is accepted too.)
+    #[schema(value_type = Object)]
     pub endpoint: EndpointInput,
     /// `host:port` of the agent.
     pub agent: String,
@@ -137,12 +167,20 @@ pub struct CreateTarget {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTarget {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators.
     pub summary: String,
     /// The target plugin.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub plugin: String,
     /// The endpoint.
+    /// (A JSON object. SHIELD's JSON-encoded string of one is accepted too.)
+    #[schema(value_type = Object)]
     pub endpoint: EndpointInput,
     /// `host:port` of the agent.
     pub agent: String,
@@ -195,6 +233,9 @@ pub struct CheckRequest {
     /// Also read back part of the data: `all`, a percentage (`10%`) or a size (`500MiB`).
     /// Without it only the structure is verified.
     #[serde(default)]
+    #[schema(
+        pattern = r"^\s*(|[Aa][Ll][Ll]|(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)\s*%|[0-9]{1,15}\s*([KkMmGgTt]([Ii][Bb])?|[Bb])?)\s*$"
+    )]
     pub read_data: Option<String>,
 }
 
@@ -203,13 +244,21 @@ pub struct CheckRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateStore {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators (optional on create).
     #[serde(default)]
     pub summary: Option<String>,
     /// The store plugin.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub plugin: String,
     /// The endpoint: a JSON object, or a string holding one.
+    /// (A JSON object. SHIELD's JSON-encoded string of one is accepted too.)
+    #[schema(value_type = Object)]
     pub endpoint: EndpointInput,
     /// Repository stores: when to prune (a schedule; the daemon's default when absent).
     #[serde(default)]
@@ -225,12 +274,20 @@ pub struct CreateStore {
 #[serde(deny_unknown_fields)]
 pub struct UpdateStore {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators.
     pub summary: String,
     /// The store plugin.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub plugin: String,
     /// The endpoint.
+    /// (A JSON object. SHIELD's JSON-encoded string of one is accepted too.)
+    #[schema(value_type = Object)]
     pub endpoint: EndpointInput,
     /// Repository stores: when to prune; absent keeps the current one, `""` the default.
     #[serde(default)]
@@ -289,6 +346,11 @@ pub struct JobResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators (optional on create).
     #[serde(default)]
@@ -305,6 +367,7 @@ pub struct CreateJob {
     pub paused: bool,
     /// 0 (highest) to 100; 50 when absent.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100)]
     pub priority: Option<i64>,
 }
 
@@ -314,6 +377,11 @@ pub struct CreateJob {
 #[serde(deny_unknown_fields)]
 pub struct UpdateJob {
     /// Human-friendly name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Annotation for operators.
     pub summary: String,
@@ -327,6 +395,7 @@ pub struct UpdateJob {
     pub schedule: Uuid,
     /// 0 (highest) to 100; unchanged when absent.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100)]
     pub priority: Option<i64>,
     /// Refused with a message that points to the pause routes.
     #[serde(default, skip_serializing)]
@@ -340,6 +409,11 @@ pub struct UpdateJob {
 pub struct RunJob {
     /// Who asks; `anon` when absent.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub owner: Option<String>,
 }
 
@@ -405,6 +479,11 @@ pub struct RestoreArchive {
     pub target: Option<Uuid>,
     /// Who asks; `anon` when absent.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub owner: Option<String>,
 }
 

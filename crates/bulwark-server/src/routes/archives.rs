@@ -167,7 +167,7 @@ async fn delete_archive(
 
 /// Queues a restore of the archive into its own target or the one named.
 #[utoipa::path(post, path = "/v1/archive/{uuid}/restore", tag = "archives",
-    request_body(content = RestoreArchive, description = "Optional"),
+    request_body(content = Option<RestoreArchive>, description = "Optional"),
     params(("uuid" = uuid::Uuid, Path, description = "The archive")),
     responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse),
               (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]

@@ -158,13 +158,14 @@ async fn login(
 
 /// Ends the caller's session (a token is not ended: revoke it instead) and clears the cookie.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
-    responses((status = 200, body = OkResponse), (status = 401, body = ErrorResponse)))]
+    responses((status = 200, body = OkResponse), (status = 401, body = ErrorResponse),
+        (status = 409, body = ErrorResponse, description = "The caller used an API token, which is revoked instead")))]
 async fn logout(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Response> {
     let Via::Session { hash, .. } = &caller.via else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::conflict(
             "an API token is not a session; revoke it with DELETE /v1/auth/token/{id}",
         ));
     };
@@ -311,7 +312,7 @@ async fn create_token(
 #[utoipa::path(delete, path = "/v1/auth/token/{id}", tag = "auth",
     params(("id" = String, Path, description = "The token's id")),
     responses((status = 200, body = OkResponse), (status = 401, body = ErrorResponse),
-        (status = 404, body = ErrorResponse)))]
+        (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn revoke_token(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,

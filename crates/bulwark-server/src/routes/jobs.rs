@@ -230,7 +230,7 @@ async fn unpause_job(
 }
 
 /// Queues an ad hoc backup of the job, paused or not.
-#[utoipa::path(post, path = "/v1/job/{uuid}/run", tag = "jobs", request_body(content = RunJob, description = "Optional"),
+#[utoipa::path(post, path = "/v1/job/{uuid}/run", tag = "jobs", request_body(content = Option<RunJob>, description = "Optional"),
     params(("uuid" = uuid::Uuid, Path, description = "The job")),
     responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn run_job(

@@ -117,6 +117,22 @@ fn document_access(doc: &mut utoipa::openapi::OpenApi) {
             (Method::DELETE, &mut item.delete),
         ] {
             let Some(op) = op.as_mut() else { continue };
+            // Every route can refuse bad input (a malformed UUID in its path, a bad query), and
+            // one with a body can refuse its size or type.
+            op.responses
+                .responses
+                .entry("400".into())
+                .or_insert_with(|| error("Bad input; nothing was changed").into());
+            if op.request_body.is_some() {
+                op.responses.responses.insert(
+                    "413".into(),
+                    error("The request body is larger than 1 MiB").into(),
+                );
+                op.responses.responses.insert(
+                    "415".into(),
+                    error("The request body is not application/json").into(),
+                );
+            }
             if crate::auth::rules::rule(&method, path) == Some(crate::auth::rules::Need::Public) {
                 continue;
             }
@@ -136,12 +152,31 @@ fn document_access(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The longest retention accepted, in seconds (100 years).
+const MAX_EXPIRY: i64 = retention::MAXIMUM_EXPIRY;
+
+/// The document as served: with the limits this daemon's configuration sets (the shortest
+/// retention it accepts) and the longest.
+fn limits_in_force(doc: &utoipa::openapi::OpenApi, minimum_expiry: i64) -> serde_json::Value {
+    let mut v = serde_json::to_value(doc).unwrap_or_default();
+    for schema in ["CreateRetention", "UpdateRetention"] {
+        if let Some(expires) = v
+            .pointer_mut(&format!("/components/schemas/{schema}/properties/expires"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            expires.insert("minimum".into(), minimum_expiry.into());
+            expires.insert("maximum".into(), MAX_EXPIRY.into());
+        }
+    }
+    v
+}
+
 /// Builds the whole router: every `/v1` route, `/v1/openapi.json`, and JSON answers for unknown
 /// routes and methods, behind the access guard.
 pub fn router(state: AppState) -> Router {
     let (router, mut openapi) = api().split_for_parts();
     document_access(&mut openapi);
-    let openapi = std::sync::Arc::new(openapi);
+    let openapi = std::sync::Arc::new(limits_in_force(&openapi, state.minimum_expiry));
     router
         .route(
             "/v1/openapi.json",

@@ -17,7 +17,7 @@ use crate::extract::{JsonBody, Query, parse_id};
 use crate::state::AppState;
 
 /// The longest retention accepted: a hundred years.
-const MAXIMUM_EXPIRY: i64 = 100 * 365 * 86_400;
+pub(super) const MAXIMUM_EXPIRY: i64 = 100 * 365 * 86_400;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

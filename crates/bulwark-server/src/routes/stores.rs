@@ -242,7 +242,7 @@ async fn maintenance(
 /// Queues a check of a repository store: its structure, and with `read_data` part or all of
 /// its data read back and verified. The task's status and log are the result.
 #[utoipa::path(post, path = "/v1/store/{uuid}/check", tag = "stores",
-    request_body(content = CheckRequest, description = "Optional"),
+    request_body(content = Option<CheckRequest>, description = "Optional"),
     params(("uuid" = uuid::Uuid, Path, description = "The store")),
     responses((status = 200, body = ScheduledResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn check_store(
@@ -251,7 +251,7 @@ async fn check_store(
     Path(uuid): Path<String>,
     OptionalJson(req): OptionalJson<CheckRequest>,
 ) -> ApiResult<Json<ScheduledResponse>> {
-    let read = req.read_data.unwrap_or_default();
+    let read = req.read_data.unwrap_or_default().trim().to_string();
     if !read.is_empty() {
         bulwark_repo::repo::parse_subset(&read)
             .map_err(|e| ApiError::bad_request(format!("read_data: {e}")))?;

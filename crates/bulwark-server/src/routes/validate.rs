@@ -139,7 +139,7 @@ pub(crate) async fn at_creation(
 #[utoipa::path(post, path = "/v1/target/{uuid}/validate", tag = "targets",
     params(("uuid" = uuid::Uuid, Path, description = "The target")),
     responses((status = 200, body = ValidateResponse), (status = 400, body = ErrorResponse),
-              (status = 404, body = ErrorResponse)))]
+              (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn validate_target(
     State(st): State<AppState>,
     Path(uuid): Path<String>,
@@ -157,7 +157,7 @@ async fn validate_target(
 #[utoipa::path(post, path = "/v1/store/{uuid}/validate", tag = "stores",
     params(("uuid" = uuid::Uuid, Path, description = "The store")),
     responses((status = 200, body = ValidateResponse), (status = 400, body = ErrorResponse),
-              (status = 404, body = ErrorResponse)))]
+              (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn validate_store(
     State(st): State<AppState>,
     Path(uuid): Path<String>,

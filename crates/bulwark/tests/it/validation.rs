@@ -121,3 +121,53 @@ async fn bodies_that_are_not_json_are_refused() {
     }
     assert_eq!(snapshot(&d).await, before);
 }
+
+#[tokio::test]
+async fn the_document_states_the_limits_the_api_enforces() {
+    let d = crate::common::daemon().await;
+    let doc = d.get_ok("/v1/openapi.json").await.unwrap();
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    // Names: not blank, at most 200 characters, no control characters.
+    let name = &schema("CreateSchedule")["properties"]["name"];
+    assert_eq!(name["minLength"], 1);
+    assert_eq!(name["maxLength"], 200);
+    assert!(
+        name["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("\\u0000-\\u001F"),
+        "{name}"
+    );
+    assert_eq!(
+        schema("CreateJob")["properties"]["priority"]["maximum"],
+        100
+    );
+    // The shortest retention is the configured one (the test daemons lower nothing: 3600).
+    assert_eq!(
+        schema("CreateRetention")["properties"]["expires"]["minimum"],
+        3600
+    );
+    assert!(schema("CheckRequest")["properties"]["read_data"]["pattern"].is_string());
+    // A malformed UUID in a path is a documented 400.
+    assert!(doc["paths"]["/v1/job/{uuid}"]["get"]["responses"]["400"].is_object());
+    // What the document says, the API does: an array is not an object, 3600.0 is 3600 seconds.
+    let (s, body) = d
+        .raw("POST", "/v1/schedules", r#"["n", "daily at 4am"]"#)
+        .await
+        .unwrap();
+    assert_error((s, body), 400, "must be a JSON object");
+    let made = d
+        .post_ok("/v1/retention", &json!({"name": "hour", "expires": 3600.0}))
+        .await
+        .unwrap();
+    let r = d
+        .get_ok(&format!("/v1/retention/{}", made["uuid"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(r["expires"], 3600);
+    let (s, body) = d
+        .post("/v1/retention", &json!({"name": "half", "expires": 3600.5}))
+        .await
+        .unwrap();
+    assert_error((s, body), 400, "not a whole number");
+}
