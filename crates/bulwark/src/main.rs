@@ -118,6 +118,7 @@ enum Command {
         /// target or store.
         what: cli::validate::Validatable,
         /// Its name, UUID or unique UUID prefix.
+        #[arg(add = cli::complete::any())]
         reference: String,
     },
     /// Say whether the daemon is up and healthy (through its API, on this host or another).
@@ -139,7 +140,7 @@ enum Command {
         /// What kind of resource.
         kind: cli::Kind,
         /// Its name, UUID or unique UUID prefix (`show retention policy NAME` works too).
-        #[arg(num_args = 1..=2, required = true, value_name = "REF")]
+        #[arg(num_args = 1..=2, required = true, value_name = "REF", add = cli::complete::any())]
         reference: Vec<String>,
     },
     /// Create a schedule, retention policy, target, store or job. Fields come from flags; on
@@ -167,7 +168,7 @@ enum Command {
         /// What kind of resource.
         kind: cli::Kind,
         /// Its name, UUID or unique UUID prefix.
-        #[arg(num_args = 1..=2, required = true, value_name = "REF")]
+        #[arg(num_args = 1..=2, required = true, value_name = "REF", add = cli::complete::any())]
         reference: Vec<String>,
         /// Do not ask.
         #[arg(short, long)]
@@ -181,6 +182,7 @@ enum Command {
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
+        #[arg(add = cli::complete::jobs())]
         reference: String,
     },
     /// Unpause a job: it runs on its schedule again.
@@ -191,6 +193,7 @@ enum Command {
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
+        #[arg(add = cli::complete::jobs())]
         reference: String,
     },
     /// Say whether a job is paused.
@@ -201,6 +204,7 @@ enum Command {
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
+        #[arg(add = cli::complete::jobs())]
         reference: String,
     },
     /// Run a job's backup now; with --wait, follow it to its end.
@@ -211,6 +215,7 @@ enum Command {
         #[arg(value_name = "job")]
         word: cli::task::JobWord,
         /// The job's name, UUID or unique UUID prefix.
+        #[arg(add = cli::complete::jobs())]
         reference: String,
         #[command(flatten)]
         start: cli::task::Start,
@@ -226,6 +231,7 @@ enum Command {
         /// The archive's UUID or a unique prefix of it.
         reference: String,
         /// The target to restore into (name, UUID or prefix); default: the archive's own.
+        #[arg(add = cli::complete::targets())]
         #[arg(long, value_name = "TARGET")]
         to: Option<String>,
         #[command(flatten)]
@@ -250,6 +256,7 @@ enum Command {
         #[arg(value_name = "store")]
         word: cli::task::StoreWord,
         /// The store's name, UUID or unique UUID prefix.
+        #[arg(add = cli::complete::stores())]
         reference: String,
         /// Also read back data: `all`, a percentage (`10%`) or a size (`500MiB`).
         #[arg(long, value_name = "SUBSET")]
@@ -266,6 +273,7 @@ enum Command {
         #[arg(value_name = "store")]
         word: cli::task::StoreWord,
         /// The store's name, UUID or unique UUID prefix.
+        #[arg(add = cli::complete::stores())]
         reference: String,
         /// Follow the task to its end; exit 0 only if it is done.
         #[arg(long)]
@@ -289,6 +297,8 @@ enum Shell {
 }
 
 fn main() -> ExitCode {
+    // `COMPLETE=SHELL bulwark ...`: the shell asks for completions (see `completions`).
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     let conn = cli.conn;
     match cli.command {
@@ -336,13 +346,18 @@ fn main() -> ExitCode {
             reference, wait, ..
         } => cli::task::maintain(&reference, None, wait, &conn),
         Command::Completions { shell } => {
-            let shell = match shell {
-                Shell::Bash => clap_complete::Shell::Bash,
-                Shell::Zsh => clap_complete::Shell::Zsh,
-                Shell::Fish => clap_complete::Shell::Fish,
+            let name = match shell {
+                Shell::Bash => "bash",
+                Shell::Zsh => "zsh",
+                Shell::Fish => "fish",
             };
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "bulwark", &mut script);
+            let script = match cli::complete::registration(name) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("bulwark: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             // `bulwark completions zsh | head` closes the pipe early: that is not an error.
             use std::io::Write;
             match std::io::stdout().write_all(&script) {
@@ -554,18 +569,37 @@ mod tests {
 
     #[test]
     fn completions_for_three_shells() {
+        // The scripts hand every completion back to `COMPLETE=SHELL bulwark`.
         for (shell, marker) in [
-            (clap_complete::Shell::Bash, "complete -F"),
-            (clap_complete::Shell::Zsh, "#compdef bulwark"),
-            (clap_complete::Shell::Fish, "complete -c bulwark"),
+            ("bash", "_clap_complete_bulwark"),
+            ("zsh", "#compdef bulwark"),
+            ("fish", "COMPLETE=fish bulwark"),
         ] {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "bulwark", &mut out);
-            let text = String::from_utf8(out).unwrap();
+            let text = String::from_utf8(cli::complete::registration(shell).unwrap()).unwrap();
             assert!(text.contains(marker), "{shell}: {text}");
-            for word in ["restore", "unpause", "retention-policy", "--wait"] {
-                assert!(text.contains(word), "{shell} completes no {word}");
-            }
+        }
+        assert!(cli::complete::registration("tcsh").is_err());
+        // Which the engine answers from the command tree.
+        let complete = |words: &[&str]| -> Vec<String> {
+            let args: Vec<std::ffi::OsString> = words.iter().map(Into::into).collect();
+            let mut cmd = Cli::command();
+            clap_complete::engine::complete(&mut cmd, args, words.len() - 1, None)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.get_value().to_string_lossy().into_owned())
+                .collect()
+        };
+        for (words, want) in [
+            (vec!["bulwark", "res"], "restore"),
+            (vec!["bulwark", "unp"], "unpause"),
+            (
+                vec!["bulwark", "create", "job", "--retention-p"],
+                "--retention-policy",
+            ),
+            (vec!["bulwark", "run", "job", "x", "--wa"], "--wait"),
+        ] {
+            let got = complete(&words);
+            assert!(got.iter().any(|g| g == want), "{words:?}: {got:?}");
         }
     }
 }

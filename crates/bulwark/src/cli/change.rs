@@ -118,15 +118,17 @@ pub struct JobArgs {
     pub common: Common,
     /// What it backs up.
     #[arg(long)]
+    #[arg(add = super::complete::targets())]
     pub target: Option<String>,
     /// Where the archives go.
     #[arg(long)]
+    #[arg(add = super::complete::stores())]
     pub store: Option<String>,
     /// When it runs.
-    #[arg(long)]
+    #[arg(long, add = super::complete::schedules())]
     pub schedule: Option<String>,
     /// How long its archives are kept.
-    #[arg(long = "retention-policy", alias = "retention", value_name = "POLICY")]
+    #[arg(long = "retention-policy", alias = "retention", value_name = "POLICY", add = super::complete::policies())]
     pub retention: Option<String>,
     /// Its priority: lower runs first (default 50).
     #[arg(long)]

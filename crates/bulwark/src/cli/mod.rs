@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod change;
+pub mod complete;
 pub mod task;
 pub mod validate;
 pub mod view;

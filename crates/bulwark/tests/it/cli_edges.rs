@@ -42,6 +42,26 @@ async fn flags_anywhere_names_and_human_forms() {
     assert!(out.status.success(), "{out:?}");
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(job["name"], "nightly");
+    // Completions offer the daemon's names.
+    let complete = |words: &[&str]| {
+        let out = Command::new(bin())
+            .args(["--", "bulwark"])
+            .args(words)
+            .env("COMPLETE", "fish")
+            .env("BULWARK_API", &d.base_url)
+            .env("BULWARK_TOKEN", d.token())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let jobs = complete(&["run", "job", ""]);
+    assert!(jobs.lines().any(|l| l.starts_with("nightly")), "{jobs}");
+    let targets = complete(&["create", "job", "--target", "or"]);
+    assert!(
+        targets.lines().any(|l| l.starts_with("orders")),
+        "{targets}"
+    );
+    assert!(!targets.contains("nightly"), "{targets}");
     // A name that almost matches gets a suggestion.
     let err = fails(&d, &["show", "target", "ordrs"]);
     assert!(
