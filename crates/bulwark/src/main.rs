@@ -510,6 +510,32 @@ mod tests {
     }
 
     #[test]
+    fn help_speaks_to_users_not_to_the_team() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), vec![], &mut all);
+        let mut cmd = Cli::command();
+        let mut long = Vec::new();
+        cmd.write_long_help(&mut long).unwrap();
+        let mut texts: Vec<String> = all.into_iter().map(|(_, h)| h).collect();
+        texts.push(String::from_utf8(long).unwrap());
+        // Every argument's help too.
+        fn args(cmd: &clap::Command, out: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                out.push(a.get_help().map(|h| h.to_string()).unwrap_or_default());
+                out.push(a.get_long_help().map(|h| h.to_string()).unwrap_or_default());
+            }
+            for s in cmd.get_subcommands() {
+                args(s, out);
+            }
+        }
+        args(&Cli::command(), &mut texts);
+        for t in texts {
+            let lower = t.to_lowercase();
+            assert!(!lower.contains("seed") && !lower.contains("shared/"), "{t}");
+        }
+    }
+
+    #[test]
     fn every_command_has_an_example_that_parses() {
         let mut all = Vec::new();
         leaves(&Cli::command(), vec![], &mut all);

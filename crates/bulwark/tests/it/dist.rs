@@ -56,3 +56,19 @@ fn the_example_configuration_loads() {
     assert_eq!(config.data_dir, PathBuf::from("/var/lib/bulwark"));
     assert!(config.listen.ip().is_loopback());
 }
+
+#[test]
+fn the_readme_speaks_to_users_and_links_nothing_outside() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    for word in ["seed 0", "../shared", "](http"] {
+        assert!(!readme.contains(word), "the README says {word}");
+    }
+    assert!(readme.contains("SHIELD-compatible"));
+    assert!(readme.contains("## Install and run as a service"));
+    let license =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../LICENSE"))
+            .unwrap();
+    assert!(license.contains("Apache License") && license.contains("Version 2.0"));
+}
