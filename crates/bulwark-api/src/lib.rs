@@ -118,6 +118,13 @@ pub struct StatusResponse {
     /// What the operator should fix (listening beyond loopback without TLS, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How many of the caller's jobs have each health (`ok`, `late`, `failing`, `never`,
+    /// `paused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<std::collections::BTreeMap<String, u64>>,
+    /// The jobs that need attention (late, failing, never backed up), as `name: health`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention: Vec<String>,
 }
 
 /// The catalog part of `/v1/status`.

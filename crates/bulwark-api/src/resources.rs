@@ -339,6 +339,39 @@ pub struct JobResponse {
     pub target_endpoint: String,
     /// The target's agent.
     pub agent: String,
+    /// Its own recovery point objective in seconds, when set.
+    pub rpo: Option<i64>,
+    /// The RPO in force: its own, or twice the longest gap between two runs of its schedule.
+    pub effective_rpo: i64,
+    /// `ok`, `late` (the newest good archive is older than the RPO), `failing` (the last
+    /// finished backup failed), `never` (no good archive yet) or `paused`.
+    pub health: String,
+    /// Its last finished backup.
+    pub last_run: Option<LastRun>,
+    /// Its last backup that made an archive.
+    pub last_success: Option<LastSuccess>,
+    /// When its schedule runs it next (UTC); none while it is paused.
+    pub next_run: Option<String>,
+}
+
+/// A job's last finished backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LastRun {
+    /// When it ended (UTC).
+    pub at: String,
+    /// The task.
+    pub task_uuid: Uuid,
+    /// `done`, `failed` or `canceled`.
+    pub status: String,
+}
+
+/// A job's last good backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LastSuccess {
+    /// When it ended (UTC).
+    pub at: String,
+    /// The archive it made.
+    pub archive_uuid: Uuid,
 }
 
 /// `POST /v1/jobs`
@@ -369,6 +402,11 @@ pub struct CreateJob {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 100)]
     pub priority: Option<i64>,
+    /// Its recovery point objective in seconds (60 to 100 years): it is `late` when its newest
+    /// good archive is older. Absent: twice the longest gap between two runs of its schedule.
+    #[serde(default)]
+    #[schema(minimum = 60, maximum = 3153600000i64)]
+    pub rpo: Option<i64>,
 }
 
 /// `PUT /v1/job/{uuid}`: every field but `priority` required; `paused` is not accepted (use the
@@ -401,6 +439,11 @@ pub struct UpdateJob {
     #[serde(default, skip_serializing)]
     #[schema(ignore)]
     pub paused: Option<serde_json::Value>,
+    /// Its recovery point objective in seconds (60 to 100 years): it is `late` when its newest
+    /// good archive is older. Absent: twice the longest gap between two runs of its schedule.
+    #[serde(default)]
+    #[schema(minimum = 60, maximum = 3153600000i64)]
+    pub rpo: Option<i64>,
 }
 
 /// `POST /v1/job/{uuid}/run`; the body may be absent.

@@ -15,7 +15,8 @@ const ACTIVE_TASKS_OF_JOB: Reference = Reference {
     plural: "pending or running tasks",
 };
 
-const JOB_SELECT: &str = "SELECT j.uuid, j.name, j.summary, j.priority, j.paused, j.last_fired_at,
+const JOB_SELECT: &str =
+    "SELECT j.uuid, j.name, j.summary, j.priority, j.paused, j.last_fired_at, j.rpo,
         r.uuid AS r_uuid, r.name AS r_name, r.summary AS r_summary, r.expiry AS r_expiry,
         s.uuid AS s_uuid, s.name AS s_name, s.summary AS s_summary, s.timespec AS s_timespec,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
@@ -68,8 +69,8 @@ impl Catalog {
         let mut tx = self.write_tx().await?;
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
-            "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid, rpo)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(&f.name)
@@ -80,6 +81,7 @@ impl Catalog {
         .bind(f.store.to_string())
         .bind(f.schedule.to_string())
         .bind(f.retention.to_string())
+        .bind(f.rpo)
         .execute(&mut *tx)
         .await?;
         self.commit(tx).await?;
@@ -101,7 +103,7 @@ impl Catalog {
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
             "UPDATE jobs SET name = ?, summary = ?, priority = ?, target_uuid = ?, store_uuid = ?,
-                             schedule_uuid = ?, retention_uuid = ?
+                             schedule_uuid = ?, retention_uuid = ?, rpo = ?
              WHERE uuid = ?",
         )
         .bind(&f.name)
@@ -111,11 +113,55 @@ impl Catalog {
         .bind(f.store.to_string())
         .bind(f.schedule.to_string())
         .bind(f.retention.to_string())
+        .bind(f.rpo)
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
         self.commit(tx).await?;
         Ok(Updated::Updated)
+    }
+
+    /// A job's last finished backup and its last good one.
+    pub async fn job_runs(&self, id: JobId) -> Result<JobRuns> {
+        let last: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT uuid, status, stopped_at FROM tasks
+             WHERE job_uuid = ? AND op = 'backup' AND status IN ('done', 'failed', 'canceled')
+               AND stopped_at IS NOT NULL
+             ORDER BY stopped_at DESC, requested_at DESC LIMIT 1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let good: Option<(i64, String)> = sqlx::query_as(
+            "SELECT stopped_at, archive_uuid FROM tasks
+             WHERE job_uuid = ? AND op = 'backup' AND status = 'done'
+               AND stopped_at IS NOT NULL AND archive_uuid IS NOT NULL
+             ORDER BY stopped_at DESC LIMIT 1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let corrupt = |e: <bulwark_core::state::TaskStatus as std::str::FromStr>::Err| {
+            CatalogError::Corrupt {
+                what: "task",
+                detail: e.to_string(),
+            }
+        };
+        Ok(JobRuns {
+            last_run: last
+                .map(|(t, s, at)| {
+                    Ok::<_, CatalogError>((
+                        parse_id("task", &t)?,
+                        s.parse::<bulwark_core::state::TaskStatus>()
+                            .map_err(corrupt)?,
+                        at,
+                    ))
+                })
+                .transpose()?,
+            last_success: good
+                .map(|(at, a)| Ok::<_, CatalogError>((at, parse_id("archive", &a)?)))
+                .transpose()?,
+        })
     }
 
     /// Pauses or unpauses a job. Unpausing counts as a firing at `now`, so runs missed while
@@ -199,6 +245,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
         priority: row.try_get("priority")?,
         paused: row.try_get("paused")?,
         last_fired_at: row.try_get("last_fired_at")?,
+        rpo: row.try_get("rpo")?,
         retention: retention_cols(row, "r_")?,
         schedule: schedule_cols(row, "s_")?,
         store: store_cols(row, "st_")?,

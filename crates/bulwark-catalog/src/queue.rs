@@ -158,6 +158,7 @@ impl Catalog {
         self.list_tasks(&TaskFilter {
             status: Some(status),
             limit: None,
+            job: None,
         })
         .await
     }

@@ -133,6 +133,8 @@ pub struct Job {
     pub paused: bool,
     /// When the scheduler last fired it (Unix seconds).
     pub last_fired_at: Option<i64>,
+    /// Its own recovery point objective in seconds, if set.
+    pub rpo: Option<i64>,
     /// The retention policy.
     pub retention: Retention,
     /// The schedule.
@@ -160,6 +162,17 @@ pub struct JobFields {
     pub schedule: ScheduleId,
     /// How long to keep archives.
     pub retention: RetentionId,
+    /// Its recovery point objective in seconds; `None` derives it from the schedule.
+    pub rpo: Option<i64>,
+}
+
+/// A job's last finished backup, and its last good one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobRuns {
+    /// The newest finished backup task: (task, status, stopped at).
+    pub last_run: Option<(TaskId, TaskStatus, i64)>,
+    /// The newest backup that made an archive: (stopped at, archive).
+    pub last_success: Option<(i64, ArchiveId)>,
 }
 
 /// Filters for listing jobs; `None` matches everything.
@@ -340,6 +353,8 @@ pub struct TaskFilter {
     pub status: Option<TaskStatus>,
     /// At most this many, newest first.
     pub limit: Option<i64>,
+    /// Only tasks of this job.
+    pub job: Option<JobId>,
 }
 
 /// What a cancel request did.

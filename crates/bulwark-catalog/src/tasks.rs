@@ -51,13 +51,14 @@ impl Catalog {
     pub async fn list_tasks(&self, f: &TaskFilter) -> Result<Vec<Task>> {
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks
-             WHERE (?1 IS NULL OR status = ?1)
+             WHERE (?1 IS NULL OR status = ?1) AND (?3 IS NULL OR job_uuid = ?3)
              ORDER BY requested_at DESC, rowid DESC
              LIMIT ?2"
         );
         let rows = sqlx::query(&sql)
             .bind(f.status.map(|s| s.as_str()))
             .bind(f.limit.unwrap_or(-1))
+            .bind(f.job.map(|j| j.to_string()))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(task_from_row).collect()

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod clock;
+pub mod health;
 pub mod ids;
 pub mod redact;
 pub mod role;

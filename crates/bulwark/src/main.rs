@@ -121,7 +121,21 @@ enum Command {
         #[arg(add = cli::complete::any())]
         reference: String,
     },
-    /// Say whether the daemon is up and healthy (through its API, on this host or another).
+    /// Print a task's log; with --follow, as it grows, until the task ends.
+    ///
+    /// Example: bulwark log task 7c1e --follow
+    Log {
+        /// The word `task`.
+        #[arg(value_parser = ["task"])]
+        word: String,
+        /// The task's UUID or a unique prefix of it.
+        reference: String,
+        /// Keep printing as the log grows, until the task ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Say whether the daemon is up and healthy (through its API, on this host or another), and
+    /// whether the backups are: exit 1 when a job is late, failing or never backed up.
     ///
     /// Example: bulwark status --api http://backup1:8450
     Status {},
@@ -305,6 +319,9 @@ fn main() -> ExitCode {
         Command::Server { config } => run_server(config),
         Command::Plugin { name, args } => run_plugin(&name, &args),
         Command::Status {} => cli::view::status(&conn),
+        Command::Log {
+            reference, follow, ..
+        } => cli::task::log(&reference, follow, &conn),
         Command::Validate { what, reference } => cli::validate::validate(what, &reference, &conn),
         Command::User { cmd, host } => host::user(&cmd, &host),
         Command::Secrets { cmd, host } => host::secrets(&cmd, &host),

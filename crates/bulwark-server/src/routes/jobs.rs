@@ -7,9 +7,13 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use bulwark_api::{
-    CreateJob, CreatedResponse, ErrorResponse, JobResponse, OkResponse, RunJob, ScheduledResponse,
-    UpdateJob,
+    CreateJob, CreatedResponse, ErrorResponse, JobResponse, LastRun, LastSuccess, OkResponse,
+    RunJob, ScheduledResponse, UpdateJob,
 };
+use bulwark_core::state::TaskStatus;
+use bulwark_core::timefmt::format_epoch;
+
+use crate::config::Mode;
 use bulwark_catalog::{Job, JobFields, JobFilter};
 use bulwark_core::ids::JobId;
 
@@ -44,6 +48,9 @@ struct JobQuery {
     retention: Option<String>,
     /// `t`: only paused jobs; `f`: only unpaused ones.
     paused: Option<String>,
+    /// Only jobs of this health: `ok`, `late`, `failing`, `never` or `paused`.
+    #[param(pattern = "^(ok|late|failing|never|paused)$")]
+    health: Option<String>,
 }
 
 fn check_priority(p: i64) -> ApiResult<()> {
@@ -56,8 +63,43 @@ fn check_priority(p: i64) -> ApiResult<()> {
     }
 }
 
-fn response(j: Job) -> JobResponse {
-    JobResponse {
+fn check_rpo(rpo: Option<i64>) -> ApiResult<()> {
+    match rpo {
+        Some(r) if !(60..=3_153_600_000).contains(&r) => Err(ApiError::bad_request(format!(
+            "rpo must be 60 seconds to 100 years (3153600000), not {r}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A job as the API shows it, with its health: its last runs, its RPO and its next run.
+pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
+    let runs = st.catalog.job_runs(j.uuid).await?;
+    let now = st.clock.now();
+    let spec = match st.mode {
+        Mode::Dev => "every minute"
+            .parse::<bulwark_core::timespec::Schedule>()
+            .ok(),
+        Mode::Normal => j.schedule.timespec.parse().ok(),
+    };
+    let effective_rpo = j.rpo.unwrap_or_else(|| {
+        spec.as_ref()
+            .map_or(86_400, |s| bulwark_core::health::derived_rpo(s, st.tz, now))
+    });
+    let health = bulwark_core::health::health(
+        j.paused,
+        runs.last_run.as_ref().map(|r| r.1 == TaskStatus::Done),
+        runs.last_success.as_ref().map(|s| s.0),
+        effective_rpo,
+        now.timestamp(),
+    );
+    let next_run = if j.paused {
+        None
+    } else {
+        spec.and_then(|s| s.next_after(now, st.tz))
+            .map(|t| format_epoch(t.timestamp()))
+    };
+    Ok(JobResponse {
         uuid: j.uuid.0,
         name: j.name,
         summary: j.summary,
@@ -78,7 +120,20 @@ fn response(j: Job) -> JobResponse {
         target_plugin: j.target.plugin,
         target_endpoint: redacted(&j.target.endpoint),
         agent: j.target.agent,
-    }
+        rpo: j.rpo,
+        effective_rpo,
+        health: health.to_string(),
+        last_run: runs.last_run.map(|(task, status, at)| LastRun {
+            at: format_epoch(at),
+            task_uuid: task.0,
+            status: status.to_string(),
+        }),
+        last_success: runs.last_success.map(|(at, archive)| LastSuccess {
+            at: format_epoch(at),
+            archive_uuid: archive.0,
+        }),
+        next_run,
+    })
 }
 
 /// Lists jobs.
@@ -96,13 +151,29 @@ async fn list_jobs(
         retention: parse_opt_id("retention policy", q.retention.as_deref())?,
         paused: parse_flag("paused", q.paused.as_deref())?,
     };
+    let wanted = q
+        .health
+        .as_deref()
+        .map(|h| {
+            bulwark_core::health::Health::parse(h).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "health must be ok, late, failing, never or paused, not '{h}'"
+                ))
+            })
+        })
+        .transpose()?;
     let rows = st.catalog.list_jobs(&filter).await?;
-    Ok(Json(
-        rows.into_iter()
-            .filter(|j| caller.may_use(Some(j.target.uuid)))
-            .map(response)
-            .collect(),
-    ))
+    let mut out = Vec::new();
+    for j in rows
+        .into_iter()
+        .filter(|j| caller.may_use(Some(j.target.uuid)))
+    {
+        let r = response(&st, j).await?;
+        if wanted.is_none_or(|w| r.health == w.as_str()) {
+            out.push(r);
+        }
+    }
+    Ok(Json(out))
 }
 
 /// Creates a job.
@@ -115,7 +186,9 @@ async fn create_job(
     check_name("name", &req.name)?;
     let priority = req.priority.unwrap_or(DEFAULT_PRIORITY);
     check_priority(priority)?;
+    check_rpo(req.rpo)?;
     let fields = JobFields {
+        rpo: req.rpo,
         name: req.name,
         summary: req.summary.unwrap_or_default(),
         priority,
@@ -146,7 +219,7 @@ async fn get_job(
         .get_job(id)
         .await?
         .ok_or_else(|| not_found("job", id))?;
-    Ok(Json(response(j)))
+    Ok(Json(response(&st, j).await?))
 }
 
 /// Replaces a job's fields; `paused` is changed only through pause and unpause.
@@ -172,7 +245,9 @@ async fn update_job(
         .ok_or_else(|| not_found("job", id))?;
     let priority = req.priority.unwrap_or(old.priority);
     check_priority(priority)?;
+    check_rpo(req.rpo)?;
     let fields = JobFields {
+        rpo: req.rpo,
         name: req.name,
         summary: req.summary,
         priority,

@@ -57,6 +57,8 @@ async fn status(
             mode: None,
             catalog: None,
             warnings: Vec::new(),
+            jobs: None,
+            attention: Vec::new(),
         }
     } else {
         StatusResponse {
@@ -73,8 +75,34 @@ async fn status(
                 error,
             }),
             warnings: st.warnings.to_vec(),
+            jobs: None,
+            attention: Vec::new(),
         }
     };
+    let mut body = body;
+    if let Some(axum::extract::Extension(caller)) = &caller
+        && ok
+    {
+        let mut counts = std::collections::BTreeMap::new();
+        for h in bulwark_core::health::Health::ALL {
+            counts.insert(h.to_string(), 0u64);
+        }
+        if let Ok(jobs) = st.catalog.list_jobs(&Default::default()).await {
+            for j in jobs
+                .into_iter()
+                .filter(|j| caller.may_use(Some(j.target.uuid)))
+            {
+                let name = j.name.clone();
+                if let Ok(r) = super::jobs::response(&st, j).await {
+                    *counts.entry(r.health.clone()).or_default() += 1;
+                    if matches!(r.health.as_str(), "late" | "failing" | "never") {
+                        body.attention.push(format!("{name}: {}", r.health));
+                    }
+                }
+            }
+        }
+        body.jobs = Some(counts);
+    }
     let code = if ok {
         StatusCode::OK
     } else {

@@ -114,6 +114,8 @@ struct TaskQuery {
     debug: Option<String>,
     /// At most this many tasks, newest first.
     limit: Option<String>,
+    /// Only tasks of this job.
+    job: Option<String>,
 }
 
 pub(crate) fn response(st: &AppState, t: Task) -> TaskResponse {
@@ -161,7 +163,11 @@ async fn list_tasks(
             ))),
         })
         .transpose()?;
-    let rows = st.catalog.list_tasks(&TaskFilter { status, limit }).await?;
+    let job = crate::extract::parse_opt_id("job", q.job.as_deref())?;
+    let rows = st
+        .catalog
+        .list_tasks(&TaskFilter { status, limit, job })
+        .await?;
     Ok(Json(
         rows.into_iter()
             .filter(|t| caller.may_use(t.target))

@@ -133,6 +133,10 @@ pub struct JobArgs {
     /// Its priority: lower runs first (default 50).
     #[arg(long)]
     pub priority: Option<i64>,
+    /// Its recovery point objective: it is late when its newest good archive is older (`2d`,
+    /// `36h`; seconds; default twice the longest gap between two runs of its schedule).
+    #[arg(long, value_name = "DURATION")]
+    pub rpo: Option<String>,
     /// Paused: it runs only when asked (`bulwark run job`).
     #[arg(long, conflicts_with = "unpaused")]
     pub paused: bool,
@@ -586,6 +590,9 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
                 body.insert(key.into(), c.uuid_of(kind, &r)?.into());
             }
             body.insert("paused".into(), a.paused.into());
+            if let Some(r) = &a.rpo {
+                body.insert("rpo".into(), seconds(r)?.into());
+            }
             if let Some(p) = a.priority {
                 body.insert("priority".into(), p.into());
             }
@@ -778,6 +785,7 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                 common_given(&a.common)
                     || refs_given
                     || a.priority.is_some()
+                    || a.rpo.is_some()
                     || a.paused
                     || a.unpaused,
                 &["name", "summary", "priority"],
@@ -786,6 +794,10 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                 "name": pick(&a.common.name, "name"),
                 "summary": pick(&a.common.summary, "summary"),
                 "priority": a.priority.map(Value::from).unwrap_or_else(|| cur["priority"].clone()),
+                "rpo": match &a.rpo {
+                    Some(r) => seconds(r)?.into(),
+                    None => cur["rpo"].clone(),
+                },
             });
             for (kind, key, given) in [
                 (Kind::Target, "target", &a.target),

@@ -245,6 +245,33 @@ impl Client {
         Ok((status, json, body))
     }
 
+    /// GETs `path` and copies the answer's body to `out` as it arrives, for as long as the
+    /// daemon sends it (a followed task log); a 4xx or 5xx is the API's error.
+    pub fn copy_to(&self, path: &str, out: &mut dyn std::io::Write) -> CliResult<()> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .http
+            .get(&url)
+            .timeout(Duration::from_secs(30 * 86_400));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let mut resp = req
+            .send()
+            .map_err(|e| format!("cannot reach the Bulwark daemon at {}: {e}", self.base))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp.text().unwrap_or_default();
+            let msg = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or(body);
+            return Err(format!("{msg} ({})", status.as_u16()));
+        }
+        std::io::copy(&mut resp, out).map_err(|e| format!("reading the log failed: {e}"))?;
+        Ok(())
+    }
+
     /// Finds one resource of `kind` by UUID, unique UUID prefix or name.
     pub fn resolve(&self, kind: Kind, reference: &str) -> CliResult<Value> {
         let (list, _, what) = kind.paths();

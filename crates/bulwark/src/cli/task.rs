@@ -249,3 +249,19 @@ fn follow(c: &Client, task: &str) -> CliResult<Value> {
         std::thread::sleep(POLL);
     }
 }
+
+/// `bulwark log task REF [--follow]`: a task's log; with `--follow`, as it grows, until the
+/// task ends.
+pub fn log(reference: &str, follow: bool, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let task = c.uuid_of(Kind::Task, reference)?;
+        let mut path = format!("/v1/task/{}/log", encode(&task));
+        if follow {
+            path.push_str("?follow=t");
+        }
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        c.copy_to(&path, &mut out)
+    })())
+}

@@ -94,6 +94,15 @@ pub enum ListWhat {
         /// Also finished tasks, not only pending and running ones.
         #[arg(long)]
         all: bool,
+        /// Only tasks in this state (pending, running, done, failed, canceled); implies --all.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only tasks of this job (name, UUID or prefix); implies --all.
+        #[arg(long, add = super::complete::jobs())]
+        job: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long)]
+        limit: Option<u32>,
     },
     /// Installed plugins. Example: bulwark list plugins
     Plugins,
@@ -192,7 +201,20 @@ fn list_path(c: &Client, what: &ListWhat) -> CliResult<(String, Kind)> {
             Kind::Archive
         }
         // Without --all, the tasks that have not ended (filtered here: the API takes one status).
-        ListWhat::Tasks { .. } => Kind::Task,
+        ListWhat::Tasks {
+            status, job, limit, ..
+        } => {
+            if let Some(st) = status {
+                q.push(format!("status={}", encode(st)));
+            }
+            if let Some(j) = job {
+                q.push(format!("job={}", c.uuid_of(Kind::Job, j)?));
+            }
+            if let Some(l) = limit {
+                q.push(format!("limit={l}"));
+            }
+            Kind::Task
+        }
         ListWhat::Plugins => Kind::Plugin,
         ListWhat::Audit(_) => return Err("the audit log is listed by cli::auth".into()),
     };
@@ -255,6 +277,18 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
             ("TARGET", f("target_name")),
             ("STORE", f("store_name")),
             ("SCHEDULE", f("schedule")),
+            (
+                "LAST",
+                Box::new(|v: &Value| match &v["last_run"] {
+                    Value::Null => "never".to_string(),
+                    r => format!("{} {}", text(&r["at"]), text(&r["status"])),
+                }),
+            ),
+            (
+                "HEALTH",
+                Box::new(|v: &Value| paint_health(&text(&v["health"]))),
+            ),
+            ("NEXT", f("next_run")),
         ],
         Kind::Archive => vec![
             ("UUID", uuid),
@@ -288,6 +322,37 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
     }
 }
 
+/// A job's health as a word, coloured on a terminal (green ok, yellow late or never, red
+/// failing, dim paused); the word alone otherwise.
+fn paint_health(h: &str) -> String {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || std::env::var_os("NO_COLOR").is_some() {
+        return h.to_string();
+    }
+    let code = match h {
+        "ok" => "32",
+        "late" | "never" => "33",
+        "failing" => "31",
+        _ => "2",
+    };
+    format!("\x1b[{code}m{h}\x1b[0m")
+}
+
+/// The characters a cell shows: its length without colour escapes (`ESC [ ... m`).
+fn visible_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut escape = false;
+    for c in s.chars() {
+        match (escape, c) {
+            (false, '\x1b') => escape = true,
+            (true, 'm') => escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
+}
+
 /// A table of `kind`, with a heading row.
 pub fn table(kind: Kind, rows: &[Value]) -> String {
     let cols = columns(kind);
@@ -307,7 +372,7 @@ pub fn grid(heads: &[&str], cells: Vec<Vec<String>>) -> String {
         .map(|(i, h)| {
             cells
                 .iter()
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .map(|r| r.get(i).map_or(0, |c| visible_len(c)))
                 .chain([h.len()])
                 .max()
                 .unwrap_or(0)
@@ -316,7 +381,7 @@ pub fn grid(heads: &[&str], cells: Vec<Vec<String>>) -> String {
     let line = |vals: Vec<String>| {
         vals.iter()
             .zip(&widths)
-            .map(|(v, w)| format!("{v:<w$}"))
+            .map(|(v, w)| format!("{v}{}", " ".repeat(w.saturating_sub(visible_len(v)))))
             .collect::<Vec<_>>()
             .join("  ")
             .trim_end()
@@ -441,7 +506,19 @@ pub fn status(conn: &Conn) -> ExitCode {
             println!("{}", details(&s));
         }
         if s["health"] == "ok" {
-            return Ok(());
+            // Healthy daemon; are the backups?
+            let attention: Vec<String> = s["attention"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default();
+            if attention.is_empty() {
+                return Ok(());
+            }
+            return Err(format!(
+                "{} job(s) need attention: {}",
+                attention.len(),
+                attention.join(", ")
+            ));
         }
         Err(format!(
             "the daemon at {} is up but {}: catalog: {}",
@@ -461,7 +538,16 @@ pub fn list(what: &ListWhat, conn: &Conn) -> ExitCode {
         let c = Client::new(conn)?;
         let (path, kind) = list_path(&c, what)?;
         let mut rows = c.get(&path)?;
-        if let (ListWhat::Tasks { all: false }, Some(list)) = (what, rows.as_array_mut()) {
+        if let (
+            ListWhat::Tasks {
+                all: false,
+                status: None,
+                job: None,
+                ..
+            },
+            Some(list),
+        ) = (what, rows.as_array_mut())
+        {
             list.retain(|t| matches!(t["status"].as_str(), Some("pending" | "running")));
         }
         if conn.json {
@@ -520,6 +606,21 @@ mod tests {
             "{t}"
         );
         assert_eq!(encode("a b/✓"), "a%20b%2F%E2%9C%93");
+    }
+
+    #[test]
+    fn colours_take_no_room() {
+        assert_eq!(visible_len("\x1b[32mok\x1b[0m"), 2);
+        let t = grid(
+            &["A", "B"],
+            vec![
+                vec!["\x1b[31mfailing\x1b[0m".into(), "x".into()],
+                vec!["ok".into(), "y".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(visible_len(lines[1]), visible_len(lines[2]), "{t:?}");
+        assert_eq!(visible_len(lines[0]), 10);
     }
 
     #[test]

@@ -233,9 +233,14 @@ async fn status_list_and_show_with_filters_names_and_prefixes() {
         .await
         .unwrap();
 
+    // The daemon is up; the backups are not: beta's job never ran (alpha's is paused).
     let (code, out, err) = cli(&d, &["status"]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 1, "{err}");
     assert!(out.contains("is up"), "{out}");
+    assert!(
+        err.contains("1 job(s) need attention: beta job: never"),
+        "{err}"
+    );
 
     // Tables by default, JSON on request, the API's filters.
     let (code, out, _) = cli(&d, &["list", "targets"]);

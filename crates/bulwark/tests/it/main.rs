@@ -13,6 +13,7 @@ mod common;
 mod databases;
 mod dist;
 mod engine;
+mod health;
 mod hygiene;
 mod jobs;
 mod leftovers;

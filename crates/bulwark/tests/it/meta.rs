@@ -14,7 +14,7 @@ async fn status_reports_health() {
     assert_eq!(s["mode"], "normal");
     assert_eq!(s["catalog"]["kind"], "sqlite");
     assert_eq!(s["catalog"]["ok"], true);
-    assert_eq!(s["catalog"]["schema_version"], 4);
+    assert_eq!(s["catalog"]["schema_version"], 5);
     assert!(s["uptime_seconds"].is_u64());
 }
 

@@ -1,0 +1,7 @@
+-- Job health: a job's own recovery point objective, and the index its last runs are found by.
+
+-- Seconds the newest good archive of the job may be old before the job is late; NULL derives it
+-- from the schedule.
+ALTER TABLE jobs ADD COLUMN rpo INTEGER;
+
+CREATE INDEX tasks_job_runs ON tasks (job_uuid, op, status, stopped_at);
