@@ -61,17 +61,9 @@ tar_sync_s=$(printf '%s\n' "${tar_sync_times[@]}" | median)
 untar_s=$(printf '%s\n' "${untar_times[@]}" | median)
 
 # Bulwark: the daemon with its defaults, one job, run by hand.
-mkdir -p "$work/daemon"
-cat > "$work/bulwark.toml" <<TOML
-listen = "127.0.0.1:0"
-data_dir = "$work/daemon"
-timezone = "UTC"
-TOML
-"$bin" server --config "$work/bulwark.toml" > "$work/daemon.out" 2> "$work/daemon.log" &
-daemon_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/daemon.out" 2>/dev/null && break; sleep 0.1; done
-api=$(sed -n 's/.*listening on \(http[^ ]*\/v1\).*/\1/p' "$work/daemon.out")
-post() { curl -sf -X POST "$api$1" -d "$2"; }
+. "$here/bench/lib.sh"
+start_daemon "$bin" "$work"
+post() { curl -K "$work/curlrc" -sf -X POST "$api$1" -d "$2"; }
 target=$(post /targets "{\"name\":\"bench\",\"plugin\":\"fs\",\"endpoint\":{\"base_dir\":\"$data\"},\"agent\":\"127.0.0.1:5444\"}" | jq -r .uuid)
 store=$(post /stores "{\"name\":\"bench\",\"plugin\":\"fs\",\"endpoint\":{\"base_dir\":\"$work/store\"}}" | jq -r .uuid)
 sched=$(post /schedules '{"name":"never soon","when":"daily at 4am"}' | jq -r .uuid)
@@ -82,14 +74,14 @@ restore_target=$(post /targets "{\"name\":\"restore\",\"plugin\":\"fs\",\"endpoi
 # Follows the task's log until it ends (one request, no polling that would steal CPU from the
 # pipeline), then checks how it ended.
 wait_task() {
-  curl -sfN "$api/task/$1/log?follow=t" > /dev/null
+  curl -K "$work/curlrc" -sfN "$api/task/$1/log?follow=t" > /dev/null
   local status
-  status=$(curl -sf "$api/task/$1" | jq -r .status)
-  [ "$status" = done ] || { curl -sf "$api/task/$1" | jq -r .log >&2; return 1; }
+  status=$(curl -K "$work/curlrc" -sf "$api/task/$1" | jq -r .status)
+  [ "$status" = done ] || { curl -K "$work/curlrc" -sf "$api/task/$1" | jq -r .log >&2; return 1; }
 }
 
 # "Done: ... in 1.234s (...)": the pipeline's own time, as the task log reports it.
-took() { curl -sf "$api/task/$1" | jq -r .log | sed -n 's/^Done: .* in \([0-9.]*\)s .*/\1/p'; }
+took() { curl -K "$work/curlrc" -sf "$api/task/$1" | jq -r .log | sed -n 's/^Done: .* in \([0-9.]*\)s .*/\1/p'; }
 
 backup_times=(); restore_times=(); backup_pipe=(); restore_pipe=(); archive=""
 for _ in $(seq "$runs"); do
@@ -98,7 +90,7 @@ for _ in $(seq "$runs"); do
   wait_task "$task"
   backup_times+=("$(elapsed "$t")")
   backup_pipe+=("$(took "$task")")
-  archive=$(curl -sf "$api/task/$task" | jq -r .archive_uuid)
+  archive=$(curl -K "$work/curlrc" -sf "$api/task/$task" | jq -r .archive_uuid)
   rm -rf "$work/restored"
   t=$(now)
   task=$(post "/archive/$archive/restore" "{\"target\":\"$restore_target\"}" | jq -r .task_uuid)
@@ -108,7 +100,7 @@ for _ in $(seq "$runs"); do
 done
 python3 "$shared/dataset.py" compare "$data" "$work/restored" > /dev/null \
   || { echo "the restored tree differs from the data set" >&2; exit 1; }
-size=$(curl -sf "$api/archive/$archive" | jq -r .size)
+size=$(curl -K "$work/curlrc" -sf "$api/archive/$archive" | jq -r .size)
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status")
 
 backup_s=$(printf '%s\n' "${backup_times[@]}" | median)

@@ -68,17 +68,9 @@ dump_bytes=$("$pgbin/pg_dump" -Fc -Z0 | wc -c)
 echo "database: pgbench scale $scale, $((db_bytes / 1048576)) MiB on disk, dump $((dump_bytes / 1048576)) MiB"
 
 # The daemon with its defaults.
-mkdir -p "$work/daemon"
-cat > "$work/bulwark.toml" <<TOML
-listen = "127.0.0.1:0"
-data_dir = "$work/daemon"
-timezone = "UTC"
-TOML
-"$bin" server --config "$work/bulwark.toml" > "$work/daemon.out" 2> "$work/daemon.log" &
-daemon_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/daemon.out" 2>/dev/null && break; sleep 0.1; done
-api=$(sed -n 's/.*listening on \(http[^ ]*\/v1\).*/\1/p' "$work/daemon.out")
-post() { curl -sf -X POST "$api$1" -d "$2"; }
+. "$here/bench/lib.sh"
+start_daemon "$bin" "$work"
+post() { curl -K "$work/curlrc" -sf -X POST "$api$1" -d "$2"; }
 endpoint="{\"host\":\"127.0.0.1\",\"port\":$port,\"user\":\"postgres\",\"password\":\"$PGPASSWORD\",\"database\":\"bench_run\"}"
 target=$(post /targets "{\"name\":\"bench\",\"plugin\":\"postgres\",\"endpoint\":$endpoint,\"agent\":\"127.0.0.1:5444\"}" | jq -r .uuid)
 sched=$(post /schedules '{"name":"never soon","when":"daily at 4am"}' | jq -r .uuid)
@@ -92,10 +84,10 @@ fs_job=$(job_for fs "{\"base_dir\":\"$work/fs-store\"}")
 
 # Follows the task's log until it ends (one request, no polling), then checks how it ended.
 wait_task() {
-  curl -sfN "$api/task/$1/log?follow=t" > /dev/null
+  curl -K "$work/curlrc" -sfN "$api/task/$1/log?follow=t" > /dev/null
   local status
-  status=$(curl -sf "$api/task/$1" | jq -r .status)
-  [ "$status" = done ] || { curl -sf "$api/task/$1" | jq -r .log >&2; return 1; }
+  status=$(curl -K "$work/curlrc" -sf "$api/task/$1" | jq -r .status)
+  [ "$status" = done ] || { curl -K "$work/curlrc" -sf "$api/task/$1" | jq -r .log >&2; return 1; }
 }
 # Runs a job; prints "seconds archive_uuid".
 backup() {
@@ -103,7 +95,7 @@ backup() {
   t=$(now)
   task=$(post "/job/$1/run" '{}' | jq -r .task_uuid)
   wait_task "$task"
-  echo "$(elapsed "$t") $(curl -sf "$api/task/$task" | jq -r .archive_uuid)"
+  echo "$(elapsed "$t") $(curl -K "$work/curlrc" -sf "$api/task/$task" | jq -r .archive_uuid)"
 }
 
 raw=(); fs=(); repo=()
@@ -118,7 +110,7 @@ done
 raw_s=$(printf '%s\n' "${raw[@]}" | median)
 fs_s=$(printf '%s\n' "${fs[@]}" | median)
 repo_s=$(printf '%s\n' "${repo[@]}" | median)
-repo_first_added=$(curl -sf "$api/archive/$repo_archive" | jq -r .added)
+repo_first_added=$(curl -K "$work/curlrc" -sf "$api/archive/$repo_archive" | jq -r .added)
 
 # The 1% change, then one more backup into the repository.
 rows=$((scale * 100000))
@@ -128,7 +120,7 @@ psql -X -q -c "UPDATE pgbench_accounts SET abalance = abalance + 7, filler = md5
 psql -X -q -c "INSERT INTO pgbench_accounts SELECT aid, 1, 0, md5(aid::text) FROM generate_series($rows + 1, $rows + $half) aid"
 dump2_bytes=$("$pgbin/pg_dump" -Fc -Z0 | wc -c)
 read -r changed_s changed_archive < <(backup "$repo_job")
-added=$(curl -sf "$api/archive/$changed_archive" | jq -r .added)
+added=$(curl -K "$work/curlrc" -sf "$api/archive/$changed_archive" | jq -r .added)
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status")
 
 mibs() { echo "scale=1; $dump_bytes / 1048576 / $1" | bc -l; }

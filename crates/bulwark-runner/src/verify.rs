@@ -104,29 +104,21 @@ pub async fn verify_blob(store: Side<'_>, key: &str, limits: &Limits) -> Result<
     let (damage, bytes, raw) = ended??;
     let exit_ok = matches!(&status, Ok(s) if s.success());
     let said = said.lines().last().unwrap_or_default().to_string();
+    let missing = || {
+        let how = crate::pipeline::exit_how(&status);
+        Verdict::Missing(if said.is_empty() {
+            how
+        } else {
+            format!("{how}: {said}")
+        })
+    };
     Ok(match (exit_ok, damage) {
         // Nothing came back: the store does not have it.
-        (false, _) if raw == 0 => Verdict::Missing(format!(
-            "{}{}",
-            crate::pipeline::exit_how(&status),
-            if said.is_empty() {
-                String::new()
-            } else {
-                format!(": {said}")
-            }
-        )),
+        (false, _) if raw == 0 => missing(),
         // What came back is wrong (and the plugin may have failed only because the reading
         // stopped there).
         (_, Some(m)) => Verdict::Damaged(m),
-        (false, None) => Verdict::Missing(format!(
-            "{}{}",
-            crate::pipeline::exit_how(&status),
-            if said.is_empty() {
-                String::new()
-            } else {
-                format!(": {said}")
-            }
-        )),
+        (false, None) => missing(),
         (true, None) => Verdict::Sound(bytes),
     })
 }

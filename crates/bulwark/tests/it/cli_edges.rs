@@ -11,10 +11,9 @@ use crate::cli::{cli, fails, json, shell_job};
 use crate::common::bin;
 use crate::engine::engine_daemon;
 
-#[tokio::test]
-async fn flags_anywhere_names_and_human_forms() {
+/// A daemon that runs tasks, a work directory, and a schedule `s` for shell-plugin jobs.
+async fn shell_daemon() -> (bulwark_testkit::TestDaemon, tempfile::TempDir) {
     let d = engine_daemon("").await;
-    let dir = tempfile::tempdir().unwrap();
     json(
         &d,
         &[
@@ -26,6 +25,12 @@ async fn flags_anywhere_names_and_human_forms() {
             "daily at 4am",
         ],
     );
+    (d, tempfile::tempdir().unwrap())
+}
+
+#[tokio::test]
+async fn flags_anywhere_names_and_human_forms() {
+    let (d, dir) = shell_daemon().await;
     shell_job(
         &d,
         ("orders", "normal", dir.path()),
@@ -145,19 +150,7 @@ fn an_unreachable_daemon_in_json_and_completions_into_a_closed_pipe() {
 
 #[tokio::test]
 async fn ctrl_c_stops_waiting_not_the_task() {
-    let d = engine_daemon("").await;
-    let dir = tempfile::tempdir().unwrap();
-    json(
-        &d,
-        &[
-            "create",
-            "schedule",
-            "--name",
-            "s",
-            "--when",
-            "daily at 4am",
-        ],
-    );
+    let (d, dir) = shell_daemon().await;
     shell_job(
         &d,
         ("slowpoke", "slow", dir.path()),
