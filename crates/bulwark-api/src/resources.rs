@@ -211,6 +211,26 @@ pub struct StoreResponse {
     pub last_check: Option<MaintenanceResult>,
     /// Repository stores: the last finished prune.
     pub last_prune: Option<MaintenanceResult>,
+    /// How much it holds.
+    pub usage: StoreUsage,
+}
+
+/// How much a store holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StoreUsage {
+    /// Its valid archives.
+    pub archives: i64,
+    /// Bytes their backups produced.
+    pub size: i64,
+    /// Bytes the store keeps for them: a repository's pack files as measured at its last prune
+    /// plus what archives added since; a plugin store's blobs.
+    pub stored: i64,
+    /// Bytes added in the last 24 hours.
+    pub added_day: i64,
+    /// Bytes added in the last 7 days.
+    pub added_week: i64,
+    /// When a repository was last measured (UTC), if it was.
+    pub measured_at: Option<String>,
 }
 
 /// How a check or prune ended.

@@ -5,3 +5,8 @@
 ALTER TABLE jobs ADD COLUMN rpo INTEGER;
 
 CREATE INDEX tasks_job_runs ON tasks (job_uuid, op, status, stopped_at);
+
+-- Storage usage: the bytes of a repository store's pack files when they were last measured (after
+-- a prune), and when.
+ALTER TABLE stores ADD COLUMN repo_bytes INTEGER;
+ALTER TABLE stores ADD COLUMN repo_bytes_at INTEGER;

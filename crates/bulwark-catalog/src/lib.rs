@@ -25,6 +25,7 @@ pub mod records;
 mod resources;
 mod secrets;
 mod tasks;
+mod usage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -39,6 +40,7 @@ pub use auth::*;
 pub use maintenance::MAINTENANCE_PRIORITY;
 pub use records::*;
 pub use secrets::SealedRow;
+pub use usage::StoreUsage;
 
 /// What can go wrong in the catalog.
 #[derive(Debug, thiserror::Error)]

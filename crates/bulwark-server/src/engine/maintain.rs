@@ -79,6 +79,17 @@ pub(super) async fn run(e: &Engine, task: &Task, run: &Running, log: &LogSink) -
         _ => {
             let n = |k: &str| v[k].as_u64().unwrap_or(0);
             let (before, after) = (n("bytes_before"), n("bytes_after"));
+            if let Err(err) = e
+                .catalog()
+                .set_repo_bytes(
+                    store.uuid,
+                    i64::try_from(after).unwrap_or(i64::MAX),
+                    e.now(),
+                )
+                .await
+            {
+                tracing::warn!(error = %err, "Could not record the repository's size.");
+            }
             format!(
                 "Done: freed {}: pack files {} → {} ({} → {}); {} that no archive used were removed, {} were rewritten without their unused data.",
                 mib(before.saturating_sub(after)),

@@ -356,7 +356,8 @@ async fn backup(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option
                 .archive_size
                 .filter(|_| tree.is_some())
                 .unwrap_or(done.bytes);
-            let added = done.stored.added;
+            // A blob store grows by the blob it kept; a repository says what it grew by.
+            let added = done.stored.added.or(done.stored.archive_size);
             let archive = NewArchive {
                 uuid: Some(archive_id),
                 format,

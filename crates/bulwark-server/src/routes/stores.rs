@@ -39,9 +39,18 @@ fn result(t: Option<Task>) -> Option<MaintenanceResult> {
 
 async fn response(st: &AppState, s: Store) -> ApiResult<StoreResponse> {
     let repo = is_repository(&s.plugin);
-    let (last_check, last_prune, prune_schedule) = if repo {
+    let last_check = result(st.catalog.last_maintenance(s.uuid, TaskOp::Check).await?);
+    let u = st.catalog.store_usage(s.uuid, st.now()).await?;
+    let usage = bulwark_api::StoreUsage {
+        archives: u.archives,
+        size: u.size,
+        stored: u.stored,
+        added_day: u.added_day,
+        added_week: u.added_week,
+        measured_at: u.measured_at.map(bulwark_core::timefmt::format_epoch),
+    };
+    let (last_prune, prune_schedule) = if repo {
         (
-            result(st.catalog.last_maintenance(s.uuid, TaskOp::Check).await?),
             result(st.catalog.last_maintenance(s.uuid, TaskOp::Prune).await?),
             if s.prune_schedule.is_empty() {
                 st.prune_schedule.to_string()
@@ -50,7 +59,7 @@ async fn response(st: &AppState, s: Store) -> ApiResult<StoreResponse> {
             },
         )
     } else {
-        (None, None, String::new())
+        (None, String::new())
     };
     Ok(StoreResponse {
         uuid: s.uuid.0,
@@ -62,6 +71,7 @@ async fn response(st: &AppState, s: Store) -> ApiResult<StoreResponse> {
         prune_schedule,
         last_check,
         last_prune,
+        usage,
     })
 }
 

@@ -269,6 +269,18 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
             ("NAME", f("name")),
             ("PLUGIN", f("plugin")),
             ("ENCRYPTED", f("encrypted")),
+            (
+                "ARCHIVES",
+                Box::new(|v: &Value| text(&v["usage"]["archives"])),
+            ),
+            (
+                "STORED",
+                Box::new(|v: &Value| bytes_cell(&v["usage"]["stored"])),
+            ),
+            (
+                "ADDED 7D",
+                Box::new(|v: &Value| bytes_cell(&v["usage"]["added_week"])),
+            ),
         ],
         Kind::Job => vec![
             ("UUID", uuid),
@@ -303,6 +315,7 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
                         .unwrap_or_default()
                 }),
             ),
+            ("ADDED", Box::new(|v: &Value| bytes_cell(&v["added"]))),
             ("TARGET", f("target_name")),
             ("STORE", f("store_name")),
         ],
@@ -320,6 +333,13 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
             ("VERSION", f("version")),
         ],
     }
+}
+
+/// A byte count in human form, or nothing.
+fn bytes_cell(v: &Value) -> String {
+    v.as_u64()
+        .map(|b| indicatif::HumanBytes(b).to_string())
+        .unwrap_or_default()
 }
 
 /// A job's health as a word, coloured on a terminal (green ok, yellow late or never, red
@@ -419,7 +439,10 @@ pub fn human_duration(secs: u64) -> String {
 /// A value as a person reads it: byte counts and durations in human form.
 fn human(key: &str, v: &Value) -> String {
     match (key, v.as_u64()) {
-        ("size" | "added" | "bytes" | "archive_size", Some(b)) => {
+        (
+            "size" | "added" | "bytes" | "archive_size" | "stored" | "added_day" | "added_week",
+            Some(b),
+        ) => {
             format!("{} ({b} bytes)", indicatif::HumanBytes(b))
         }
         ("expires" | "expiry" | "uptime_seconds" | "idle_timeout", Some(s)) => human_duration(s),

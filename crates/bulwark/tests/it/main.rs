@@ -29,4 +29,5 @@ mod security;
 mod servers;
 mod tasks;
 mod tls;
+mod usage;
 mod validation;
