@@ -199,11 +199,22 @@ impl Engine {
                         let run = Running::default();
                         self.lock_running().insert(task.uuid, run.clone());
                         let e = self.clone();
-                        workers.spawn(async move {
-                            let id = task.uuid;
-                            work::run(&e, task, run).await;
-                            e.lock_running().remove(&id);
-                        });
+                        // Every log line of the task carries it, its job and its target.
+                        let span = tracing::info_span!(
+                            "task",
+                            task = %task.uuid,
+                            op = %task.op,
+                            job = task.job.map(|j| j.to_string()).unwrap_or_default(),
+                            target = task.target.map(|t| t.to_string()).unwrap_or_default(),
+                        );
+                        workers.spawn(tracing::Instrument::instrument(
+                            async move {
+                                let id = task.uuid;
+                                work::run(&e, task, run).await;
+                                e.lock_running().remove(&id);
+                            },
+                            span,
+                        ));
                     }
                     Ok(None) => break,
                     Err(e) => {

@@ -167,3 +167,39 @@ async fn every_job_says_how_it_is_doing() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn json_log_lines_of_a_task_carry_its_task_job_and_target() {
+    let d = engine_daemon("log_format = \"json\"").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "x").unwrap();
+    let w = wire(
+        &d,
+        ("shtarget", json!({"base_dir": dir.path()})),
+        ("fs", json!({"base_dir": dir.path().join("store")})),
+        3600,
+    )
+    .await;
+    let task = run_job(&d, &w.job).await;
+    assert_eq!(finished(&d, &task).await["status"], "done");
+    let log = d.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object ({e}): {l}"))
+        })
+        .collect();
+    let of_task: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"] == "Backup done." || l["fields"]["message"] == "Task started."
+        })
+        .collect();
+    assert_eq!(of_task.len(), 2, "{log}");
+    for l in of_task {
+        assert_eq!(l["span"]["task"], task.as_str(), "{l}");
+        assert_eq!(l["span"]["job"], w.job.as_str(), "{l}");
+        assert_eq!(l["span"]["target"], w.target.as_str(), "{l}");
+    }
+    assert!(!log.contains('\u{1b}'));
+}

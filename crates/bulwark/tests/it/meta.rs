@@ -16,6 +16,9 @@ async fn status_reports_health() {
     assert_eq!(s["catalog"]["ok"], true);
     assert_eq!(s["catalog"]["schema_version"], 5);
     assert!(s["uptime_seconds"].is_u64());
+    // The log goes to a file here: no colour codes in it.
+    assert!(d.log().contains("Daemon started."));
+    assert!(!d.log().contains('\u{1b}'), "colour escapes in a log file");
 }
 
 #[tokio::test]
