@@ -90,10 +90,11 @@ mod tests {
     #[test]
     fn secrets_are_sealed_in_place_at_any_depth() {
         let v = Vault::from_key(&[3; 32]);
-        let ep = r#"{"host":"db1","password":"hunter2","s3":{"secret_key":"abc","region":"x"},"list":[{"token":"t1"}],"port":5432}"#;
+        // Secrets with '-', which base64 never writes, so a sealed value cannot hold one by chance.
+        let ep = r#"{"host":"db1","password":"hunter-2","s3":{"secret_key":"abc-d","region":"x"},"list":[{"token":"t-1"}],"port":5432}"#;
         assert!(has_clear_secret(ep));
         let sealed = seal(&v, ep).unwrap();
-        for secret in ["hunter2", "\"abc\"", "t1"] {
+        for secret in ["hunter-2", "abc-d", "t-1"] {
             assert!(!sealed.contains(secret), "{sealed}");
         }
         assert!(
