@@ -191,7 +191,7 @@ async fn invalid_endpoints_are_refused_and_temporary_trouble_is_a_warning() {
 
 #[tokio::test]
 async fn plugin_stores_are_checked_by_reading_their_archives_back() {
-    use crate::engine::{finished, run_job, wire};
+    use crate::engine::{backup_archive, finished, wire};
     let d = engine_daemon("").await;
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
@@ -207,15 +207,7 @@ async fn plugin_stores_are_checked_by_reading_their_archives_back() {
     .await;
     let mut keys = Vec::new();
     for _ in 0..3 {
-        let t = finished(&d, &run_job(&d, &w.job).await).await;
-        assert_eq!(t["status"], "done", "{}", t["log"]);
-        let a = d
-            .get_ok(&format!(
-                "/v1/archive/{}",
-                t["archive_uuid"].as_str().unwrap()
-            ))
-            .await
-            .unwrap();
+        let a = backup_archive(&d, &w.job).await;
         keys.push((
             a["uuid"].as_str().unwrap().to_string(),
             a["store_key"].as_str().unwrap().to_string(),

@@ -92,6 +92,18 @@ pub(crate) async fn run_job(d: &TestDaemon, job: &str) -> String {
         .to_string()
 }
 
+/// Runs a job's backup, which must succeed, and returns the archive it made.
+pub(crate) async fn backup_archive(d: &TestDaemon, job: &str) -> Value {
+    let t = finished(d, &run_job(d, job).await).await;
+    assert_eq!(t["status"], "done", "{}", t["log"]);
+    d.get_ok(&format!(
+        "/v1/archive/{}",
+        t["archive_uuid"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+}
+
 /// Waits for a task to end and returns it.
 pub(crate) async fn finished(d: &TestDaemon, task: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(180);

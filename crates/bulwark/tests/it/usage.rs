@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::cli::cli;
-use crate::engine::{engine_daemon, finished, run_job, wire};
+use crate::engine::{backup_archive, engine_daemon, finished, run_job, wire};
 
 /// The apparent size of every file under `dir`.
 fn bytes_under(dir: &Path) -> u64 {
@@ -42,15 +42,7 @@ async fn stores_say_how_much_they_hold() {
     .await;
     let mut size = 0;
     for _ in 0..2 {
-        let t = finished(&d, &run_job(&d, &w.job).await).await;
-        assert_eq!(t["status"], "done", "{}", t["log"]);
-        let a = d
-            .get_ok(&format!(
-                "/v1/archive/{}",
-                t["archive_uuid"].as_str().unwrap()
-            ))
-            .await
-            .unwrap();
+        let a = backup_archive(&d, &w.job).await;
         size += a["size"].as_u64().unwrap();
     }
     let s = d.get_ok(&format!("/v1/store/{}", w.store)).await.unwrap();
