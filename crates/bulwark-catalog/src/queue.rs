@@ -16,9 +16,10 @@ impl Catalog {
     /// first, then oldest. A backup or restore waits while another backup or restore of the
     /// same target runs. A backup records its job's store as it starts.
     ///
-    /// A store's maintenance (check, prune) runs alone: it waits while a backup, restore or
-    /// other maintenance of that store runs, and backups and restores of the store wait while
-    /// it runs. So a prune never removes data a running backup or restore relies on.
+    /// A store's maintenance (check, prune) runs alone: it waits while a backup, restore, purge
+    /// or other maintenance of that store runs, and backups, restores and purges of the store
+    /// wait while it runs. So a prune never removes data a running backup or restore relies on,
+    /// and never plans around a snapshot a purge is removing.
     pub async fn claim_next_task(&self, now: i64) -> Result<Option<Task>> {
         let mut tx = self.write_tx().await?;
         let id: Option<String> = sqlx::query_scalar(
@@ -36,10 +37,12 @@ impl Catalog {
                         SELECT target_uuid FROM q
                         WHERE status = 'running' AND op IN ('backup', 'restore')
                           AND target_uuid IS NOT NULL))
-               AND (p.op = 'purge'
+               AND ((p.op = 'purge' AND NOT EXISTS (
+                        SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
+                          AND r.op IN ('check', 'prune')))
                     OR (p.op IN ('check', 'prune') AND NOT EXISTS (
                         SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
-                          AND r.op IN ('backup', 'restore', 'check', 'prune')))
+                          AND r.op IN ('backup', 'restore', 'purge', 'check', 'prune')))
                     OR (p.op IN ('backup', 'restore') AND NOT EXISTS (
                         SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
                           AND r.op IN ('check', 'prune'))))

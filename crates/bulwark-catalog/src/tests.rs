@@ -226,3 +226,41 @@ async fn tasks_are_claimed_by_priority_then_age_one_per_target() {
     c.cancel_task(e, 402).await.unwrap();
     assert!(c.claim_next_task(403).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_purge_and_a_prune_of_one_store_never_run_together() {
+    use bulwark_core::state::{TaskOp, TaskStatus};
+    let (_d, c) = open().await;
+    let (t, store) = target_and_store(&c).await;
+    let a = archive(&c, t, store).await;
+    let b = archive(&c, t, store).await;
+    // A purge runs: a prune of the same store waits for it.
+    c.request_archive_purge(a, "x", 10).await.unwrap();
+    let purge = c.claim_next_task(11).await.unwrap().unwrap();
+    assert_eq!(purge.op, TaskOp::Purge);
+    let prune = c
+        .request_maintenance(store, TaskOp::Prune, "", "x", 12)
+        .await
+        .unwrap();
+    assert!(
+        c.claim_next_task(13).await.unwrap().is_none(),
+        "the prune ran beside a purge"
+    );
+    c.finish_task(purge.uuid, TaskStatus::Done, "ok", 14)
+        .await
+        .unwrap();
+    assert_eq!(c.claim_next_task(15).await.unwrap().unwrap().uuid, prune);
+    // The prune runs: a purge of the same store waits for it.
+    c.request_archive_purge(b, "x", 16).await.unwrap();
+    assert!(
+        c.claim_next_task(17).await.unwrap().is_none(),
+        "a purge ran beside the prune"
+    );
+    c.finish_task(prune, TaskStatus::Done, "ok", 18)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.claim_next_task(19).await.unwrap().unwrap().op,
+        TaskOp::Purge
+    );
+}
