@@ -42,9 +42,9 @@ impl End {
 pub(super) async fn run(e: &Engine, task: Task, run: Running) {
     let id = task.uuid;
     tracing::info!(task = %id, op = %task.op, owner = %task.owner, "Task started.");
-    let (log, writer) = log_writer(e, id);
+    let (log, flusher, writer) = flushable_log(e, id);
     let end = match task.op {
-        TaskOp::Backup => backup(e, &task, &run, &log).await,
+        TaskOp::Backup => backup(e, &task, &run, &log, &flusher).await,
         TaskOp::Restore => restore(e, &task, &run, &log).await,
         TaskOp::Purge => purge(e, &task, &log).await,
         TaskOp::Check | TaskOp::Prune => super::maintain::run(e, &task, &run, &log).await,
@@ -74,12 +74,51 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
 /// A channel whose lines are appended to the task's log as they come, so the log can be
 /// followed while the task runs.
 pub(super) fn log_writer(e: &Engine, id: TaskId) -> (LogSink, JoinHandle<()>) {
+    let (log, flusher, handle) = flushable_log(e, id);
+    drop(flusher);
+    (log, handle)
+}
+
+/// Asks a task's log writer to store every line sent so far, and waits until it has.
+pub(super) struct Flusher(tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>);
+
+impl Flusher {
+    /// Returns once every line said before this call is in the catalog (or the writer is gone).
+    pub(super) async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.0.send(tx).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// [`log_writer`] that can also be flushed: a task records its end only after its log is
+/// whole, so a reader that sees the end also sees every line before it.
+pub(super) fn flushable_log(e: &Engine, id: TaskId) -> (LogSink, Flusher, JoinHandle<()>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (flush_tx, mut flush_rx) =
+        tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<()>>();
     let catalog = e.catalog().clone();
     let handle = tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut text = first + "\n";
-            while text.len() < 256 * 1024 {
+        let mut flushes_open = true;
+        loop {
+            let (first, done) = tokio::select! {
+                biased;
+                line = rx.recv() => match line {
+                    Some(line) => (Some(line), None),
+                    None => break,
+                },
+                asked = flush_rx.recv(), if flushes_open => match asked {
+                    Some(done) => (None, Some(done)),
+                    None => {
+                        flushes_open = false;
+                        continue;
+                    }
+                },
+            };
+            let mut text = first.map(|l| l + "\n").unwrap_or_default();
+            // A flush takes everything queued; a plain write takes up to 256 KiB at a time.
+            while done.is_some() || text.len() < 256 * 1024 {
                 match rx.try_recv() {
                     Ok(line) => {
                         text.push_str(&line);
@@ -88,12 +127,17 @@ pub(super) fn log_writer(e: &Engine, id: TaskId) -> (LogSink, JoinHandle<()>) {
                     Err(_) => break,
                 }
             }
-            if let Err(err) = catalog.append_task_log(id, &text).await {
-                tracing::error!(task = %id, error = %err, "Cannot write a task log.");
+            if !text.is_empty() {
+                if let Err(err) = catalog.append_task_log(id, &text).await {
+                    tracing::error!(task = %id, error = %err, "Cannot write a task log.");
+                }
+            }
+            if let Some(done) = done {
+                let _ = done.send(());
             }
         }
     });
-    (tx, handle)
+    (tx, Flusher(flush_tx), handle)
 }
 
 /// "in 1.234s (812.3 MiB/s)"
@@ -255,7 +299,13 @@ pub(super) fn pipeline_end(e: &Engine, failure: &Failure) -> End {
     }
 }
 
-async fn backup(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option<End> {
+async fn backup(
+    e: &Engine,
+    task: &Task,
+    run: &Running,
+    log: &LogSink,
+    flusher: &Flusher,
+) -> Option<End> {
     let Some(job_id) = task.job else {
         return Some(End::failed("Failed: the task names no job."));
     };
@@ -380,6 +430,8 @@ async fn backup(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option
                 rate(size, clock.elapsed()),
                 job.retention.expiry
             );
+            // Every line said so far goes in before the archive and the end are recorded.
+            flusher.flush().await;
             match e
                 .catalog()
                 .complete_backup(task.uuid, &archive, &line, e.now())

@@ -110,6 +110,12 @@ pub(crate) async fn finished(d: &TestDaemon, task: &str) -> Value {
     loop {
         let t = d.get_ok(&format!("/v1/task/{task}")).await.unwrap();
         if ["done", "failed", "canceled"].contains(&t["status"].as_str().unwrap()) {
+            // A task is seen ended only with its whole log: nothing follows its last line.
+            if t["status"] == "done" && t["type"] == "backup" {
+                let log = t["log"].as_str().unwrap_or_default();
+                let last = log.lines().last().unwrap_or_default();
+                assert!(last.starts_with("Done: "), "not the end line: {log}");
+            }
             return t;
         }
         assert!(Instant::now() < deadline, "task {task} never ended: {t}");
