@@ -71,6 +71,11 @@ pub struct CreateToken {
     /// Target names or uuids to limit it to; within the caller's own limit.
     #[serde(default)]
     pub targets: Option<Vec<String>>,
+    /// `metrics` for a token that may only read `GET /metrics` (for a Prometheus scraper);
+    /// absent for every route its role allows.
+    #[serde(default)]
+    #[schema(pattern = "^metrics$")]
+    pub scope: Option<String>,
 }
 
 /// A token as listed: never its secret.
@@ -87,6 +92,9 @@ pub struct TokenInfo {
     /// Target uuids it is limited to; absent for every target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<String>>,
+    /// `metrics` when it may only read `/metrics`; absent for every route its role allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// `active`, `expired` or `revoked`.
     pub status: String,
     /// When it was made (UTC).

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 mod auth;
+mod notify;
 mod resources;
 
 /// A whole number, written as JSON writes numbers: `3600` or `3600.0` (JSON Schema's
@@ -28,6 +29,7 @@ pub(crate) fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D:
     }
 }
 pub use auth::*;
+pub use notify::*;
 pub use resources::*;
 
 /// `{"ok": "..."}`: what an update, delete, pause or unpause did.

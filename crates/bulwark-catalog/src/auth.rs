@@ -67,6 +67,8 @@ pub struct Token {
     pub revoked_at: Option<i64>,
     /// When it was last used.
     pub last_used_at: Option<i64>,
+    /// `None` for every route its role allows; `metrics` for `GET /metrics` only.
+    pub scope: Option<String>,
 }
 
 /// A new user or token's target limit, as the catalog keeps it.
@@ -136,13 +138,14 @@ fn token_from_row(r: &SqliteRow) -> Result<Token> {
         expires_at: r.get("expires_at"),
         revoked_at: r.get("revoked_at"),
         last_used_at: r.get("last_used_at"),
+        scope: r.get("scope"),
     })
 }
 
 const TOKEN_SELECT: &str =
     "SELECT t.id, t.name AS tname, t.user_uuid, u.name AS uname, t.role AS trole,
     t.targets AS ttargets, t.secret_hash, t.created_at AS tcreated, t.expires_at, t.revoked_at,
-    t.last_used_at FROM api_tokens t JOIN users u ON u.uuid = t.user_uuid";
+    t.last_used_at, t.scope FROM api_tokens t JOIN users u ON u.uuid = t.user_uuid";
 
 impl Catalog {
     /// How many users exist.
@@ -374,8 +377,8 @@ impl Catalog {
         crate::audit::note_object("token", &t.id);
         self.write_one(
             sqlx::query(
-                "INSERT INTO api_tokens (id, user_uuid, name, secret_hash, role, targets, created_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO api_tokens (id, user_uuid, name, secret_hash, role, targets, created_at, expires_at, scope)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&t.id)
             .bind(&t.user_uuid)
@@ -384,7 +387,8 @@ impl Catalog {
             .bind(t.role.as_str())
             .bind(targets_text(&t.targets))
             .bind(t.created_at)
-            .bind(t.expires_at),
+            .bind(t.expires_at)
+            .bind(&t.scope),
         )
         .await?;
         Ok(())

@@ -20,6 +20,8 @@ pub mod audit;
 mod auth;
 mod jobs;
 mod maintenance;
+mod metrics;
+mod notifications;
 mod queue;
 pub mod records;
 mod resources;
@@ -38,6 +40,8 @@ pub use archives::{PurgeRequest, RestoreRequest};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use auth::*;
 pub use maintenance::MAINTENANCE_PRIORITY;
+pub use metrics::JobFigures;
+pub use notifications::*;
 pub use records::*;
 pub use secrets::SealedRow;
 pub use usage::StoreUsage;
@@ -61,6 +65,9 @@ pub enum CatalogError {
         /// What could not be read.
         detail: String,
     },
+    /// A record with that name (or key) exists already.
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed.
     #[error("catalog database error: {0}")]
     Database(#[from] sqlx::Error),

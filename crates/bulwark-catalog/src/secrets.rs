@@ -1,4 +1,5 @@
-//! The rows that hold sealed secrets (targets' and stores' endpoints, stores' own secrets),
+//! The rows that hold sealed secrets (targets' and stores' endpoints, stores' own secrets,
+//! notification channels' settings),
 //! read and rewritten whole for a master key rotation or to seal what an older version kept in
 //! clear.
 
@@ -9,7 +10,7 @@ use crate::{Catalog, Result};
 /// One row that may hold sealed values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedRow {
-    /// `targets` or `stores`.
+    /// `targets`, `stores` or `notification_channels` (whose settings are its `endpoint`).
     pub table: &'static str,
     /// The row's uuid.
     pub uuid: String,
@@ -20,7 +21,7 @@ pub struct SealedRow {
 }
 
 impl Catalog {
-    /// Every target and store, with what may be sealed in it.
+    /// Every target, store and notification channel, with what may be sealed in it.
     pub async fn sealed_rows(&self) -> Result<Vec<SealedRow>> {
         let mut out = Vec::new();
         for r in sqlx::query("SELECT uuid, endpoint FROM targets")
@@ -45,6 +46,17 @@ impl Catalog {
                 secret: r.get("secret"),
             });
         }
+        for r in sqlx::query("SELECT uuid, config FROM notification_channels")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            out.push(SealedRow {
+                table: "notification_channels",
+                uuid: r.get("uuid"),
+                endpoint: r.get("config"),
+                secret: None,
+            });
+        }
         Ok(out)
     }
 
@@ -57,6 +69,12 @@ impl Catalog {
                 sqlx::query("UPDATE stores SET endpoint = ?, secret = ? WHERE uuid = ?")
                     .bind(&r.endpoint)
                     .bind(&r.secret)
+                    .bind(&r.uuid)
+                    .execute(&mut *tx)
+                    .await?;
+            } else if r.table == "notification_channels" {
+                sqlx::query("UPDATE notification_channels SET config = ? WHERE uuid = ?")
+                    .bind(&r.endpoint)
                     .bind(&r.uuid)
                     .execute(&mut *tx)
                     .await?;

@@ -47,6 +47,45 @@ pub struct Config {
     pub auth: AuthConfig,
     /// HTTPS.
     pub tls: TlsConfig,
+    /// Delivering notifications.
+    pub notifications: NotificationsConfig,
+    /// `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[notifications]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Seconds before a failed delivery is tried again; each later try waits twice as long as
+    /// the one before, at most an hour.
+    pub retry_delay: u64,
+    /// Tries of one delivery before it is given up.
+    pub attempts: u32,
+    /// Seconds one try may take (connecting, sending, the answer).
+    pub timeout: u64,
+    /// Seconds between two looks for jobs that became late.
+    pub late_check_interval: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            retry_delay: 30,
+            attempts: 8,
+            timeout: 15,
+            late_check_interval: 60,
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` to anyone who can reach the daemon, without a token (for a scraper on a
+    /// trusted network). Off: it needs a login or a token with the `metrics` scope.
+    pub public: bool,
 }
 
 /// `[auth]`
@@ -213,6 +252,8 @@ impl Default for Config {
             repository: RepositoryConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            notifications: NotificationsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -244,6 +285,8 @@ const ENV_KEYS: &[&str] = &[
     "repository",
     "auth",
     "tls",
+    "notifications",
+    "metrics",
 ];
 
 /// A configuration that cannot be used.
@@ -327,6 +370,16 @@ impl Config {
             ("tasks.timeout", self.tasks.timeout),
             ("retention.sweep_interval", self.retention.sweep_interval),
             ("retention.purge_retry", self.retention.purge_retry),
+            ("notifications.retry_delay", self.notifications.retry_delay),
+            (
+                "notifications.attempts",
+                u64::from(self.notifications.attempts),
+            ),
+            ("notifications.timeout", self.notifications.timeout),
+            (
+                "notifications.late_check_interval",
+                self.notifications.late_check_interval,
+            ),
         ] {
             if value < 1 {
                 return Err(ConfigError::AtLeastOne(key));

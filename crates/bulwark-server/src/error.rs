@@ -54,6 +54,11 @@ impl ApiError {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
     }
 
+    /// 500: the daemon failed; the message says how.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
     /// 429: too many attempts; try later.
     pub fn too_many(message: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, message)
@@ -108,6 +113,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::MissingReference { kind, id } => {
                 ApiError::bad_request(format!("{kind} {id} does not exist"))
             }
+            CatalogError::Conflict(message) => ApiError::conflict(message),
             other => {
                 tracing::error!(error = %other, "Catalog request failed.");
                 ApiError::new(

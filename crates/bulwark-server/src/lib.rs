@@ -18,7 +18,10 @@ pub mod config;
 pub mod engine;
 mod error;
 mod extract;
+mod jobhealth;
 pub mod keys;
+pub mod metrics;
+mod notify;
 pub mod plugins;
 pub mod rotate;
 mod routes;
@@ -208,6 +211,7 @@ impl Server {
                 vault: vault.clone(),
                 prune_schedule: prune_schedule.clone(),
                 check_schedule,
+                notifications: config.notifications.clone(),
             },
         );
         let state = AppState {
@@ -225,6 +229,7 @@ impl Server {
             prune_schedule: prune_schedule.to_string().into(),
             auth: Arc::new(config.auth.clone()),
             tls: tls.is_some(),
+            metrics_public: config.metrics.public,
             warnings: warnings(&config).into(),
         };
         for w in state.warnings.iter() {

@@ -110,6 +110,14 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::auth::TokenCmd,
     },
+    /// Notification channels: a signed webhook or email, told when backups fail, jobs are
+    /// late or recover, restores end, or store checks fail.
+    ///
+    /// Example: bulwark notify test ops
+    Notify {
+        #[command(subcommand)]
+        cmd: cli::notify::NotifyCmd,
+    },
     /// Check a target's or store's endpoint with its plugin's validate, without touching data
     /// (exit 1 when it does not work).
     ///
@@ -331,6 +339,7 @@ fn main() -> ExitCode {
         } => cli::auth::login(&conn, username.as_deref(), password_stdin),
         Command::Logout {} => cli::auth::logout(&conn),
         Command::Token { cmd } => cli::auth::token(&cmd, &conn),
+        Command::Notify { cmd } => cli::notify::notify(&cmd, &conn),
         Command::List { what } => cli::view::list(&what, &conn),
         Command::Show { kind, reference } => cli::view::show(kind, &reference, &conn),
         Command::Create { what } => cli::change::create(&what, &conn),

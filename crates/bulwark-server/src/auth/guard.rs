@@ -19,6 +19,9 @@ use super::{CSRF_HEADER, Caller, SESSION_COOKIE, SESSION_PREFIX, TOKEN_PREFIX, V
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Where Prometheus metrics are served.
+pub const METRICS_PATH: &str = "/metrics";
+
 /// What the operator must do when no user exists yet.
 pub const NO_USER_HINT: &str = "no user exists yet; on the daemon's host, create the first with: bulwark user add NAME --role admin --password-stdin";
 
@@ -43,6 +46,11 @@ pub async fn guard(State(st): State<AppState>, mut req: Request, next: Next) -> 
         }
         tracing::error!(%method, %path, "A route has no access rule; refused.");
         return ApiError::forbidden("this route has no access rule").into_response();
+    };
+    let need = if path == METRICS_PATH && st.metrics_public {
+        Need::Public
+    } else {
+        need
     };
     let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let address = peer(&req);
@@ -135,6 +143,12 @@ async fn check(
             }
         }
         json_body(headers)?;
+    }
+    if caller.metrics_only() && path != METRICS_PATH {
+        return Err(ApiError::forbidden(format!(
+            "{} may only read {METRICS_PATH} (its scope is metrics)",
+            caller.actor()
+        )));
     }
     if let Need::Role(role) = need
         && caller.role < role
@@ -324,6 +338,7 @@ async fn api_token(st: &AppState, token: &str) -> Result<Caller, ApiError> {
         via: Via::Token {
             id: t.id,
             name: t.name,
+            scope: t.scope,
         },
     })
 }

@@ -43,6 +43,8 @@ pub enum Via {
         id: String,
         /// Its name.
         name: String,
+        /// `metrics` when it may only read `/metrics`.
+        scope: Option<String>,
     },
 }
 
@@ -78,6 +80,11 @@ impl Caller {
             (Some(list), Some(t)) => list.contains(&t),
             (Some(_), None) => false,
         }
+    }
+
+    /// True for a token that may only read `/metrics`.
+    pub fn metrics_only(&self) -> bool {
+        matches!(&self.via, Via::Token { scope: Some(s), .. } if s == "metrics")
     }
 
     /// True for admins.
@@ -138,6 +145,7 @@ mod tests {
             via: Via::Token {
                 id: "id".into(),
                 name: "ci".into(),
+                scope: None,
             },
         };
         assert!(caller.may_use(Some(a)));

@@ -38,6 +38,15 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
 
         ("GET", "/v1/audit") => ADMIN,
 
+        // Any login, or a token of the metrics scope (or no login when metrics.public is set).
+        ("GET", "/metrics") => VIEWER,
+
+        // A channel sends the daemon's news out of it, and holds its own secrets.
+        ("GET" | "POST", "/v1/notifications") => ADMIN,
+        ("GET" | "PUT" | "DELETE", "/v1/notification/{uuid}") => ADMIN,
+        ("POST", "/v1/notification/{uuid}/test") => ADMIN,
+        ("GET", "/v1/notifications/deliveries") => ADMIN,
+
         (
             "GET",
             "/v1/schedules"

@@ -12,10 +12,13 @@
 //!
 //! Every task runs on the daemon's host for now; the runner is the library an agent will reuse.
 
+mod alerts;
 mod check_blobs;
 mod maintain;
 mod recovery;
+mod restore;
 mod scheduler;
+mod tasklog;
 mod work;
 
 use std::collections::HashMap;
@@ -58,6 +61,8 @@ pub struct EngineConfig {
     pub prune_schedule: bulwark_core::timespec::Schedule,
     /// When repository stores are checked; `None` for never.
     pub check_schedule: Option<bulwark_core::timespec::Schedule>,
+    /// How notifications are delivered.
+    pub notifications: crate::config::NotificationsConfig,
 }
 
 /// A handle on the engine; cheap to clone.
@@ -68,6 +73,10 @@ pub struct Engine {
 
 struct Inner {
     catalog: Catalog,
+    /// Tells channels of failures, late jobs and recoveries.
+    notifier: crate::notify::Notifier,
+    /// What `/metrics` reports that only the running daemon knows.
+    metrics: crate::metrics::Recorder,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     /// What each running task holds: its cancel token and byte counter.
@@ -101,8 +110,16 @@ pub enum Cancel {
 impl Engine {
     /// An engine over `catalog`; nothing runs until [`Engine::start`].
     pub fn new(catalog: Catalog, clock: Arc<dyn Clock>, config: EngineConfig) -> Engine {
+        let notifier = crate::notify::Notifier::new(
+            catalog.clone(),
+            clock.clone(),
+            config.vault.clone(),
+            config.notifications.clone(),
+        );
         Engine {
             inner: Arc::new(Inner {
+                notifier,
+                metrics: crate::metrics::Recorder::default(),
                 catalog,
                 clock,
                 config,
@@ -125,7 +142,21 @@ impl Engine {
         set.spawn(async move { scheduler::run(e).await });
         let e = self.clone();
         set.spawn(async move { e.sweep().await });
+        let (n, stop) = (self.notifier().clone(), self.inner.stop.clone());
+        set.spawn(async move { n.run(stop).await });
+        let e = self.clone();
+        set.spawn(async move { alerts::watch_late(e).await });
         set
+    }
+
+    /// What the engine measured for `/metrics`.
+    pub fn metrics(&self) -> &crate::metrics::Recorder {
+        &self.inner.metrics
+    }
+
+    /// Sends notifications.
+    pub fn notifier(&self) -> &crate::notify::Notifier {
+        &self.inner.notifier
     }
 
     /// Tells the supervisor to look for work now.

@@ -3,7 +3,8 @@
 use bulwark_core::state::{TaskOp, TaskStatus};
 
 use super::Engine;
-use super::work::{DAEMON_STOPPED, abandon_upload, log_writer as task_log};
+use super::tasklog::log_writer as task_log;
+use super::work::{DAEMON_STOPPED, abandon_upload};
 
 /// Fails every task left `running` (no worker of this daemon runs it) after removing what a
 /// backup among them left in its store.

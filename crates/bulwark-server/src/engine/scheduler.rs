@@ -65,6 +65,8 @@ async fn tick(e: &Engine) -> Result<(), bulwark_catalog::CatalogError> {
             .await?
         {
             tracing::info!(job = %job.uuid, name = %job.name, task = %task, "Scheduled backup queued.");
+            let lag = (now - due).num_milliseconds() as f64 / 1000.0;
+            e.metrics().scheduler_lag(lag.max(0.0));
             e.wake();
         }
         e.catalog().set_job_fired(job.uuid, now.timestamp()).await?;

@@ -2,17 +2,16 @@
 
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
 use bulwark_catalog::{ArchiveFormat, NewArchive, Task};
-use bulwark_core::ids::{ArchiveId, TaskId};
-use bulwark_core::state::{ArchiveStatus, TaskOp, TaskStatus};
+use bulwark_core::ids::ArchiveId;
+use bulwark_core::state::{TaskOp, TaskStatus};
 use bulwark_plugin::Action;
 use bulwark_runner::codec::StreamKey;
 use bulwark_runner::pipeline::{self, Failure, Limits, Role, Side};
 use bulwark_runner::single::{Single, run_logged};
 use bulwark_runner::{LogSink, PluginCommand, run_collect, secret_values};
 
+use super::tasklog::{Flusher, flushable_log, observe};
 use super::{Engine, Running};
 use crate::plugins;
 use crate::store_keys::{self, is_repository};
@@ -41,12 +40,13 @@ impl End {
 /// Runs a claimed task to its end and records how it ended.
 pub(super) async fn run(e: &Engine, task: Task, run: Running) {
     let id = task.uuid;
+    let began = std::time::Instant::now();
     tracing::info!(task = %id, op = %task.op, owner = %task.owner, "Task started.");
     let (log, flusher, writer) = flushable_log(e, id);
     let end = match task.op {
         TaskOp::Backup => backup(e, &task, &run, &log, &flusher).await,
-        TaskOp::Restore => restore(e, &task, &run, &log).await,
-        TaskOp::Purge => purge(e, &task, &log).await,
+        TaskOp::Restore => super::restore::restore(e, &task, &run, &log).await,
+        TaskOp::Purge => super::restore::purge(e, &task, &log).await,
         TaskOp::Check | TaskOp::Prune => super::maintain::run(e, &task, &run, &log).await,
     };
     drop(log);
@@ -56,6 +56,8 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
         None => {
             tracing::info!(task = %id, "Task done.");
             e.wake();
+            observe(e, &task, began.elapsed()).await;
+            super::alerts::after_task(e, &task, TaskStatus::Done, "").await;
             return;
         }
         Some(end) => end,
@@ -69,79 +71,12 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
         tracing::error!(task = %id, error = %err, "Cannot record the end of a task.");
     }
     e.wake();
-}
-
-/// A channel whose lines are appended to the task's log as they come, so the log can be
-/// followed while the task runs.
-pub(super) fn log_writer(e: &Engine, id: TaskId) -> (LogSink, JoinHandle<()>) {
-    let (log, flusher, handle) = flushable_log(e, id);
-    drop(flusher);
-    (log, handle)
-}
-
-/// Asks a task's log writer to store every line sent so far, and waits until it has.
-pub(super) struct Flusher(tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>);
-
-impl Flusher {
-    /// Returns once every line said before this call is in the catalog (or the writer is gone).
-    pub(super) async fn flush(&self) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.0.send(tx).is_ok() {
-            let _ = rx.await;
-        }
-    }
-}
-
-/// [`log_writer`] that can also be flushed: a task records its end only after its log is
-/// whole, so a reader that sees the end also sees every line before it.
-pub(super) fn flushable_log(e: &Engine, id: TaskId) -> (LogSink, Flusher, JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let (flush_tx, mut flush_rx) =
-        tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<()>>();
-    let catalog = e.catalog().clone();
-    let handle = tokio::spawn(async move {
-        let mut flushes_open = true;
-        loop {
-            let (first, done) = tokio::select! {
-                biased;
-                line = rx.recv() => match line {
-                    Some(line) => (Some(line), None),
-                    None => break,
-                },
-                asked = flush_rx.recv(), if flushes_open => match asked {
-                    Some(done) => (None, Some(done)),
-                    None => {
-                        flushes_open = false;
-                        continue;
-                    }
-                },
-            };
-            let mut text = first.map(|l| l + "\n").unwrap_or_default();
-            // A flush takes everything queued; a plain write takes up to 256 KiB at a time.
-            while done.is_some() || text.len() < 256 * 1024 {
-                match rx.try_recv() {
-                    Ok(line) => {
-                        text.push_str(&line);
-                        text.push('\n');
-                    }
-                    Err(_) => break,
-                }
-            }
-            if !text.is_empty() {
-                if let Err(err) = catalog.append_task_log(id, &text).await {
-                    tracing::error!(task = %id, error = %err, "Cannot write a task log.");
-                }
-            }
-            if let Some(done) = done {
-                let _ = done.send(());
-            }
-        }
-    });
-    (tx, Flusher(flush_tx), handle)
+    observe(e, &task, began.elapsed()).await;
+    super::alerts::after_task(e, &task, end.status, &end.line).await;
 }
 
 /// "in 1.234s (812.3 MiB/s)"
-fn rate(bytes: u64, took: Duration) -> String {
+pub(super) fn rate(bytes: u64, took: Duration) -> String {
     let secs = took.as_secs_f64();
     let mib = bytes as f64 / 1_048_576.0;
     if secs > 0.0 {
@@ -266,7 +201,7 @@ pub(super) async fn resolve_store(
 }
 
 /// Resolves a pipeline's two plugins; a task that cannot have them ends failed.
-async fn resolve_pair(
+pub(super) async fn resolve_pair(
     e: &Engine,
     target: &bulwark_catalog::Target,
     store: &bulwark_catalog::Store,
@@ -487,7 +422,7 @@ pub(super) async fn cleanup_backup(
 }
 
 /// Runs a store action that takes a key and prints nothing, such as purge or abandon.
-async fn store_call(store: Side<'_>, action: Action, key: &str) -> Result<(), String> {
+pub(super) async fn store_call(store: Side<'_>, action: Action, key: &str) -> Result<(), String> {
     let call = bulwark_runner::Call {
         action,
         endpoint: store.endpoint,
@@ -515,130 +450,6 @@ async fn store_call(store: Side<'_>, action: Action, key: &str) -> Result<(), St
     ))
 }
 
-async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option<End> {
-    let (Some(archive_id), Some(target_id)) = (task.archive, task.target) else {
-        return Some(End::failed("Failed: the task names no archive or target."));
-    };
-    let archive = match e.catalog().get_archive(archive_id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return Some(End::failed("Failed: the archive no longer exists.")),
-        Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
-    };
-    if archive.status != ArchiveStatus::Valid {
-        return Some(End::failed(format!(
-            "Failed: the archive is {}; its data is no longer in the store.",
-            archive.status
-        )));
-    }
-    let target = match e.catalog().get_target(target_id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return Some(End::failed("Failed: the target no longer exists.")),
-        Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
-    };
-    let store = &archive.store;
-    say(
-        log,
-        format!(
-            "Restoring archive {} (key {}) from store '{}' ({}) into target '{}' ({}).",
-            archive.uuid, archive.store_key, store.name, store.plugin, target.name, target.plugin
-        ),
-    );
-    let (t, mut s) = match resolve_pair(e, &target, store).await {
-        Ok(pair) => pair,
-        Err(end) => return Some(end),
-    };
-    if archive.format == ArchiveFormat::Sealed && s.key.is_none() {
-        return Some(End::failed(
-            "Failed: the archive is sealed but its store has no stream key.",
-        ));
-    }
-    if archive.format != ArchiveFormat::Sealed {
-        // A stream kept as the target wrote it is handed back as it is.
-        s.key = None;
-    }
-    let clock = std::time::Instant::now();
-    let result = if archive.format == ArchiveFormat::Tree {
-        let Some(dir) = tree_dir(&target) else {
-            return Some(End::failed(format!(
-                "Failed: archive {} is a directory tree; it can only be restored into an fs target without include or exclude patterns.",
-                archive.uuid
-            )));
-        };
-        say(log, format!("Restoring the tree into {dir}."));
-        let args = ["restore-tree", "--key", &archive.store_key, "--dir", &dir];
-        match run_logged(s.single(Role::Store, &args), &limits(e, run), log).await {
-            Ok(out) => Ok(serde_json::from_slice::<serde_json::Value>(&out)
-                .ok()
-                .and_then(|v| v["bytes"].as_u64())
-                .unwrap_or(0)),
-            Err(failure) => Err(pipeline::PipelineError {
-                failure,
-                stored: None,
-            }),
-        }
-    } else {
-        pipeline::restore(s.side(), &archive.store_key, t.side(), &limits(e, run), log).await
-    };
-    Some(match result {
-        Ok(bytes) => End {
-            status: TaskStatus::Done,
-            line: format!(
-                "Done: restored {bytes} bytes into target '{}' {}.",
-                target.name,
-                rate(bytes, clock.elapsed())
-            ),
-        },
-        Err(err) => pipeline_end(e, &err.failure),
-    })
-}
-
-async fn purge(e: &Engine, task: &Task, log: &LogSink) -> Option<End> {
-    let Some(archive_id) = task.archive else {
-        return Some(End::failed("Failed: the task names no archive."));
-    };
-    let archive = match e.catalog().get_archive(archive_id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return Some(End::failed("Failed: the archive no longer exists.")),
-        Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
-    };
-    if archive.status == ArchiveStatus::Purged {
-        return Some(End {
-            status: TaskStatus::Done,
-            line: "The archive was already purged.".into(),
-        });
-    }
-    let store = &archive.store;
-    say(
-        log,
-        format!(
-            "Purging archive {} (key {}) from store '{}' ({}).",
-            archive.uuid, archive.store_key, store.name, store.plugin
-        ),
-    );
-    let retry = format!(
-        "; the archive stays 'purging' and the purge is tried again in {}s",
-        e.config().purge_retry.as_secs()
-    );
-    let s = match resolve_store(e, store).await {
-        Ok(r) => r,
-        Err(m) => return Some(End::failed(sentence(&format!("Failed: {m}{retry}")))),
-    };
-    match store_call(s.side(), Action::Purge, &archive.store_key).await {
-        Ok(()) => {
-            let line = "Done: the archive's data was removed from the store.";
-            if let Err(err) = e
-                .catalog()
-                .complete_purge(task.uuid, archive.uuid, line, e.now())
-                .await
-            {
-                return Some(End::failed(format!("Failed: the catalog: {err}")));
-            }
-            None
-        }
-        Err(m) => Some(End::failed(sentence(&format!("Failed: {m}{retry}")))),
-    }
-}
-
 /// Resolves a store by plugin name and abandons an upload there: crash recovery's cleanup.
 pub(super) async fn abandon_upload(
     e: &Engine,
@@ -655,7 +466,7 @@ pub(super) async fn abandon_upload(
 /// The directory of a target the repository store backs up as a tree: the built-in fs
 /// target's `base_dir`, when no include or exclude patterns select within it (those are
 /// applied by the fs target's own stream).
-fn tree_dir(target: &bulwark_catalog::Target) -> Option<String> {
+pub(super) fn tree_dir(target: &bulwark_catalog::Target) -> Option<String> {
     if target.plugin != "fs" {
         return None;
     }

@@ -215,6 +215,7 @@ fn info(t: &Token, now: i64) -> TokenInfo {
         user: t.user_name.clone(),
         role: t.role.to_string(),
         targets: ids_text(&t.targets),
+        scope: t.scope.clone(),
         status: status.into(),
         created_at: bulwark_core::timefmt::format_epoch(t.created_at),
         expires_at: time_opt(t.expires_at),
@@ -286,6 +287,13 @@ async fn create_token(
             )));
         }
     };
+    if let Some(scope) = &req.scope
+        && scope != "metrics"
+    {
+        return Err(ApiError::bad_request(format!(
+            "scope must be metrics (or absent for every route the role allows), not '{scope}'"
+        )));
+    }
     let id = random_id();
     let secret = random_text(32);
     let token = Token {
@@ -300,6 +308,7 @@ async fn create_token(
         expires_at,
         revoked_at: None,
         last_used_at: None,
+        scope: req.scope,
     };
     st.catalog.create_token(&token).await?;
     Ok(Json(TokenCreated {

@@ -10,10 +10,8 @@ use bulwark_api::{
     CreateJob, CreatedResponse, ErrorResponse, JobResponse, LastRun, LastSuccess, OkResponse,
     RunJob, ScheduledResponse, UpdateJob,
 };
-use bulwark_core::state::TaskStatus;
 use bulwark_core::timefmt::format_epoch;
 
-use crate::config::Mode;
 use bulwark_catalog::{Job, JobFields, JobFilter};
 use bulwark_core::ids::JobId;
 
@@ -75,30 +73,9 @@ fn check_rpo(rpo: Option<i64>) -> ApiResult<()> {
 /// A job as the API shows it, with its health: its last runs, its RPO and its next run.
 pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
     let runs = st.catalog.job_runs(j.uuid).await?;
-    let now = st.clock.now();
-    let spec = match st.mode {
-        Mode::Dev => "every minute"
-            .parse::<bulwark_core::timespec::Schedule>()
-            .ok(),
-        Mode::Normal => j.schedule.timespec.parse().ok(),
-    };
-    let effective_rpo = j.rpo.unwrap_or_else(|| {
-        spec.as_ref()
-            .map_or(86_400, |s| bulwark_core::health::derived_rpo(s, st.tz, now))
-    });
-    let health = bulwark_core::health::health(
-        j.paused,
-        runs.last_run.as_ref().map(|r| r.1 == TaskStatus::Done),
-        runs.last_success.as_ref().map(|s| s.0),
-        effective_rpo,
-        now.timestamp(),
-    );
-    let next_run = if j.paused {
-        None
-    } else {
-        spec.and_then(|s| s.next_after(now, st.tz))
-            .map(|t| format_epoch(t.timestamp()))
-    };
+    let a = crate::jobhealth::assess(&j, &runs, st.clock.now(), st.tz, st.mode);
+    let (effective_rpo, health) = (a.effective_rpo, a.health);
+    let next_run = a.next_run.map(|t| format_epoch(t.timestamp()));
     Ok(JobResponse {
         uuid: j.uuid.0,
         name: j.name,

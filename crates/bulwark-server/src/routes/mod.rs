@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod jobs;
 mod meta;
+mod notifications;
 mod plugins;
 mod retention;
 mod schedules;
@@ -37,7 +38,7 @@ use crate::state::AppState;
     tags(
         (name = "schedules"), (name = "retention"), (name = "targets"), (name = "stores"),
         (name = "jobs"), (name = "archives"), (name = "tasks"), (name = "plugins"), (name = "meta"),
-        (name = "auth"),
+        (name = "auth"), (name = "notifications"),
     )
 )]
 struct ApiDoc;
@@ -59,6 +60,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(audit::router())
         .merge(validate::router())
+        .merge(notifications::router())
 }
 
 /// Every `(method, route)` the API serves: the OpenAPI document's operations, the document
@@ -68,6 +70,7 @@ pub fn operations() -> Vec<(axum::http::Method, String)> {
     let mut ops = vec![
         (axum::http::Method::GET, "/".to_string()),
         (axum::http::Method::GET, "/v1/openapi.json".to_string()),
+        (axum::http::Method::GET, "/metrics".to_string()),
     ];
     for (path, item) in doc.paths.paths {
         for (m, op) in [
@@ -186,6 +189,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/", axum::routing::get(meta::index))
+        .route("/metrics", axum::routing::get(metrics))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::method_not_allowed("method not allowed on this route; see /v1/openapi.json")
@@ -197,6 +201,20 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> ApiResult<Response> {
+    use axum::response::IntoResponse;
+    let text = crate::metrics::render(&st).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn log_request(req: Request, next: Next) -> Response {

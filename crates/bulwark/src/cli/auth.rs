@@ -38,6 +38,9 @@ pub enum TokenCmd {
         /// Limit it to this target (name or UUID); repeat for more.
         #[arg(long = "target")]
         targets: Vec<String>,
+        /// `metrics`: it may only read /metrics (for a Prometheus scraper).
+        #[arg(long, value_parser = ["metrics"])]
+        scope: Option<String>,
     },
     /// List your API tokens (an admin sees everyone's); never their secrets.
     ///
@@ -247,8 +250,12 @@ pub fn token(cmd: &TokenCmd, conn: &Conn) -> ExitCode {
                 role,
                 expires,
                 targets,
+                scope,
             } => {
                 let mut body = json!({"name": name});
+                if let Some(s) = scope {
+                    body["scope"] = s.as_str().into();
+                }
                 if let Some(r) = role {
                     body["role"] = r.as_str().into();
                 }

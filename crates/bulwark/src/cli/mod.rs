@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod change;
 pub mod complete;
+pub mod notify;
 pub mod task;
 pub mod validate;
 pub mod view;
@@ -58,6 +59,9 @@ pub enum Kind {
     Archive,
     Task,
     Plugin,
+    /// A notification channel.
+    #[value(alias = "notifications", alias = "channel")]
+    Notification,
 }
 
 impl Kind {
@@ -72,6 +76,11 @@ impl Kind {
             Kind::Archive => ("/v1/archives", "/v1/archive/", "archive"),
             Kind::Task => ("/v1/tasks", "/v1/task/", "task"),
             Kind::Plugin => ("/v1/plugins", "/v1/plugin/", "plugin"),
+            Kind::Notification => (
+                "/v1/notifications",
+                "/v1/notification/",
+                "notification channel",
+            ),
         }
     }
 

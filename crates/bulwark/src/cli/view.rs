@@ -332,6 +332,12 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
             ("TITLE", f("title")),
             ("VERSION", f("version")),
         ],
+        Kind::Notification => vec![
+            ("UUID", uuid),
+            ("NAME", f("name")),
+            ("KIND", f("kind")),
+            ("ENABLED", f("enabled")),
+        ],
     }
 }
 

@@ -34,6 +34,13 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("post", "/v1/auth/tokens"), Login),
         (("delete", "/v1/auth/token/{id}"), Login),
         (("get", "/v1/audit"), Admin),
+        (("get", "/v1/notifications"), Admin),
+        (("post", "/v1/notifications"), Admin),
+        (("get", "/v1/notification/{uuid}"), Admin),
+        (("put", "/v1/notification/{uuid}"), Admin),
+        (("delete", "/v1/notification/{uuid}"), Admin),
+        (("post", "/v1/notification/{uuid}/test"), Admin),
+        (("get", "/v1/notifications/deliveries"), Admin),
         (("get", "/v1/schedules"), Viewer),
         (("post", "/v1/schedules"), Admin),
         (("get", "/v1/schedule/{uuid}"), Viewer),
@@ -130,8 +137,16 @@ async fn world(dir: &std::path::Path) -> (TestDaemon, Objects) {
             ("task", task),
         ])
     };
-    let a = side(&fa, aa).await;
+    let mut a = side(&fa, aa).await;
     let b = side(&fb, ab).await;
+    let channel = d
+        .create(
+            "/v1/notifications",
+            &json!({"name": "authz", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/hook"}}),
+        )
+        .await
+        .unwrap();
+    a.insert("notification", channel);
     (d, Objects { a, b })
 }
 

@@ -14,7 +14,7 @@ async fn status_reports_health() {
     assert_eq!(s["mode"], "normal");
     assert_eq!(s["catalog"]["kind"], "sqlite");
     assert_eq!(s["catalog"]["ok"], true);
-    assert_eq!(s["catalog"]["schema_version"], 5);
+    assert_eq!(s["catalog"]["schema_version"], 6);
     assert!(s["uptime_seconds"].is_u64());
     // The log goes to a file here: no colour codes in it.
     assert!(d.log().contains("Daemon started."));
@@ -100,6 +100,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/auth/tokens"),
     ("delete", "/v1/auth/token/{id}"),
     ("get", "/v1/audit"),
+    ("get", "/v1/notifications"),
+    ("post", "/v1/notifications"),
+    ("get", "/v1/notification/{uuid}"),
+    ("put", "/v1/notification/{uuid}"),
+    ("delete", "/v1/notification/{uuid}"),
+    ("post", "/v1/notification/{uuid}/test"),
+    ("get", "/v1/notifications/deliveries"),
     ("post", "/v1/target/{uuid}/validate"),
     ("post", "/v1/store/{uuid}/validate"),
 ];

@@ -62,7 +62,7 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !ok() {
         assert!(Instant::now() < deadline, "{what} did not come up");
@@ -72,12 +72,12 @@ fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
 
 /// Kills a server started as the leader of its own process group, with its whole group
 /// (through `killpg` with a checked group id: see `bulwark_testkit::process`).
-fn kill_group(child: &mut Child) {
+pub(crate) fn kill_group(child: &mut Child) {
     bulwark_testkit::process::stop_group(child);
 }
 
 /// A directory the server's own user can write when the tests run as root.
-fn server_dir(owner: Option<&str>) -> TempDir {
+pub(crate) fn server_dir(owner: Option<&str>) -> TempDir {
     let dir = tempfile::Builder::new()
         .prefix("bulwark-server-")
         .tempdir()

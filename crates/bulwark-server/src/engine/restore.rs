@@ -1,0 +1,135 @@
+//! Restores and purges: an archive's data back into a target, or out of its store.
+
+use bulwark_catalog::{ArchiveFormat, Task};
+use bulwark_core::state::{ArchiveStatus, TaskStatus};
+use bulwark_plugin::Action;
+use bulwark_runner::LogSink;
+use bulwark_runner::pipeline::{self, Role};
+use bulwark_runner::single::run_logged;
+
+use super::work::*;
+use super::{Engine, Running};
+
+pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option<End> {
+    let (Some(archive_id), Some(target_id)) = (task.archive, task.target) else {
+        return Some(End::failed("Failed: the task names no archive or target."));
+    };
+    let archive = match e.catalog().get_archive(archive_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Some(End::failed("Failed: the archive no longer exists.")),
+        Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
+    };
+    if archive.status != ArchiveStatus::Valid {
+        return Some(End::failed(format!(
+            "Failed: the archive is {}; its data is no longer in the store.",
+            archive.status
+        )));
+    }
+    let target = match e.catalog().get_target(target_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Some(End::failed("Failed: the target no longer exists.")),
+        Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
+    };
+    let store = &archive.store;
+    say(
+        log,
+        format!(
+            "Restoring archive {} (key {}) from store '{}' ({}) into target '{}' ({}).",
+            archive.uuid, archive.store_key, store.name, store.plugin, target.name, target.plugin
+        ),
+    );
+    let (t, mut s) = match resolve_pair(e, &target, store).await {
+        Ok(pair) => pair,
+        Err(end) => return Some(end),
+    };
+    if archive.format == ArchiveFormat::Sealed && s.key.is_none() {
+        return Some(End::failed(
+            "Failed: the archive is sealed but its store has no stream key.",
+        ));
+    }
+    if archive.format != ArchiveFormat::Sealed {
+        // A stream kept as the target wrote it is handed back as it is.
+        s.key = None;
+    }
+    let clock = std::time::Instant::now();
+    let result = if archive.format == ArchiveFormat::Tree {
+        let Some(dir) = tree_dir(&target) else {
+            return Some(End::failed(format!(
+                "Failed: archive {} is a directory tree; it can only be restored into an fs target without include or exclude patterns.",
+                archive.uuid
+            )));
+        };
+        say(log, format!("Restoring the tree into {dir}."));
+        let args = ["restore-tree", "--key", &archive.store_key, "--dir", &dir];
+        match run_logged(s.single(Role::Store, &args), &limits(e, run), log).await {
+            Ok(out) => Ok(serde_json::from_slice::<serde_json::Value>(&out)
+                .ok()
+                .and_then(|v| v["bytes"].as_u64())
+                .unwrap_or(0)),
+            Err(failure) => Err(pipeline::PipelineError {
+                failure,
+                stored: None,
+            }),
+        }
+    } else {
+        pipeline::restore(s.side(), &archive.store_key, t.side(), &limits(e, run), log).await
+    };
+    Some(match result {
+        Ok(bytes) => End {
+            status: TaskStatus::Done,
+            line: format!(
+                "Done: restored {bytes} bytes into target '{}' {}.",
+                target.name,
+                rate(bytes, clock.elapsed())
+            ),
+        },
+        Err(err) => pipeline_end(e, &err.failure),
+    })
+}
+
+pub(super) async fn purge(e: &Engine, task: &Task, log: &LogSink) -> Option<End> {
+    let Some(archive_id) = task.archive else {
+        return Some(End::failed("Failed: the task names no archive."));
+    };
+    let archive = match e.catalog().get_archive(archive_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Some(End::failed("Failed: the archive no longer exists.")),
+        Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
+    };
+    if archive.status == ArchiveStatus::Purged {
+        return Some(End {
+            status: TaskStatus::Done,
+            line: "The archive was already purged.".into(),
+        });
+    }
+    let store = &archive.store;
+    say(
+        log,
+        format!(
+            "Purging archive {} (key {}) from store '{}' ({}).",
+            archive.uuid, archive.store_key, store.name, store.plugin
+        ),
+    );
+    let retry = format!(
+        "; the archive stays 'purging' and the purge is tried again in {}s",
+        e.config().purge_retry.as_secs()
+    );
+    let s = match resolve_store(e, store).await {
+        Ok(r) => r,
+        Err(m) => return Some(End::failed(sentence(&format!("Failed: {m}{retry}")))),
+    };
+    match store_call(s.side(), Action::Purge, &archive.store_key).await {
+        Ok(()) => {
+            let line = "Done: the archive's data was removed from the store.";
+            if let Err(err) = e
+                .catalog()
+                .complete_purge(task.uuid, archive.uuid, line, e.now())
+                .await
+            {
+                return Some(End::failed(format!("Failed: the catalog: {err}")));
+            }
+            None
+        }
+        Err(m) => Some(End::failed(sentence(&format!("Failed: {m}{retry}")))),
+    }
+}
