@@ -507,6 +507,8 @@ pub struct ArchiveResponse {
     /// runner), `stream` (a repository snapshot holding one file) or `tree` (a repository
     /// snapshot of a directory).
     pub format: String,
+    /// The target plugin that made it: a restore goes only into a target of this plugin.
+    pub plugin: String,
     /// The store that holds it.
     pub store_uuid: Uuid,
     /// The store's name.
@@ -548,6 +550,46 @@ pub struct RestoreArchive {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     )]
     pub owner: Option<String>,
+    /// True: queue nothing, and answer what the restore would do ([`RestorePreview`]).
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// What a restore would do, answered to `"dry_run": true`; nothing was queued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RestorePreview {
+    /// Always true.
+    pub dry_run: bool,
+    pub archive_uuid: Uuid,
+    /// When the archive was taken (UTC).
+    pub taken_at: String,
+    /// Its age in seconds.
+    pub age: i64,
+    /// Its size in bytes.
+    pub size: i64,
+    /// `raw`, `sealed`, `stream` or `tree`.
+    pub format: String,
+    /// The target plugin that made it.
+    pub plugin: String,
+    pub target_uuid: Uuid,
+    pub target_name: String,
+    pub target_plugin: String,
+    /// The destination's endpoint (host, database, directory), secrets redacted.
+    pub target_endpoint: String,
+    /// True when the destination is the target the archive was taken from.
+    pub in_place: bool,
+    /// What the restore does to the destination, in a sentence.
+    pub effect: String,
+}
+
+/// A restore's answer: queued, or (for a dry run) what it would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RestoreAnswer {
+    /// Queued.
+    Scheduled(crate::ScheduledResponse),
+    /// A dry run's answer.
+    Preview(RestorePreview),
 }
 
 // ---- tasks ----

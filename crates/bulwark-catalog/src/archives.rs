@@ -13,7 +13,7 @@ use crate::{Catalog, CatalogError, Result, Updated, parse_id, updated};
 
 const ARCHIVE_SELECT: &str =
     "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status, a.size,
-        a.added, a.format,
+        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
         st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
         st.prune_schedule AS st_prune_schedule,
@@ -206,8 +206,8 @@ pub(crate) async fn insert_archive(
 ) -> Result<ArchiveId> {
     let id = a.uuid.unwrap_or_else(ArchiveId::new_random);
     let r = sqlx::query(
-        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, added, format, status)
-         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, ?, ?, 'valid'
+        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, added, format, status, plugin)
+         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, ?, ?, 'valid', t.plugin
          FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
     )
     .bind(id.to_string())
@@ -257,6 +257,7 @@ fn archive_from_row(row: &SqliteRow) -> Result<Archive> {
                 detail: format!("unknown format '{f}'"),
             })?
         },
+        plugin: row.try_get("made_by")?,
         target: target_cols(row, "t_")?,
         store: store_cols(row, "st_")?,
     })

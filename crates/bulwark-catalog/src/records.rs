@@ -212,6 +212,8 @@ pub struct Archive {
     /// How the data is kept.
     pub format: ArchiveFormat,
     /// The target it was taken from.
+    /// The target plugin that made it (and so the one that can restore it).
+    pub plugin: String,
     pub target: Target,
     /// The store that holds it.
     pub store: Store,

@@ -230,6 +230,24 @@ fn nix_hostname() -> String {
         .unwrap_or_else(|_| "bulwark".into())
 }
 
+/// Makes a panic (in rustic_core's worker threads too) one line on stderr and exit 4, the
+/// protocol's plugin failure: never a backtrace in a task's log.
+pub fn one_line_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "an unexplained panic".into());
+        let what = what.lines().next().unwrap_or_default().to_string();
+        eprintln!(
+            "repository: the repository library failed ({what}); the repository may be damaged: check it with `bulwark check store`"
+        );
+        std::process::exit(i32::from(Exit::Failure.code()));
+    }));
+}
+
 /// Runs one call and returns the exit code. Diagnostics go to `stderr` as `repository: ...`.
 /// `store` reads the process's standard input itself (rustic_core reads it from its own
 /// threads), so the caller must not hold it locked.

@@ -29,7 +29,28 @@ pub type Result<T> = std::result::Result<T, String>;
 pub const TAG: &str = "bulwark";
 
 fn said(what: &str) -> impl Fn(Box<RusticError>) -> String + '_ {
-    move |e| format!("{what}: {}", e.display_log())
+    move |e| format!("{what}: {}", one_line(&e))
+}
+
+/// A rustic_core error in one line: its own log form up to where a nested error's many-line
+/// report begins, and the innermost cause.
+fn one_line(e: &RusticError) -> String {
+    let log = e.display_log();
+    let mut out = log
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string();
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let deepest = cur.to_string();
+    if !deepest.contains('\n') && !out.contains(&deepest) {
+        out = format!("{out} ({deepest})");
+    }
+    out
 }
 
 fn backends(ep: &RepoEndpoint) -> Result<RepositoryBackends> {
@@ -345,7 +366,7 @@ fn snapshot(repo: &Repository<impl rustic_core::Open>, key: &str) -> Result<Snap
         return Err(format!("'{key}' is not a snapshot id"));
     }
     repo.get_snapshot_from_str(key, |_| true)
-        .map_err(|e| format!("no snapshot with key {key}: {}", e.display_log()))
+        .map_err(|e| format!("no snapshot with key {key}: {}", one_line(&e)))
 }
 
 /// The node Bulwark saved in a snapshot: the one path it backed up (the stream's file, or the
@@ -408,8 +429,17 @@ pub struct Restored {
     pub bytes: u64,
 }
 
+/// The prefix of the staging directory a tree restore writes into, inside its destination.
+pub const STAGING_PREFIX: &str = ".bulwark-restore-";
+
 /// Restores a tree snapshot into `dest` (made if missing). Files that are not in the snapshot
 /// are left alone.
+///
+/// The snapshot is first restored whole into a staging directory inside `dest` (so on the same
+/// file system), every blob checked against its hash on the way; only when that succeeded is
+/// each file renamed over its old version. A restore that fails for a damaged or unreadable
+/// snapshot leaves `dest` as it was, and a restore cut short leaves every file whole: old or new,
+/// never torn.
 pub fn restore_tree(ep: &RepoEndpoint, password: &str, key: &str, dest: &Path) -> Result<Restored> {
     let repo = open_with(ep, password, ReportBytes)?
         .to_indexed()
@@ -420,12 +450,47 @@ pub fn restore_tree(ep: &RepoEndpoint, password: &str, key: &str, dest: &Path) -
             "snapshot {key} holds a stream, not a directory tree"
         ));
     }
-    let dest_str = format!("{}/", dest.display());
+    std::fs::create_dir_all(dest)
+        .map_err(|e| format!("the destination {} cannot be made: {e}", dest.display()))?;
+    remove_stale_staging(dest);
+    let staging = dest.join(format!("{STAGING_PREFIX}{}", std::process::id()));
+    std::fs::create_dir(&staging).map_err(|e| {
+        format!(
+            "the staging directory {} cannot be made: {e}",
+            staging.display()
+        )
+    })?;
+    let restored = restore_into(&repo, &node, &staging).and_then(|r| {
+        move_into_place(&staging, dest)
+            .map_err(|e| format!("moving the restored files into place failed: {e}"))?;
+        Ok(r)
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    restored
+}
+
+/// What an earlier restore that was killed left behind.
+fn remove_stale_staging(dest: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dest) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+fn restore_into(
+    repo: &Repository<impl rustic_core::IndexedFull>,
+    node: &Node,
+    dir: &Path,
+) -> Result<Restored> {
+    let dest_str = format!("{}/", dir.display());
     let dest = LocalDestination::new(&dest_str, true, false)
         .map_err(said("the destination is unusable"))?;
     let opts = RestoreOptions::default();
     let ls = repo
-        .ls(&node, &LsOptions::default())
+        .ls(node, &LsOptions::default())
         .map_err(said("the snapshot cannot be listed"))?;
     let plan = repo
         .prepare_restore(&opts, ls.clone(), &dest, false)
@@ -437,6 +502,37 @@ pub fn restore_tree(ep: &RepoEndpoint, password: &str, key: &str, dest: &Path) -
     repo.restore(plan, &opts, ls, &dest)
         .map_err(said("the restore failed"))?;
     Ok(restored)
+}
+
+/// Renames everything under `from` to the same place under `to`: a file (or link) replaces the
+/// one there in one step; directories are merged; a file where a directory is (or the other way
+/// round) replaces it.
+fn move_into_place(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let existing = std::fs::symlink_metadata(&dst).ok();
+        if entry.file_type()?.is_dir() {
+            match existing {
+                Some(m) if m.is_dir() => {
+                    move_into_place(&src, &dst)?;
+                    std::fs::set_permissions(&dst, std::fs::metadata(&src)?.permissions())?;
+                }
+                Some(_) => {
+                    std::fs::remove_file(&dst)?;
+                    std::fs::rename(&src, &dst)?;
+                }
+                None => std::fs::rename(&src, &dst)?,
+            }
+        } else {
+            if existing.is_some_and(|m| m.is_dir()) {
+                std::fs::remove_dir_all(&dst)?;
+            }
+            std::fs::rename(&src, &dst)?;
+        }
+    }
+    Ok(())
 }
 
 /// Forgets a snapshot (its data goes at the next prune).

@@ -16,6 +16,7 @@ mod exec;
 pub mod leftovers;
 pub mod pipeline;
 pub mod single;
+pub mod staged;
 mod stderr;
 pub mod verify;
 

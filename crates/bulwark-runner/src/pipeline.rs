@@ -28,9 +28,9 @@ use crate::exec::{PluginCommand, kill_group, read_bounded};
 use crate::stderr::{LogSink, Tail, stream_lines};
 
 /// Copy buffer and requested pipe size.
-const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 /// How much of a consumer's stdout is kept (a store's key document).
-const MAX_STDOUT: usize = 64 * 1024;
+pub(crate) const MAX_STDOUT: usize = 64 * 1024;
 
 /// One end of a pipeline: a plugin and its endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -253,16 +253,16 @@ fn store_failure(store: Side<'_>, reason: String) -> PipelineError {
 }
 
 /// One plugin of a pair, before it starts.
-struct Proc<'a> {
-    role: Role,
-    side: Side<'a>,
-    action: Action,
-    key: Option<&'a str>,
-    upload: Option<&'a str>,
+pub(crate) struct Proc<'a> {
+    pub(crate) role: Role,
+    pub(crate) side: Side<'a>,
+    pub(crate) action: Action,
+    pub(crate) key: Option<&'a str>,
+    pub(crate) upload: Option<&'a str>,
 }
 
 impl Proc<'_> {
-    fn fail(&self, reason: impl Into<String>) -> Failure {
+    pub(crate) fn fail(&self, reason: impl Into<String>) -> Failure {
         Failure::Plugin {
             role: self.role,
             name: self.side.plugin.name().to_string(),
@@ -272,7 +272,7 @@ impl Proc<'_> {
     }
 
     /// The failure of a plugin that exited badly: how, and the end of what it said.
-    fn failed_exit(&self, status: &std::io::Result<ExitStatus>, tail: &Tail) -> Failure {
+    pub(crate) fn failed_exit(&self, status: &std::io::Result<ExitStatus>, tail: &Tail) -> Failure {
         Failure::Plugin {
             role: self.role,
             name: self.side.plugin.name().to_string(),
@@ -301,15 +301,15 @@ struct PairDone {
 }
 
 /// A started plugin.
-struct Started {
-    child: Child,
-    pgid: Option<u32>,
-    stderr: JoinHandle<Tail>,
+pub(crate) struct Started {
+    pub(crate) child: Child,
+    pub(crate) pgid: Option<u32>,
+    pub(crate) stderr: JoinHandle<Tail>,
     /// The mark its processes carry (see [`crate::leftovers`]).
-    run: String,
+    pub(crate) run: String,
 }
 
-async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
+pub(crate) async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
     let mut cmd = p.side.plugin.command(p.action, p.side.endpoint, p.key);
     if let Some(u) = p.upload {
         cmd.env(UPLOAD_ENV, u);
@@ -341,12 +341,12 @@ async fn start(p: &Proc<'_>, log: &LogSink) -> Result<Started, Failure> {
 }
 
 /// Asks for a larger pipe, so the copy loop makes fewer, larger reads and writes.
-fn widen(fd: impl AsFd) {
+pub(crate) fn widen(fd: impl AsFd) {
     let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(CHUNK as i32));
 }
 
 /// How the copy from producer to consumer ended.
-enum Pumped {
+pub(crate) enum Pumped {
     /// The producer's stdout ended; the consumer's stdin is still open.
     Eof(std::fs::File),
     /// Writing to the consumer failed: it stopped reading.
@@ -376,14 +376,18 @@ pub(crate) fn blocking_file(fd: std::os::fd::OwnedFd) -> std::io::Result<std::fs
     blocking(fd)
 }
 
-fn blocking(fd: std::os::fd::OwnedFd) -> std::io::Result<std::fs::File> {
+pub(crate) fn blocking(fd: std::os::fd::OwnedFd) -> std::io::Result<std::fs::File> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
     fcntl(&fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
     Ok(std::fs::File::from(fd))
 }
 
-fn pump(mut from: std::fs::File, mut to: std::fs::File, counter: Arc<AtomicU64>) -> Pumped {
+pub(crate) fn pump(
+    mut from: std::fs::File,
+    mut to: std::fs::File,
+    counter: Arc<AtomicU64>,
+) -> Pumped {
     use nix::errno::Errno;
     use nix::fcntl::{SpliceFFlags, splice};
     use std::io::{Read, Write};
@@ -634,7 +638,7 @@ async fn flow(
 }
 
 /// The stderr tail of a plugin that has exited (its readers end once the pipe closes).
-async fn tail_of(h: &mut JoinHandle<Tail>) -> Tail {
+pub(crate) async fn tail_of(h: &mut JoinHandle<Tail>) -> Tail {
     match tokio::time::timeout(Duration::from_secs(5), h).await {
         Ok(Ok(t)) => t,
         _ => Tail::default(),

@@ -212,6 +212,7 @@ impl Server {
                 prune_schedule: prune_schedule.clone(),
                 check_schedule,
                 notifications: config.notifications.clone(),
+                staging_dir: config.data_dir.join("staging"),
             },
         );
         let state = AppState {

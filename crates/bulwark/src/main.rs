@@ -256,6 +256,13 @@ enum Command {
         #[arg(add = cli::complete::targets())]
         #[arg(long, value_name = "TARGET")]
         to: Option<String>,
+        /// Restore without asking (on a terminal it asks after showing what will happen; off a
+        /// terminal a restore over the archive's own target needs this).
+        #[arg(long, short)]
+        yes: bool,
+        /// Only show what the restore would do: destination, the archive's age and size.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         start: cli::task::Start,
     },
@@ -358,9 +365,17 @@ fn main() -> ExitCode {
         Command::Restore {
             reference,
             to,
+            yes,
+            dry_run,
             start,
             ..
-        } => cli::task::restore(&reference, to.as_deref(), &start, &conn),
+        } => cli::task::restore(
+            &reference,
+            to.as_deref(),
+            &start,
+            cli::task::Confirm { yes, dry_run },
+            &conn,
+        ),
         Command::Cancel { reference, .. } => cli::task::cancel(&reference, &conn),
         Command::Check {
             reference,
@@ -404,6 +419,7 @@ fn main() -> ExitCode {
 
 fn run_plugin(name: &str, args: &[String]) -> ExitCode {
     if name == bulwark_repo::NAME {
+        bulwark_repo::cli::one_line_panics();
         // Stderr stays unlocked: rustic_core's worker threads report progress on it.
         let code = bulwark_repo::cli::run(
             args,

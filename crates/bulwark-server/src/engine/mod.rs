@@ -21,6 +21,8 @@ mod scheduler;
 mod tasklog;
 mod work;
 
+pub(crate) use work::tree_dir;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -63,6 +65,9 @@ pub struct EngineConfig {
     pub check_schedule: Option<bulwark_core::timespec::Schedule>,
     /// How notifications are delivered.
     pub notifications: crate::config::NotificationsConfig,
+    /// Where a restore stages an archive before its target sees it (made at start, 0700; what
+    /// a stopped daemon left in it is removed).
+    pub staging_dir: PathBuf,
 }
 
 /// A handle on the engine; cheap to clone.
@@ -134,6 +139,7 @@ impl Engine {
     /// Recovers from a previous run, then starts the supervisor, the scheduler and the sweep.
     /// The returned set ends when [`Engine::shutdown`] has stopped them.
     pub async fn start(&self) -> JoinSet<()> {
+        restore::prepare_staging(&self.config().staging_dir);
         recovery::recover(self).await;
         let mut set = JoinSet::new();
         let e = self.clone();

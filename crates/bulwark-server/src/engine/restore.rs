@@ -72,7 +72,7 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
             }),
         }
     } else {
-        pipeline::restore(s.side(), &archive.store_key, t.side(), &limits(e, run), log).await
+        staged_restore(e, task, &s, &t, &archive.store_key, run, log).await
     };
     Some(match result {
         Ok(bytes) => End {
@@ -85,6 +85,81 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
         },
         Err(err) => pipeline_end(e, &err.failure),
     })
+}
+
+/// Empties the staging directory (what a stopped daemon left), making it if missing.
+pub(super) fn prepare_staging(dir: &std::path::Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    let _ = std::fs::remove_dir_all(dir);
+    if let Err(err) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        tracing::error!(dir = %dir.display(), error = %err, "Cannot make the restore staging directory; restores of streams will fail.");
+    }
+}
+
+/// A stream restore in two steps (see [`bulwark_runner::staged`]): the archive is retrieved
+/// whole into the staging directory, checked on the way; only then does the target get it.
+async fn staged_restore(
+    e: &Engine,
+    task: &Task,
+    s: &Resolved,
+    t: &Resolved,
+    key: &str,
+    run: &Running,
+    log: &LogSink,
+) -> Result<u64, pipeline::PipelineError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = e
+        .config()
+        .staging_dir
+        .join(format!("{}.restore", task.uuid));
+    let internal = |m: String| pipeline::PipelineError {
+        failure: pipeline::Failure::Plugin {
+            role: Role::Store,
+            name: "staging".into(),
+            reason: m,
+            said: String::new(),
+        },
+        stored: None,
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|err| {
+            internal(format!(
+                "the staging file {} cannot be made: {err}",
+                path.display()
+            ))
+        })?;
+    say(
+        log,
+        "Retrieving the whole archive first; the target is not touched until all of it has come out of the store intact.",
+    );
+    let limits = limits(e, run);
+    let result = match bulwark_runner::staged::retrieve_to(s.side(), key, file, &limits, log).await
+    {
+        Ok(n) => {
+            say(
+                log,
+                format!("Retrieved {n} bytes intact; now restoring them into the target."),
+            );
+            match std::fs::File::open(&path) {
+                Ok(f) => bulwark_runner::staged::feed(f, t.side(), &limits, log).await,
+                Err(err) => Err(internal(format!("the staging file cannot be read: {err}"))),
+            }
+        }
+        Err(err) => {
+            say(log, "The target was not touched.");
+            Err(err)
+        }
+    };
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 pub(super) async fn purge(e: &Engine, task: &Task, log: &LogSink) -> Option<End> {

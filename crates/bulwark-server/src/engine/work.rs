@@ -466,7 +466,7 @@ pub(super) async fn abandon_upload(
 /// The directory of a target the repository store backs up as a tree: the built-in fs
 /// target's `base_dir`, when no include or exclude patterns select within it (those are
 /// applied by the fs target's own stream).
-pub(super) fn tree_dir(target: &bulwark_catalog::Target) -> Option<String> {
+pub(crate) fn tree_dir(target: &bulwark_catalog::Target) -> Option<String> {
     if target.plugin != "fs" {
         return None;
     }

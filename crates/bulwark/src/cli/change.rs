@@ -240,12 +240,12 @@ pub enum EditWhat {
 }
 
 /// Asks on a terminal for what the flags left out.
-struct Asker {
-    terminal: bool,
+pub(super) struct Asker {
+    pub(super) terminal: bool,
 }
 
 impl Asker {
-    fn new() -> Asker {
+    pub(super) fn new() -> Asker {
         Asker {
             terminal: std::io::stdin().is_terminal(),
         }
@@ -271,7 +271,7 @@ impl Asker {
     }
 
     /// One line from the terminal, trimmed.
-    fn line(&self, prompt: &str) -> CliResult<String> {
+    pub(super) fn line(&self, prompt: &str) -> CliResult<String> {
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();

@@ -111,7 +111,50 @@ pub fn run(reference: &str, start: &Start, conn: &Conn) -> ExitCode {
 }
 
 /// `bulwark restore archive REF [--to TARGET] [--wait]`.
-pub fn restore(reference: &str, to: Option<&str>, start: &Start, conn: &Conn) -> ExitCode {
+/// How sure the caller is about a restore.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Confirm {
+    /// Restore without asking.
+    pub yes: bool,
+    /// Only say what the restore would do.
+    pub dry_run: bool,
+}
+
+/// A restore's preview, for people.
+fn describe_preview(p: &Value) -> String {
+    let age = p["age"].as_i64().unwrap_or(0);
+    let age = if age >= 86_400 {
+        format!("{} days", age / 86_400)
+    } else if age >= 3600 {
+        format!("{} hours", age / 3600)
+    } else {
+        format!("{} minutes", age / 60)
+    };
+    format!(
+        "Archive {} ({}, {} bytes, taken {} UTC, {age} ago)\ninto target '{}' ({}, {}){}:\n{}.",
+        text(&p["archive_uuid"]),
+        text(&p["plugin"]),
+        text(&p["size"]),
+        text(&p["taken_at"]),
+        text(&p["target_name"]),
+        text(&p["target_plugin"]),
+        text(&p["target_endpoint"]),
+        if p["in_place"] == true {
+            ", the target it was taken from"
+        } else {
+            ""
+        },
+        text(&p["effect"])
+    )
+}
+
+pub fn restore(
+    reference: &str,
+    to: Option<&str>,
+    start: &Start,
+    confirm: Confirm,
+    conn: &Conn,
+) -> ExitCode {
     finish((|| {
         let c = Client::new(conn)?;
         let archive = c.resolve(Kind::Archive, reference)?;
@@ -125,6 +168,33 @@ pub fn restore(reference: &str, to: Option<&str>, start: &Start, conn: &Conn) ->
             None => format!("its own target '{}'", text(&archive["target_name"])),
         };
         let path = format!("/v1/archive/{}/restore", encode(&text(&archive["uuid"])));
+        let mut dry = body.clone();
+        dry["dry_run"] = true.into();
+        let preview = c.send(Method::POST, &path, Some(&dry))?;
+        if confirm.dry_run {
+            if conn.json {
+                print_json(&preview);
+            } else {
+                println!("{}", describe_preview(&preview));
+            }
+            return Ok(());
+        }
+        if !confirm.yes {
+            let asker = super::change::Asker::new();
+            if asker.terminal {
+                eprintln!("{}", describe_preview(&preview));
+                let answer = asker.line("Restore? [y/N] ")?;
+                if !matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") {
+                    return Err("not restored".into());
+                }
+            } else if preview["in_place"] == true {
+                return Err(format!(
+                    "restoring archive {} over its own target '{}' replaces what that holds; without a terminal to ask on, add --yes (--dry-run shows what it would do)",
+                    text(&archive["uuid"]),
+                    text(&archive["target_name"])
+                ));
+            }
+        }
         let answer = c.send(Method::POST, &path, Some(&body))?;
         let what = format!("restore of archive {} into {into}", text(&archive["uuid"]));
         started(&c, &answer, &what, start, conn)

@@ -70,7 +70,7 @@ fn len(v: &Value) -> usize {
 }
 
 /// A command on a pseudo-terminal (util-linux `script`), answered like `expect`.
-struct Terminal {
+pub(crate) struct Terminal {
     child: std::process::Child,
     input: Option<std::process::ChildStdin>,
     seen: Arc<Mutex<Vec<u8>>>,
@@ -78,7 +78,7 @@ struct Terminal {
 }
 
 impl Terminal {
-    fn start(d: &TestDaemon, args: &[&str]) -> Terminal {
+    pub(crate) fn start(d: &TestDaemon, args: &[&str]) -> Terminal {
         let quoted: Vec<String> = std::iter::once(bin().display().to_string())
             .chain(args.iter().map(|a| a.to_string()))
             .chain(["--api".to_string(), d.base_url.clone()])
@@ -122,7 +122,7 @@ impl Terminal {
 
     /// Waits until the output after the last match contains `needle`.
     #[track_caller]
-    fn expect(&mut self, needle: &str) {
+    pub(crate) fn expect(&mut self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let all = self.text();
@@ -145,14 +145,14 @@ impl Terminal {
         }
     }
 
-    fn send(&mut self, line: &str) {
+    pub(crate) fn send(&mut self, line: &str) {
         let input = self.input.as_mut().unwrap();
         input.write_all(format!("{line}\r").as_bytes()).unwrap();
         input.flush().unwrap();
     }
 
     /// Waits for the exit code.
-    fn finish(mut self) -> (i32, String) {
+    pub(crate) fn finish(mut self) -> (i32, String) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

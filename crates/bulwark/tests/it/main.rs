@@ -27,6 +27,7 @@ mod plugins;
 mod receivers;
 mod repository;
 mod resources;
+mod restores;
 mod secrets;
 mod security;
 mod servers;

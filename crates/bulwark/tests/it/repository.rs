@@ -66,7 +66,7 @@ pub(crate) async fn post_task(d: &TestDaemon, path: &str, body: &Value) -> Value
 }
 
 /// A built-in fs target at `dir`.
-async fn fs_target(d: &TestDaemon, name: &str, dir: &Path) -> String {
+pub(crate) async fn fs_target(d: &TestDaemon, name: &str, dir: &Path) -> String {
     d.create(
         "/v1/targets",
         &json!({"name": name, "plugin": "fs", "endpoint": {"base_dir": dir}, "agent": "127.0.0.1:1"}),
@@ -103,7 +103,7 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return out;
@@ -125,7 +125,7 @@ const STRADDLE: i64 = 2 * (8 << 20) + (1 << 20);
 
 /// Overwrites `len` bytes of a file at `at` with other bytes, random so that compression
 /// cannot hide how much changed.
-fn scribble(file: &Path, at: u64, len: usize) {
+pub(crate) fn scribble(file: &Path, at: u64, len: usize) {
     use std::io::{Read, Seek, SeekFrom, Write};
     let mut bytes = vec![0u8; len];
     std::fs::File::open("/dev/urandom")
