@@ -553,6 +553,43 @@ pub struct RestoreArchive {
     /// True: queue nothing, and answer what the restore would do ([`RestorePreview`]).
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// Only these paths of a tree archive (files or directories, from its root).
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
+    /// Restore into this directory on the daemon's host instead of a target (admins): an
+    /// absolute path, missing or empty, outside the daemon's data directory. A tree lands as
+    /// its files; a stream as one file.
+    #[serde(default)]
+    pub to_dir: Option<String>,
+}
+
+/// One entry of a directory in an archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileEntry {
+    pub name: String,
+    /// From the archive's root, without a leading `/`.
+    pub path: String,
+    /// `file`, `dir`, `symlink` or `other`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Bytes (files).
+    pub size: u64,
+    /// Unix permission bits.
+    pub mode: Option<u32>,
+    /// Last modified, RFC 3339.
+    pub mtime: Option<String>,
+}
+
+/// A page of a directory of an archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ArchiveFiles {
+    /// The directory listed.
+    pub path: String,
+    /// Entries in the directory.
+    pub total: u64,
+    /// The first entry of this page.
+    pub offset: u64,
+    pub entries: Vec<FileEntry>,
 }
 
 /// What a restore would do, answered to `"dry_run": true`; nothing was queued.
@@ -578,6 +615,10 @@ pub struct RestorePreview {
     pub target_endpoint: String,
     /// True when the destination is the target the archive was taken from.
     pub in_place: bool,
+    /// The directory restored into instead of a target.
+    pub to_dir: Option<String>,
+    /// Only these paths.
+    pub paths: Vec<String>,
     /// What the restore does to the destination, in a sentence.
     pub effect: String,
 }
@@ -589,7 +630,7 @@ pub enum RestoreAnswer {
     /// Queued.
     Scheduled(crate::ScheduledResponse),
     /// A dry run's answer.
-    Preview(RestorePreview),
+    Preview(Box<RestorePreview>),
 }
 
 // ---- tasks ----

@@ -149,6 +149,7 @@ impl Catalog {
         id: ArchiveId,
         target: Option<bulwark_core::ids::TargetId>,
         owner: &str,
+        options: &str,
         now: i64,
     ) -> Result<RestoreRequest> {
         let mut tx = self.write_tx().await?;
@@ -194,6 +195,11 @@ impl Catalog {
             },
         )
         .await?;
+        sqlx::query("UPDATE tasks SET options = ? WHERE uuid = ?")
+            .bind(options)
+            .bind(task.to_string())
+            .execute(&mut *tx)
+            .await?;
         self.commit(tx).await?;
         Ok(RestoreRequest::Queued(task))
     }

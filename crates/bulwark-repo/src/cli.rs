@@ -4,7 +4,9 @@
 //! Protocol actions: `info`, `validate`, `store` (stdin becomes a snapshot of one file; prints
 //! `{"key": SNAPSHOT, "archive_size": N, "added": N}`), `retrieve --key`, `purge --key` (forgets
 //! the snapshot), `abandon --key UPLOAD`. Extensions: `init`, `prune`, `check [--read SUBSET]`,
-//! `backup-tree --dir DIR [--parent SNAPSHOT]`, `restore-tree --key SNAPSHOT --dir DIR`.
+//! `backup-tree --dir DIR [--parent SNAPSHOT]`, `restore-tree --key SNAPSHOT --dir DIR [--path P
+//! ...]` (only those paths), `ls --key SNAPSHOT [--path P]` (a JSON array of entries) and `cat
+//! --key SNAPSHOT --path P` (one file's bytes).
 //!
 //! The repository password comes from [`PASSWORD_ENV`], never from the command line. The
 //! snapshot's file name and tags for `store` and `backup-tree` come from [`FILENAME_ENV`] and
@@ -62,6 +64,8 @@ struct Args {
     dir: Option<PathBuf>,
     parent: Option<String>,
     read: Option<String>,
+    /// `--path`: what to list or cat, or (repeated) what to restore.
+    paths: Vec<String>,
 }
 
 fn usage(m: impl Into<String>) -> PluginError {
@@ -84,6 +88,7 @@ fn parse(args: &[String]) -> Result<Args, PluginError> {
         "--dir",
         "--parent",
         "--read",
+        "--path",
     ];
     for (flag, value) in bulwark_plugin::cli::flags(rest, &valued)? {
         match flag.as_str() {
@@ -91,6 +96,7 @@ fn parse(args: &[String]) -> Result<Args, PluginError> {
             "-k" | "--key" => a.key = Some(value),
             "--dir" => a.dir = Some(PathBuf::from(value)),
             "--parent" => a.parent = Some(value),
+            "--path" => a.paths.push(value),
             _ => a.read = Some(value),
         }
     }
@@ -287,6 +293,8 @@ fn call(
         "check",
         "backup-tree",
         "restore-tree",
+        "ls",
+        "cat",
     ];
     if a.action == "backup" || a.action == "restore" {
         return Err(PluginError::new(
@@ -364,9 +372,21 @@ fn call(
                 .map_err(|e| failed(format!("writing to stdout failed: {e}")))
         }
         "restore-tree" => {
-            let restored =
-                repo::restore_tree(&ep, &password()?, &key()?, &dir()?).map_err(failed)?;
+            let restored = repo::restore_tree(&ep, &password()?, &key()?, &dir()?, &a.paths)
+                .map_err(failed)?;
             print(stdout, &restored)
+        }
+        "ls" => {
+            let path = a.paths.first().map_or("", String::as_str);
+            let entries = crate::browse::list(&ep, &password()?, &key()?, path).map_err(failed)?;
+            print(stdout, &entries)
+        }
+        "cat" => {
+            let path = a.paths.first().ok_or_else(|| usage("cat needs --path"))?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout);
+            crate::browse::cat(&ep, &password()?, &key()?, path, &mut out).map_err(failed)?;
+            out.flush()
+                .map_err(|e| failed(format!("writing to stdout failed: {e}")))
         }
         "purge" => repo::forget(&ep, &password()?, &key()?).map_err(failed),
         "abandon" => {

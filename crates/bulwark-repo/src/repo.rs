@@ -28,7 +28,7 @@ pub type Result<T> = std::result::Result<T, String>;
 /// The tag every Bulwark snapshot carries.
 pub const TAG: &str = "bulwark";
 
-fn said(what: &str) -> impl Fn(Box<RusticError>) -> String + '_ {
+pub(crate) fn said(what: &str) -> impl Fn(Box<RusticError>) -> String + '_ {
     move |e| format!("{what}: {}", one_line(&e))
 }
 
@@ -369,6 +369,24 @@ fn snapshot(repo: &Repository<impl rustic_core::Open>, key: &str) -> Result<Snap
         .map_err(|e| format!("no snapshot with key {key}: {}", one_line(&e)))
 }
 
+/// The repository opened with its index, for reading snapshots.
+pub(crate) fn open_indexed(
+    ep: &RepoEndpoint,
+    password: &str,
+) -> Result<Repository<impl rustic_core::IndexedFull>> {
+    open(ep, password)?
+        .to_indexed()
+        .map_err(said("the repository's index cannot be read"))
+}
+
+/// [`saved_node`], for the browsing module.
+pub(crate) fn saved_node_of(
+    repo: &Repository<impl rustic_core::IndexedTree>,
+    key: &str,
+) -> Result<Node> {
+    saved_node(repo, key)
+}
+
 /// The node Bulwark saved in a snapshot: the one path it backed up (the stream's file, or the
 /// directory of a tree).
 fn saved_node(repo: &Repository<impl rustic_core::IndexedTree>, key: &str) -> Result<Node> {
@@ -404,9 +422,15 @@ pub fn dump(ep: &RepoEndpoint, password: &str, key: &str, out: &mut impl Write) 
     Ok(counted.n)
 }
 
-struct Counting<'a, W: Write> {
+pub(crate) struct Counting<'a, W: Write> {
     inner: &'a mut W,
-    n: u64,
+    pub(crate) n: u64,
+}
+
+impl<'a, W: Write> Counting<'a, W> {
+    pub(crate) fn new(inner: &'a mut W) -> Self {
+        Counting { inner, n: 0 }
+    }
 }
 
 impl<W: Write> Write for Counting<'_, W> {
@@ -440,7 +464,17 @@ pub const STAGING_PREFIX: &str = ".bulwark-restore-";
 /// each file renamed over its old version. A restore that fails for a damaged or unreadable
 /// snapshot leaves `dest` as it was, and a restore cut short leaves every file whole: old or new,
 /// never torn.
-pub fn restore_tree(ep: &RepoEndpoint, password: &str, key: &str, dest: &Path) -> Result<Restored> {
+pub fn restore_tree(
+    ep: &RepoEndpoint,
+    password: &str,
+    key: &str,
+    dest: &Path,
+    paths: &[String],
+) -> Result<Restored> {
+    let wanted = paths
+        .iter()
+        .map(|p| crate::browse::relative(p))
+        .collect::<Result<Vec<_>>>()?;
     let repo = open_with(ep, password, ReportBytes)?
         .to_indexed()
         .map_err(said("the repository's index cannot be read"))?;
@@ -460,7 +494,7 @@ pub fn restore_tree(ep: &RepoEndpoint, password: &str, key: &str, dest: &Path) -
             staging.display()
         )
     })?;
-    let restored = restore_into(&repo, &node, &staging).and_then(|r| {
+    let restored = restore_into(&repo, &node, &staging, &wanted).and_then(|r| {
         move_into_place(&staging, dest)
             .map_err(|e| format!("moving the restored files into place failed: {e}"))?;
         Ok(r)
@@ -484,6 +518,7 @@ fn restore_into(
     repo: &Repository<impl rustic_core::IndexedFull>,
     node: &Node,
     dir: &Path,
+    wanted: &[PathBuf],
 ) -> Result<Restored> {
     let dest_str = format!("{}/", dir.display());
     let dest = LocalDestination::new(&dest_str, true, false)
@@ -492,14 +527,27 @@ fn restore_into(
     let ls = repo
         .ls(node, &LsOptions::default())
         .map_err(said("the snapshot cannot be listed"))?;
+    let mut items: Vec<(PathBuf, Node)> = Vec::new();
+    for item in ls {
+        let (path, n) = item.map_err(said("the snapshot cannot be listed"))?;
+        if wanted.is_empty() || crate::browse::selected(&path, wanted) {
+            items.push((path, n));
+        }
+    }
+    for w in wanted {
+        if !items.iter().any(|(p, _)| p == w) {
+            return Err(format!("no '{}' in the snapshot", w.display()));
+        }
+    }
+    let listed = || items.clone().into_iter().map(Ok::<_, Box<RusticError>>);
     let plan = repo
-        .prepare_restore(&opts, ls.clone(), &dest, false)
+        .prepare_restore(&opts, listed(), &dest, false)
         .map_err(said("the restore cannot be planned"))?;
     let restored = Restored {
         files: plan.stats.files.restore + plan.stats.files.unchanged + plan.stats.files.verified,
         bytes: plan.restore_size,
     };
-    repo.restore(plan, &opts, ls, &dest)
+    repo.restore(plan, &opts, listed(), &dest)
         .map_err(said("the restore failed"))?;
     Ok(restored)
 }

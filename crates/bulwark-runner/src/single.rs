@@ -102,3 +102,49 @@ pub async fn run_logged(
         said: tail.summary(),
     })
 }
+
+/// A plugin whose stdout is being read by someone else (a download): dropping this kills it
+/// and everything it started, whether it finished or not.
+#[derive(Debug)]
+pub struct Running {
+    child: tokio::process::Child,
+    pgid: Option<u32>,
+    run: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        kill_group(self.pgid);
+        let _ = self.child.start_kill();
+        crate::leftovers::kill_marked(&self.run);
+    }
+}
+
+/// Starts a call whose stdout the caller streams on; its stderr is dropped (a listing run first
+/// tells whether the call can work). The process dies with the returned [`Running`].
+pub async fn start_streaming(
+    call: Single<'_>,
+) -> Result<(tokio::process::ChildStdout, Running), Failure> {
+    let name = call.plugin.name().to_string();
+    let fail = |reason: String| Failure::Plugin {
+        role: call.role,
+        name: name.clone(),
+        reason,
+        said: String::new(),
+    };
+    let mut cmd = call.plugin.command_args(call.args, call.endpoint);
+    for (k, v) in call.env {
+        cmd.env(k, v);
+    }
+    cmd.stderr(std::process::Stdio::null());
+    let (mut child, run) = crate::exec::spawn(&mut cmd)
+        .await
+        .map_err(|e| fail(format!("it could not be started: {e}")))?;
+    drop(child.stdin.take());
+    let pgid = child.id();
+    let out = child
+        .stdout
+        .take()
+        .ok_or_else(|| fail("internal error: no stdout pipe".into()))?;
+    Ok((out, Running { child, pgid, run }))
+}

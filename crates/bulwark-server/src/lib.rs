@@ -231,6 +231,7 @@ impl Server {
             auth: Arc::new(config.auth.clone()),
             tls: tls.is_some(),
             metrics_public: config.metrics.public,
+            data_dir: config.data_dir.clone().into(),
             warnings: warnings(&config).into(),
         };
         for w in state.warnings.iter() {

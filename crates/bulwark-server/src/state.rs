@@ -41,6 +41,8 @@ pub struct AppState {
     pub auth: Arc<crate::config::AuthConfig>,
     /// True when the API is served over HTTPS.
     pub tls: bool,
+    /// The daemon's data directory (restores into a directory may not write there).
+    pub data_dir: Arc<std::path::Path>,
     /// `/metrics` needs no login.
     pub metrics_public: bool,
     /// What the operator should fix, shown in `/v1/status`.

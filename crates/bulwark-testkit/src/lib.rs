@@ -296,6 +296,11 @@ impl TestDaemon {
         bail!("daemon did not stop within 10 s of SIGTERM");
     }
 
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the daemon with SIGKILL, as a crash would.
     pub fn kill(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {

@@ -242,16 +242,31 @@ enum Command {
         #[command(flatten)]
         start: cli::task::Start,
     },
-    /// Restore an archive into its own target, or into another with --to; with --wait,
-    /// follow it to its end.
+    /// Restore an archive into its own target, another with --to, or a directory with
+    /// --to-dir; `restore latest --job J` picks the job's newest good archive. It shows what
+    /// will happen and asks first (--yes to skip); with --wait, it follows the restore to its end.
     ///
     /// Example: bulwark restore archive 3f2a --to orders-staging --wait
     Restore {
-        /// The word `archive`, as SHIELD's CLI writes the command.
-        #[arg(value_name = "archive")]
-        word: cli::task::ArchiveWord,
+        /// `archive` (then its reference), as SHIELD's CLI writes the command; or `latest`, the
+        /// newest good archive of --job or --target.
+        #[arg(value_name = "archive|latest")]
+        word: cli::task::RestoreWord,
         /// The archive's UUID or a unique prefix of it.
-        reference: String,
+        #[arg(required_if_eq("word", "archive"))]
+        reference: Option<String>,
+        /// With `latest`: the job whose newest good archive to restore.
+        #[arg(long, conflicts_with = "reference")]
+        job: Option<String>,
+        /// With `latest`: the target whose newest good archive to restore.
+        #[arg(long, conflicts_with_all = ["reference", "job"])]
+        target: Option<String>,
+        /// Restore into this directory on the daemon's host instead (admins; new or empty).
+        #[arg(long, value_name = "DIR", conflicts_with = "to")]
+        to_dir: Option<String>,
+        /// Only this path of a tree archive (a file or a directory); repeat for more.
+        #[arg(long = "path", value_name = "PATH")]
+        paths: Vec<String>,
         /// The target to restore into (name, UUID or prefix); default: the archive's own.
         #[arg(add = cli::complete::targets())]
         #[arg(long, value_name = "TARGET")]
@@ -265,6 +280,30 @@ enum Command {
         dry_run: bool,
         #[command(flatten)]
         start: cli::task::Start,
+    },
+    /// List a directory of an archive in a repository store, without restoring it.
+    ///
+    /// Example: bulwark ls archive 3f2a etc/nginx
+    Ls {
+        /// The word `archive`.
+        #[arg(value_name = "archive")]
+        word: cli::task::ArchiveWord,
+        /// The archive's UUID or a unique prefix of it.
+        reference: String,
+        /// The directory, from the archive's root (default: the root).
+        path: Option<String>,
+    },
+    /// Write one file of an archive in a repository store to stdout, streamed.
+    ///
+    /// Example: bulwark cat archive 3f2a etc/nginx/nginx.conf
+    Cat {
+        /// The word `archive`.
+        #[arg(value_name = "archive")]
+        word: cli::task::ArchiveWord,
+        /// The archive's UUID or a unique prefix of it.
+        reference: String,
+        /// The file, from the archive's root.
+        path: String,
     },
     /// Cancel a pending or running task (a running one has its plugins killed).
     ///
@@ -364,19 +403,37 @@ fn main() -> ExitCode {
         } => cli::task::run(&reference, &start, &conn),
         Command::Restore {
             reference,
+            job,
+            target,
             to,
+            to_dir,
+            paths,
             yes,
             dry_run,
             start,
             ..
         } => cli::task::restore(
-            &reference,
-            to.as_deref(),
+            cli::task::Pick {
+                reference: reference.as_deref(),
+                job: job.as_deref(),
+                target: target.as_deref(),
+            },
+            cli::task::Dest {
+                to: to.as_deref(),
+                to_dir: to_dir.as_deref(),
+                paths: &paths,
+            },
             &start,
             cli::task::Confirm { yes, dry_run },
             &conn,
         ),
         Command::Cancel { reference, .. } => cli::task::cancel(&reference, &conn),
+        Command::Ls {
+            reference, path, ..
+        } => cli::browse::ls(&reference, path.as_deref(), &conn),
+        Command::Cat {
+            reference, path, ..
+        } => cli::browse::cat(&reference, &path, &conn),
         Command::Check {
             reference,
             read_data,

@@ -64,6 +64,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
             | "/v1/tasks"
             | "/v1/task/{uuid}"
             | "/v1/task/{uuid}/log"
+            | "/v1/archive/{uuid}/files"
             | "/v1/plugins"
             | "/v1/plugin/{name}",
         ) => VIEWER,
@@ -77,6 +78,8 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
             | "/v1/archive/{uuid}/restore",
         ) => OPERATOR,
         ("PUT", "/v1/archive/{uuid}") => OPERATOR,
+        // A file's bytes are the data itself: as much as a restore gives.
+        ("GET", "/v1/archive/{uuid}/files/content") => OPERATOR,
         // Checking a stored endpoint runs its plugin with its secrets, and changes nothing.
         ("POST", "/v1/target/{uuid}/validate" | "/v1/store/{uuid}/validate") => OPERATOR,
         ("DELETE", "/v1/task/{uuid}") => OPERATOR,

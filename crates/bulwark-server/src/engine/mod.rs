@@ -13,6 +13,7 @@
 //! Every task runs on the daemon's host for now; the runner is the library an agent will reuse.
 
 mod alerts;
+pub mod browse;
 mod check_blobs;
 mod maintain;
 mod recovery;
@@ -21,6 +22,7 @@ mod scheduler;
 mod tasklog;
 mod work;
 
+pub use restore::RestoreOptions;
 pub(crate) use work::tree_dir;
 
 use std::collections::HashMap;

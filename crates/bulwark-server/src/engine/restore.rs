@@ -8,12 +8,41 @@ use bulwark_runner::pipeline::{self, Role};
 use bulwark_runner::single::run_logged;
 
 use super::work::*;
+
 use super::{Engine, Running};
+
+/// What a restore task is asked, beyond its archive and target (the task's `options`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// Only these paths (tree archives).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// A directory on the daemon's host instead of the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_dir: Option<String>,
+}
+
+impl RestoreOptions {
+    /// As the task stores it: empty when there is nothing to say.
+    pub fn to_task(&self) -> String {
+        if *self == RestoreOptions::default() {
+            String::new()
+        } else {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+
+    /// From a task's `options`.
+    pub fn from_task(text: &str) -> RestoreOptions {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+}
 
 pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSink) -> Option<End> {
     let (Some(archive_id), Some(target_id)) = (task.archive, task.target) else {
         return Some(End::failed("Failed: the task names no archive or target."));
     };
+    let opts = RestoreOptions::from_task(&task.options);
     let archive = match e.catalog().get_archive(archive_id).await {
         Ok(Some(a)) => a,
         Ok(None) => return Some(End::failed("Failed: the archive no longer exists.")),
@@ -31,16 +60,32 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
         Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
     };
     let store = &archive.store;
+    let into = match &opts.to_dir {
+        Some(d) => format!("directory {d}"),
+        None => format!("target '{}' ({})", target.name, target.plugin),
+    };
+    let only = if opts.paths.is_empty() {
+        String::new()
+    } else {
+        format!(", only {}", opts.paths.join(", "))
+    };
     say(
         log,
         format!(
-            "Restoring archive {} (key {}) from store '{}' ({}) into target '{}' ({}).",
-            archive.uuid, archive.store_key, store.name, store.plugin, target.name, target.plugin
+            "Restoring archive {} (key {}) from store '{}' ({}) into {into}{only}.",
+            archive.uuid, archive.store_key, store.name, store.plugin
         ),
     );
-    let (t, mut s) = match resolve_pair(e, &target, store).await {
-        Ok(pair) => pair,
-        Err(end) => return Some(end),
+    let (t, mut s) = if opts.to_dir.is_some() {
+        match resolve_store(e, store).await {
+            Ok(s) => (None, s),
+            Err(m) => return Some(End::failed(sentence(&format!("Failed: {m}")))),
+        }
+    } else {
+        match resolve_pair(e, &target, store).await {
+            Ok((t, s)) => (Some(t), s),
+            Err(end) => return Some(end),
+        }
     };
     if archive.format == ArchiveFormat::Sealed && s.key.is_none() {
         return Some(End::failed(
@@ -51,16 +96,30 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
         // A stream kept as the target wrote it is handed back as it is.
         s.key = None;
     }
+    if let Some(d) = &opts.to_dir
+        && let Err(err) = make_dir(d)
+    {
+        return Some(End::failed(format!(
+            "Failed: the directory {d} cannot be made: {err}."
+        )));
+    }
     let clock = std::time::Instant::now();
     let result = if archive.format == ArchiveFormat::Tree {
-        let Some(dir) = tree_dir(&target) else {
-            return Some(End::failed(format!(
-                "Failed: archive {} is a directory tree; it can only be restored into an fs target without include or exclude patterns.",
-                archive.uuid
-            )));
+        let dir = match (&opts.to_dir, tree_dir(&target)) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => d,
+            (None, None) => {
+                return Some(End::failed(format!(
+                    "Failed: archive {} is a directory tree; it can only be restored into an fs target without include or exclude patterns.",
+                    archive.uuid
+                )));
+            }
         };
         say(log, format!("Restoring the tree into {dir}."));
-        let args = ["restore-tree", "--key", &archive.store_key, "--dir", &dir];
+        let mut args = vec!["restore-tree", "--key", &archive.store_key, "--dir", &dir];
+        for p in &opts.paths {
+            args.extend(["--path", p.as_str()]);
+        }
         match run_logged(s.single(Role::Store, &args), &limits(e, run), log).await {
             Ok(out) => Ok(serde_json::from_slice::<serde_json::Value>(&out)
                 .ok()
@@ -72,19 +131,38 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
             }),
         }
     } else {
-        staged_restore(e, task, &s, &t, &archive.store_key, run, log).await
+        let name = snapshot_filename(&archive.target.name);
+        staged_restore(
+            e,
+            task,
+            &s,
+            t.as_ref(),
+            &archive.store_key,
+            opts.to_dir.as_deref().map(|d| (d, name.as_str())),
+            run,
+            log,
+        )
+        .await
     };
     Some(match result {
         Ok(bytes) => End {
             status: TaskStatus::Done,
             line: format!(
-                "Done: restored {bytes} bytes into target '{}' {}.",
-                target.name,
+                "Done: restored {bytes} bytes into {into} {}.",
                 rate(bytes, clock.elapsed())
             ),
         },
         Err(err) => pipeline_end(e, &err.failure),
     })
+}
+
+/// Makes a directory to restore into (only its owner may read it).
+fn make_dir(dir: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Empties the staging directory (what a stopped daemon left), making it if missing.
@@ -102,12 +180,15 @@ pub(super) fn prepare_staging(dir: &std::path::Path) {
 
 /// A stream restore in two steps (see [`bulwark_runner::staged`]): the archive is retrieved
 /// whole into the staging directory, checked on the way; only then does the target get it.
+/// With `to_file` (a directory and a name) the stream lands there instead of in a target.
+#[allow(clippy::too_many_arguments)]
 async fn staged_restore(
     e: &Engine,
     task: &Task,
     s: &Resolved,
-    t: &Resolved,
+    t: Option<&Resolved>,
     key: &str,
+    to_file: Option<(&str, &str)>,
     run: &Running,
     log: &LogSink,
 ) -> Result<u64, pipeline::PipelineError> {
@@ -143,16 +224,25 @@ async fn staged_restore(
     let limits = limits(e, run);
     let result = match bulwark_runner::staged::retrieve_to(s.side(), key, file, &limits, log).await
     {
-        Ok(n) => {
-            say(
-                log,
-                format!("Retrieved {n} bytes intact; now restoring them into the target."),
-            );
-            match std::fs::File::open(&path) {
-                Ok(f) => bulwark_runner::staged::feed(f, t.side(), &limits, log).await,
-                Err(err) => Err(internal(format!("the staging file cannot be read: {err}"))),
+        Ok(n) => match (to_file, t) {
+            (Some((dir, name)), _) => {
+                let done = std::path::Path::new(dir).join(name);
+                std::fs::rename(&path, &done)
+                    .map(|()| n)
+                    .map_err(|err| internal(format!("{} cannot be made: {err}", done.display())))
             }
-        }
+            (None, Some(t)) => {
+                say(
+                    log,
+                    format!("Retrieved {n} bytes intact; now restoring them into the target."),
+                );
+                match std::fs::File::open(&path) {
+                    Ok(f) => bulwark_runner::staged::feed(f, t.side(), &limits, log).await,
+                    Err(err) => Err(internal(format!("the staging file cannot be read: {err}"))),
+                }
+            }
+            (None, None) => Err(internal("no target to restore into".into())),
+        },
         Err(err) => {
             say(log, "The target was not touched.");
             Err(err)

@@ -487,7 +487,7 @@ pub(crate) fn tree_dir(target: &bulwark_catalog::Target) -> Option<String> {
 }
 
 /// The name of the one file a stream snapshot holds: the target's name, made a safe file name.
-fn snapshot_filename(target: &str) -> String {
+pub(super) fn snapshot_filename(target: &str) -> String {
     let name: String = target
         .chars()
         .map(|c| if c == '/' || c.is_control() { '_' } else { c })

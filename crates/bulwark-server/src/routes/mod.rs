@@ -4,10 +4,12 @@
 mod archives;
 mod audit;
 mod auth;
+mod files;
 mod jobs;
 mod meta;
 mod notifications;
 mod plugins;
+mod restore;
 mod retention;
 mod schedules;
 mod stores;
@@ -61,6 +63,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(validate::router())
         .merge(notifications::router())
+        .merge(files::router())
+        .merge(restore::router())
 }
 
 /// Every `(method, route)` the API serves: the OpenAPI document's operations, the document

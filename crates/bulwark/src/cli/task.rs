@@ -24,6 +24,13 @@ pub enum ArchiveWord {
     Archive,
 }
 
+/// `archive` (as in `restore archive REF`) or `latest`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum RestoreWord {
+    Archive,
+    Latest,
+}
+
 /// The word `store`, as in `check store REF`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
 pub enum StoreWord {
@@ -148,24 +155,55 @@ fn describe_preview(p: &Value) -> String {
     )
 }
 
+/// Which archive: `archive REF`, or the newest of a job or a target.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pick<'a> {
+    pub reference: Option<&'a str>,
+    pub job: Option<&'a str>,
+    pub target: Option<&'a str>,
+}
+
+/// Where to: a target (default: the archive's own), or a directory; all or some paths.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dest<'a> {
+    pub to: Option<&'a str>,
+    pub to_dir: Option<&'a str>,
+    pub paths: &'a [String],
+}
+
 pub fn restore(
-    reference: &str,
-    to: Option<&str>,
+    pick: Pick<'_>,
+    dest: Dest<'_>,
     start: &Start,
     confirm: Confirm,
     conn: &Conn,
 ) -> ExitCode {
     finish((|| {
         let c = Client::new(conn)?;
-        let archive = c.resolve(Kind::Archive, reference)?;
+        let archive = match pick.reference {
+            Some(r) => c.resolve(Kind::Archive, r)?,
+            None => super::browse::latest(&c, pick.job, pick.target)?,
+        };
         let mut body = start_body(start);
-        let into = match to {
-            Some(t) => {
+        if !dest.paths.is_empty() {
+            body["paths"] = json!(dest.paths);
+        }
+        let into = match (dest.to, dest.to_dir) {
+            (Some(_), Some(_)) => return Err("give --to or --to-dir, not both".into()),
+            (Some(t), None) => {
                 let target = c.resolve(Kind::Target, t)?;
                 body["target"] = target["uuid"].clone();
                 format!("target {}", label(&target))
             }
-            None => format!("its own target '{}'", text(&archive["target_name"])),
+            (None, Some(d)) => {
+                let abs = std::path::absolute(d)
+                    .map_err(|e| format!("--to-dir {d}: {e}"))?
+                    .display()
+                    .to_string();
+                body["to_dir"] = abs.clone().into();
+                format!("directory {abs} (on the daemon's host)")
+            }
+            (None, None) => format!("its own target '{}'", text(&archive["target_name"])),
         };
         let path = format!("/v1/archive/{}/restore", encode(&text(&archive["uuid"])));
         let mut dry = body.clone();

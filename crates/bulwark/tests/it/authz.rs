@@ -34,6 +34,8 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("post", "/v1/auth/tokens"), Login),
         (("delete", "/v1/auth/token/{id}"), Login),
         (("get", "/v1/audit"), Admin),
+        (("get", "/v1/archive/{uuid}/files"), Viewer),
+        (("get", "/v1/archive/{uuid}/files/content"), Operator),
         (("get", "/v1/notifications"), Admin),
         (("post", "/v1/notifications"), Admin),
         (("get", "/v1/notification/{uuid}"), Admin),
@@ -284,6 +286,14 @@ async fn every_route_answers_every_principal_as_its_rule_says() {
             if !["target", "job", "archive", "task"].contains(&kind) {
                 continue;
             }
+            // A route above the caller's role is refused for that first.
+            if matches!(
+                rules[&(method.as_str(), path.as_str())],
+                Need::Operator | Need::Admin
+            ) && p.role.is_some_and(|r| r < Need::Operator)
+            {
+                continue;
+            }
             let url = fill(path, &o.b);
             let (status, answer) = d
                 .request_as(p.token.as_deref(), "GET", &url, None)
@@ -338,7 +348,8 @@ async fn every_route_answers_every_principal_as_its_rule_says() {
                 (_, None) => "401",
                 (Need::Login, Some(_)) => "not 401/403",
                 (need, Some(role)) if role >= need => {
-                    if reads {
+                    // Looking into an archive needs one in a repository store, and a path.
+                    if reads && !path.contains("/files") {
                         "200"
                     } else {
                         "not 401/403"

@@ -184,7 +184,7 @@ async fn the_cli_logs_in_backs_up_restores_and_logs_out() {
     assert!(
         list.contains("probe")
             && list.contains("viewer")
-            && !list.contains(probe.rsplit('_').next().unwrap()),
+            && !list.contains(probe.splitn(3, '_').nth(2).unwrap()),
         "{list}"
     );
     let probe_id = probe.split('_').nth(1).unwrap();

@@ -100,6 +100,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/auth/tokens"),
     ("delete", "/v1/auth/token/{id}"),
     ("get", "/v1/audit"),
+    ("get", "/v1/archive/{uuid}/files"),
+    ("get", "/v1/archive/{uuid}/files/content"),
     ("get", "/v1/notifications"),
     ("post", "/v1/notifications"),
     ("get", "/v1/notification/{uuid}"),

@@ -315,3 +315,284 @@ async fn a_restore_says_what_it_will_do_and_asks_first() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(tasks().await, before + 2);
 }
+
+#[tokio::test]
+async fn browse_pick_and_restore_anywhere() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    files(&src);
+    std::fs::write(src.join("notes.txt"), "what the backup holds\n").unwrap();
+    let d = engine_daemon("").await;
+    let tree = wire(
+        &d,
+        ("fs", json!({"base_dir": src})),
+        ("repository", json!({"path": work.path().join("repo")})),
+        3600,
+    )
+    .await;
+    let (_, a) = backup(&d, &tree).await;
+    let id = a["uuid"].as_str().unwrap();
+    let files_of = |q: &str| format!("/v1/archive/{id}/files?{q}");
+
+    // Browse: the root, a page of it, a directory, a file; what is refused.
+    let root = d.get_ok(&files_of("")).await.unwrap();
+    assert_eq!(root["total"], 32, "30 files, notes.txt and sub/: {root}");
+    let names: Vec<&str> = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"sub") && names.contains(&"f0.bin") && names.contains(&"notes.txt"));
+    let sub = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "sub")
+        .unwrap();
+    assert_eq!(sub["type"], "dir");
+    let f0 = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "f0.bin")
+        .unwrap();
+    assert_eq!(f0["type"], "file");
+    assert_eq!(f0["size"], 200_000);
+    assert!(f0["mtime"].is_string() && f0["mode"].is_number());
+    let page = d.get_ok(&files_of("offset=25&limit=10")).await.unwrap();
+    assert_eq!(page["entries"].as_array().unwrap().len(), 7);
+    assert_eq!(page["offset"], 25);
+    let inside = d.get_ok(&files_of("path=sub")).await.unwrap();
+    assert_eq!(inside["total"], 30);
+    assert_eq!(inside["entries"][0]["path"], "sub/f1.bin");
+    let one = d.get_ok(&files_of("path=sub/f1.bin")).await.unwrap();
+    assert_eq!(one["total"], 1);
+    for (q, status) in [
+        ("path=../etc", 400),
+        ("path=nothing-here", 400),
+        ("limit=0", 400),
+    ] {
+        assert_eq!(d.get(&files_of(q)).await.unwrap().0, status, "{q}");
+    }
+
+    // One file's bytes, over the API and with the CLI.
+    let r = d
+        .bare(
+            reqwest::Method::GET,
+            &format!("/v1/archive/{id}/files/content?path=sub/f1.bin"),
+        )
+        .bearer_auth(d.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "201000");
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        std::fs::read(src.join("sub/f1.bin")).unwrap()
+    );
+    assert_eq!(
+        d.get(&format!("/v1/archive/{id}/files/content?path=sub"))
+            .await
+            .unwrap()
+            .0,
+        400
+    );
+    let (code, out, _) = crate::cli::cli(&d, &["cat", "archive", id, "notes.txt"]);
+    assert_eq!((code, out.as_str()), (0, "what the backup holds\n"));
+    let (code, out, _) = crate::cli::cli(&d, &["ls", "archive", id, "sub"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("f1.bin") && out.contains("201000"), "{out}");
+
+    // Only some paths, into a new directory on the daemon's host.
+    let out_dir = work.path().join("picked");
+    let t = crate::repository::post_task(
+        &d,
+        &format!("/v1/archive/{id}/restore"),
+        &json!({"to_dir": out_dir, "paths": ["sub/f1.bin", "notes.txt"]}),
+    )
+    .await;
+    assert_eq!(t["status"], "done", "{}", t["log"]);
+    let got = contents(&out_dir);
+    assert_eq!(
+        got.keys().cloned().collect::<Vec<_>>(),
+        vec![PathBuf::from("notes.txt"), PathBuf::from("sub/f1.bin")]
+    );
+    assert_eq!(
+        got[&PathBuf::from("sub/f1.bin")],
+        std::fs::read(src.join("sub/f1.bin")).unwrap()
+    );
+    for (body, says) in [
+        (json!({"to_dir": out_dir}), "not empty"),
+        (json!({"to_dir": "relative/dir"}), "absolute"),
+        (json!({"to_dir": d.data_dir().join("x")}), "data directory"),
+        (
+            json!({"to_dir": work.path().join("n"), "target": tree.target}),
+            "not both",
+        ),
+        (json!({"paths": ["../x"]}), ".."),
+    ] {
+        crate::common::assert_error(
+            d.post(&format!("/v1/archive/{id}/restore"), &body)
+                .await
+                .unwrap(),
+            400,
+            says,
+        );
+    }
+
+    // A stream lands as one file; `restore latest` finds the newest archive of a job.
+    let stream = wire(
+        &d,
+        ("shtarget", json!({"base_dir": src})),
+        ("fs", json!({"base_dir": work.path().join("blobs")})),
+        3600,
+    )
+    .await;
+    let (_, sa) = backup(&d, &stream).await;
+    let stream_dir = work.path().join("stream-out");
+    let (code, _, err) = crate::cli::cli(
+        &d,
+        &[
+            "restore",
+            "latest",
+            "--job",
+            &stream.job,
+            "--to-dir",
+            stream_dir.to_str().unwrap(),
+            "--yes",
+            "--wait",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let landed = walk(&stream_dir);
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    assert_eq!(
+        std::fs::metadata(&landed[0]).unwrap().len(),
+        sa["size"].as_u64().unwrap()
+    );
+    let err = crate::cli::fails(&d, &["restore", "latest"]);
+    assert!(err.contains("--job"), "{err}");
+    // Browsing needs a repository store.
+    assert_eq!(
+        d.get(&format!(
+            "/v1/archive/{}/files",
+            sa["uuid"].as_str().unwrap()
+        ))
+        .await
+        .unwrap()
+        .0,
+        400
+    );
+}
+
+/// The daemon's peak resident memory so far, in KiB.
+fn peak_kib(d: &TestDaemon) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid().unwrap())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tree_restore_killed_midway_leaves_whole_files_and_a_big_file_streams_flat() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    files(&src);
+    // 500 MB of zeros (sparse): cheap to store, as long as any file to stream.
+    let big = std::fs::File::create(src.join("big.img")).unwrap();
+    big.set_len(500 << 20).unwrap();
+    drop(big);
+    let mut d = engine_daemon("").await;
+    let w = wire(
+        &d,
+        ("fs", json!({"base_dir": src})),
+        ("repository", json!({"path": work.path().join("repo")})),
+        3600,
+    )
+    .await;
+    let (_, a) = backup(&d, &w).await;
+    let id = a["uuid"].as_str().unwrap().to_string();
+
+    // `cat` of the 500 MB file: the daemon's memory stays flat.
+    let before = peak_kib(&d);
+    let r = d
+        .bare(
+            reqwest::Method::GET,
+            &format!("/v1/archive/{id}/files/content?path=big.img"),
+        )
+        .bearer_auth(d.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut n = 0u64;
+    let mut r = r;
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        assert!(chunk.iter().all(|b| *b == 0));
+        n += chunk.len() as u64;
+    }
+    assert_eq!(n, 500 << 20);
+    let grew = peak_kib(&d).saturating_sub(before);
+    assert!(
+        grew < 64 * 1024,
+        "the daemon's peak memory grew by {grew} KiB streaming 500 MB"
+    );
+
+    // New contents in the target, then a restore of the old archive killed with the daemon.
+    let old = contents(&src);
+    for (i, (path, _)) in old
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, _))| p.extension().is_some_and(|e| e == "bin"))
+    {
+        std::fs::write(src.join(path), format!("new {i}")).unwrap();
+    }
+    std::fs::remove_file(src.join("big.img")).unwrap();
+    let new = contents(&src);
+    let task = d
+        .post_ok(&format!("/v1/archive/{id}/restore"), &json!({}))
+        .await
+        .unwrap()["task_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Kill it once the restore is under way (its staging directory exists), or at the latest
+    // after a few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let staging = std::fs::read_dir(&src).unwrap().flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".bulwark-restore-")
+        });
+        if staging {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    d.kill().unwrap();
+    for path in old.keys().chain(new.keys()) {
+        let Ok(now) = std::fs::read(src.join(path)) else {
+            continue;
+        };
+        assert!(
+            old.get(path) == Some(&now) || new.get(path) == Some(&now),
+            "{} is torn: neither its old nor its new bytes",
+            path.display()
+        );
+    }
+    // Started again, the task is failed, and a new restore cleans up and completes.
+    d.restart().unwrap();
+    let t = crate::engine::finished(&d, &task).await;
+    assert!(
+        ["failed", "done"].contains(&t["status"].as_str().unwrap()),
+        "{t}"
+    );
+    let r = restore(&d, &a, &w.target).await;
+    assert_eq!(r["status"], "done", "{}", r["log"]);
+    assert_eq!(contents(&src), old);
+}
