@@ -372,8 +372,9 @@ fn call(
                 .map_err(|e| failed(format!("writing to stdout failed: {e}")))
         }
         "restore-tree" => {
-            let restored = repo::restore_tree(&ep, &password()?, &key()?, &dir()?, &a.paths)
-                .map_err(failed)?;
+            let restored =
+                crate::restore::restore_tree(&ep, &password()?, &key()?, &dir()?, &a.paths)
+                    .map_err(failed)?;
             print(stdout, &restored)
         }
         "ls" => {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod endpoint;
 mod object;
 pub mod repo;
+pub mod restore;
 
 /// The plugin's name.
 pub const NAME: &str = "repository";

@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use rustic_core::repofile::{Metadata, Node, NodeType, SnapshotFile};
 use rustic_core::{
-    BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, LocalDestination,
-    LsOptions, NoProgressBars, OpenStatus, ParentOptions, PathList, Progress, ProgressBars,
-    ProgressType, PruneOptions, ReadSource, ReadSourceEntry, ReadSubsetOption, Repository,
-    RepositoryBackends, RepositoryOptions, RestoreOptions, RusticError, RusticProgress,
-    RusticResult, SnapshotOptions, WriteBackend,
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, NoProgressBars,
+    OpenStatus, ParentOptions, PathList, Progress, ProgressBars, ProgressType, PruneOptions,
+    ReadSource, ReadSourceEntry, ReadSubsetOption, Repository, RepositoryBackends,
+    RepositoryOptions, RusticError, RusticProgress, RusticResult, SnapshotOptions, WriteBackend,
 };
 
 use crate::endpoint::{Location, RepoEndpoint};
@@ -82,7 +81,7 @@ pub fn open(ep: &RepoEndpoint, password: &str) -> Result<Repository<OpenStatus>>
 }
 
 /// Opens the repository with progress reports of `pb`.
-fn open_with(
+pub(crate) fn open_with(
     ep: &RepoEndpoint,
     password: &str,
     pb: impl ProgressBars,
@@ -107,7 +106,7 @@ fn open_with(
 /// on stderr (see [`bulwark_plugin::PROGRESS_PREFIX`]), at most four times a second. Only byte
 /// counts are reported; rustic_core's spinners and counters stay silent.
 #[derive(Debug, Clone, Copy)]
-struct ReportBytes;
+pub(crate) struct ReportBytes;
 
 impl ProgressBars for ReportBytes {
     fn progress(&self, kind: ProgressType, _prefix: &str) -> Progress {
@@ -442,145 +441,6 @@ impl<W: Write> Write for Counting<'_, W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// What a tree restore wrote.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Restored {
-    /// Files written or already right.
-    pub files: u64,
-    /// Bytes of those files.
-    pub bytes: u64,
-}
-
-/// The prefix of the staging directory a tree restore writes into, inside its destination.
-pub const STAGING_PREFIX: &str = ".bulwark-restore-";
-
-/// Restores a tree snapshot into `dest` (made if missing). Files that are not in the snapshot
-/// are left alone.
-///
-/// The snapshot is first restored whole into a staging directory inside `dest` (so on the same
-/// file system), every blob checked against its hash on the way; only when that succeeded is
-/// each file renamed over its old version. A restore that fails for a damaged or unreadable
-/// snapshot leaves `dest` as it was, and a restore cut short leaves every file whole: old or new,
-/// never torn.
-pub fn restore_tree(
-    ep: &RepoEndpoint,
-    password: &str,
-    key: &str,
-    dest: &Path,
-    paths: &[String],
-) -> Result<Restored> {
-    let wanted = paths
-        .iter()
-        .map(|p| crate::browse::relative(p))
-        .collect::<Result<Vec<_>>>()?;
-    let repo = open_with(ep, password, ReportBytes)?
-        .to_indexed()
-        .map_err(said("the repository's index cannot be read"))?;
-    let node = saved_node(&repo, key)?;
-    if !node.is_dir() {
-        return Err(format!(
-            "snapshot {key} holds a stream, not a directory tree"
-        ));
-    }
-    std::fs::create_dir_all(dest)
-        .map_err(|e| format!("the destination {} cannot be made: {e}", dest.display()))?;
-    remove_stale_staging(dest);
-    let staging = dest.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-    std::fs::create_dir(&staging).map_err(|e| {
-        format!(
-            "the staging directory {} cannot be made: {e}",
-            staging.display()
-        )
-    })?;
-    let restored = restore_into(&repo, &node, &staging, &wanted).and_then(|r| {
-        move_into_place(&staging, dest)
-            .map_err(|e| format!("moving the restored files into place failed: {e}"))?;
-        Ok(r)
-    });
-    let _ = std::fs::remove_dir_all(&staging);
-    restored
-}
-
-/// What an earlier restore that was killed left behind.
-fn remove_stale_staging(dest: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dest) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-}
-
-fn restore_into(
-    repo: &Repository<impl rustic_core::IndexedFull>,
-    node: &Node,
-    dir: &Path,
-    wanted: &[PathBuf],
-) -> Result<Restored> {
-    let dest_str = format!("{}/", dir.display());
-    let dest = LocalDestination::new(&dest_str, true, false)
-        .map_err(said("the destination is unusable"))?;
-    let opts = RestoreOptions::default();
-    let ls = repo
-        .ls(node, &LsOptions::default())
-        .map_err(said("the snapshot cannot be listed"))?;
-    let mut items: Vec<(PathBuf, Node)> = Vec::new();
-    for item in ls {
-        let (path, n) = item.map_err(said("the snapshot cannot be listed"))?;
-        if wanted.is_empty() || crate::browse::selected(&path, wanted) {
-            items.push((path, n));
-        }
-    }
-    for w in wanted {
-        if !items.iter().any(|(p, _)| p == w) {
-            return Err(format!("no '{}' in the snapshot", w.display()));
-        }
-    }
-    let listed = || items.clone().into_iter().map(Ok::<_, Box<RusticError>>);
-    let plan = repo
-        .prepare_restore(&opts, listed(), &dest, false)
-        .map_err(said("the restore cannot be planned"))?;
-    let restored = Restored {
-        files: plan.stats.files.restore + plan.stats.files.unchanged + plan.stats.files.verified,
-        bytes: plan.restore_size,
-    };
-    repo.restore(plan, &opts, listed(), &dest)
-        .map_err(said("the restore failed"))?;
-    Ok(restored)
-}
-
-/// Renames everything under `from` to the same place under `to`: a file (or link) replaces the
-/// one there in one step; directories are merged; a file where a directory is (or the other way
-/// round) replaces it.
-fn move_into_place(from: &Path, to: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let src = entry.path();
-        let dst = to.join(entry.file_name());
-        let existing = std::fs::symlink_metadata(&dst).ok();
-        if entry.file_type()?.is_dir() {
-            match existing {
-                Some(m) if m.is_dir() => {
-                    move_into_place(&src, &dst)?;
-                    std::fs::set_permissions(&dst, std::fs::metadata(&src)?.permissions())?;
-                }
-                Some(_) => {
-                    std::fs::remove_file(&dst)?;
-                    std::fs::rename(&src, &dst)?;
-                }
-                None => std::fs::rename(&src, &dst)?,
-            }
-        } else {
-            if existing.is_some_and(|m| m.is_dir()) {
-                std::fs::remove_dir_all(&dst)?;
-            }
-            std::fs::rename(&src, &dst)?;
-        }
-    }
-    Ok(())
 }
 
 /// Forgets a snapshot (its data goes at the next prune).
