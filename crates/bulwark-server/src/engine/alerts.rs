@@ -7,20 +7,13 @@
 
 use std::time::Duration;
 
-use bulwark_catalog::{Job, JobFilter, Task};
+use bulwark_catalog::{JobFilter, Task};
 use bulwark_core::health::Health;
 use bulwark_core::state::{TaskOp, TaskStatus};
 use bulwark_core::timefmt::format_epoch;
 
 use super::Engine;
 use crate::notify::{Event, Named, Payload};
-
-fn named_job(j: &Job) -> Named {
-    Named {
-        uuid: j.uuid.0,
-        name: j.name.clone(),
-    }
-}
 
 /// The secret values of the endpoints a job touches, hidden from what is sent.
 fn secrets_of(e: &Engine, endpoints: &[&str]) -> Vec<String> {
@@ -59,15 +52,9 @@ pub(super) async fn after_task(e: &Engine, task: &Task, status: TaskStatus, line
                 return;
             };
             secrets = secrets_of(e, &[&job.target.endpoint, &job.store.endpoint]);
-            p.job = Some(named_job(&job));
-            p.target = Some(Named {
-                uuid: job.target.uuid.0,
-                name: job.target.name.clone(),
-            });
-            p.store = Some(Named {
-                uuid: job.store.uuid.0,
-                name: job.store.name.clone(),
-            });
+            p.job = Named::of(job.uuid.0, &job.name);
+            p.target = Named::of(job.target.uuid.0, &job.target.name);
+            p.store = Named::of(job.store.uuid.0, &job.store.name);
             let was = e.catalog().job_alert(job_id).await.ok().flatten();
             if status == TaskStatus::Failed {
                 p.summary = format!("The backup of job '{}' failed.", job.name);
@@ -96,10 +83,7 @@ pub(super) async fn after_task(e: &Engine, task: &Task, status: TaskStatus, line
             let name = target.as_ref().map_or("?".to_string(), |t| t.name.clone());
             if let Some(t) = &target {
                 secrets = secrets_of(e, &[&t.endpoint]);
-                p.target = Some(Named {
-                    uuid: t.uuid.0,
-                    name: t.name.clone(),
-                });
+                p.target = Named::of(t.uuid.0, &t.name);
             }
             p.summary = if status == TaskStatus::Done {
                 format!("A restore into target '{name}' finished.")
@@ -115,10 +99,7 @@ pub(super) async fn after_task(e: &Engine, task: &Task, status: TaskStatus, line
             let name = store.as_ref().map_or("?".to_string(), |s| s.name.clone());
             if let Some(s) = &store {
                 secrets = secrets_of(e, &[&s.endpoint]);
-                p.store = Some(Named {
-                    uuid: s.uuid.0,
-                    name: s.name.clone(),
-                });
+                p.store = Named::of(s.uuid.0, &s.name);
             }
             p.summary = format!("The check of store '{name}' failed.");
         }
@@ -170,15 +151,9 @@ async fn look_for_late(e: &Engine) -> Result<(), bulwark_catalog::CatalogError> 
                 job.name, a.effective_rpo
             ),
         );
-        p.job = Some(named_job(&job));
-        p.target = Some(Named {
-            uuid: job.target.uuid.0,
-            name: job.target.name.clone(),
-        });
-        p.store = Some(Named {
-            uuid: job.store.uuid.0,
-            name: job.store.name.clone(),
-        });
+        p.job = Named::of(job.uuid.0, &job.name);
+        p.target = Named::of(job.target.uuid.0, &job.target.name);
+        p.store = Named::of(job.store.uuid.0, &job.store.name);
         p.archive = runs.last_success.map(|s| s.1.0);
         p.last_success_at = runs.last_success.map(|s| format_epoch(s.0));
         p.rpo = Some(a.effective_rpo);

@@ -78,6 +78,16 @@ pub struct Named {
     pub name: String,
 }
 
+impl Named {
+    /// `{uuid, name}`.
+    pub fn of(uuid: Uuid, name: &str) -> Option<Named> {
+        Some(Named {
+            uuid,
+            name: name.to_string(),
+        })
+    }
+}
+
 /// The document a channel is sent (a webhook's JSON body; an email is written from it).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Payload {

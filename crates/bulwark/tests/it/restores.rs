@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::engine::{engine_daemon, wire};
+use crate::engine::{Wired, engine_daemon, wire};
 use crate::repository::{backup, fs_target, restore, scribble, walk};
 use bulwark_testkit::TestDaemon;
 
@@ -25,6 +25,22 @@ fn files(dir: &Path) {
         };
         std::fs::write(at.join(format!("f{i}.bin")), bytes).unwrap();
     }
+}
+
+/// A daemon; a work directory whose `src` holds [`files`]; and a job of an fs target over `src`
+/// into a store of `plugin` (`fs` or `repository`) in the work directory's `store`.
+async fn world(plugin: &str) -> (tempfile::TempDir, PathBuf, TestDaemon, Wired) {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    files(&src);
+    let at = work.path().join("store");
+    let store = match plugin {
+        "fs" => json!({"base_dir": at}),
+        _ => json!({"path": at}),
+    };
+    let d = engine_daemon("").await;
+    let w = wire(&d, ("fs", json!({"base_dir": src})), (plugin, store), 3600).await;
+    (work, src, d, w)
 }
 
 /// Every file under `dir` with its bytes.
@@ -86,18 +102,8 @@ fn writable(p: &Path) {
 
 #[tokio::test]
 async fn a_damaged_blob_in_a_plugin_store_never_reaches_the_target() {
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
-    files(&src);
+    let (work, src, d, w) = world("fs").await;
     let store_dir = work.path().join("store");
-    let d = engine_daemon("").await;
-    let w = wire(
-        &d,
-        ("fs", json!({"base_dir": src})),
-        ("fs", json!({"base_dir": store_dir})),
-        3600,
-    )
-    .await;
     let (_, a) = backup(&d, &w).await;
     let blobs = walk(&store_dir);
     assert_eq!(blobs.len(), 1, "{blobs:?}");
@@ -225,17 +231,7 @@ async fn a_restore_that_cannot_work_is_refused_before_it_starts() {
 
 #[tokio::test]
 async fn a_restore_says_what_it_will_do_and_asks_first() {
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
-    files(&src);
-    let d = engine_daemon("").await;
-    let w = wire(
-        &d,
-        ("fs", json!({"base_dir": src})),
-        ("fs", json!({"base_dir": work.path().join("blobs")})),
-        3600,
-    )
-    .await;
+    let (work, src, d, w) = world("fs").await;
     let (_, a) = backup(&d, &w).await;
     let id = a["uuid"].as_str().unwrap();
     let tasks = || async {
@@ -318,18 +314,8 @@ async fn a_restore_says_what_it_will_do_and_asks_first() {
 
 #[tokio::test]
 async fn browse_pick_and_restore_anywhere() {
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
-    files(&src);
+    let (work, src, d, tree) = world("repository").await;
     std::fs::write(src.join("notes.txt"), "what the backup holds\n").unwrap();
-    let d = engine_daemon("").await;
-    let tree = wire(
-        &d,
-        ("fs", json!({"base_dir": src})),
-        ("repository", json!({"path": work.path().join("repo")})),
-        3600,
-    )
-    .await;
     let (_, a) = backup(&d, &tree).await;
     let id = a["uuid"].as_str().unwrap();
     let files_of = |q: &str| format!("/v1/archive/{id}/files?{q}");
@@ -499,21 +485,11 @@ fn peak_kib(d: &TestDaemon) -> u64 {
 
 #[tokio::test]
 async fn a_tree_restore_killed_midway_leaves_whole_files_and_a_big_file_streams_flat() {
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
-    files(&src);
+    let (_work, src, mut d, w) = world("repository").await;
     // 500 MB of zeros (sparse): cheap to store, as long as any file to stream.
     let big = std::fs::File::create(src.join("big.img")).unwrap();
     big.set_len(500 << 20).unwrap();
     drop(big);
-    let mut d = engine_daemon("").await;
-    let w = wire(
-        &d,
-        ("fs", json!({"base_dir": src})),
-        ("repository", json!({"path": work.path().join("repo")})),
-        3600,
-    )
-    .await;
     let (_, a) = backup(&d, &w).await;
     let id = a["uuid"].as_str().unwrap().to_string();
 
