@@ -29,11 +29,13 @@ fn failed(failure: Failure) -> PipelineError {
 }
 
 /// Retrieves `key` from `store` into `file` (opening a sealed stream); returns the bytes written.
-/// The file is synced before this returns.
+/// With `durable`, the file is synced to disk before this returns (a file that is kept); a
+/// staging file read back at once needs no more than the page cache.
 pub async fn retrieve_to(
     store: Side<'_>,
     key: &str,
     file: std::fs::File,
+    durable: bool,
     limits: &Limits,
     log: &LogSink,
 ) -> Result<u64, PipelineError> {
@@ -90,12 +92,14 @@ pub async fn retrieve_to(
     let bytes = counter.load(Ordering::Relaxed) - start_bytes;
     let ok = matches!(&status, Ok(s) if s.success());
     match pumped {
-        Pumped::Eof(file) if ok && bytes > 0 => match file.sync_all() {
-            Ok(()) => Ok(bytes),
-            Err(e) => Err(failed(
-                producer.fail(format!("the staging file could not be written: {e}")),
-            )),
-        },
+        Pumped::Eof(file) if ok && bytes > 0 => {
+            match if durable { file.sync_all() } else { Ok(()) } {
+                Ok(()) => Ok(bytes),
+                Err(e) => Err(failed(
+                    producer.fail(format!("the staging file could not be written: {e}")),
+                )),
+            }
+        }
         Pumped::Eof(_) if !ok => Err(failed(producer.failed_exit(&status, &tail))),
         Pumped::Eof(_) => Err(failed(
             producer.fail("it exited 0 but wrote nothing; the archive is empty"),

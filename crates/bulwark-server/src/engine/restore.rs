@@ -222,7 +222,15 @@ async fn staged_restore(
         "Retrieving the whole archive first; the target is not touched until all of it has come out of the store intact.",
     );
     let limits = limits(e, run);
-    let result = match bulwark_runner::staged::retrieve_to(s.side(), key, file, &limits, log).await
+    let result = match bulwark_runner::staged::retrieve_to(
+        s.side(),
+        key,
+        file,
+        to_file.is_some(),
+        &limits,
+        log,
+    )
+    .await
     {
         Ok(n) => match (to_file, t) {
             (Some((dir, name)), _) => {

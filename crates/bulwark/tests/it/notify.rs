@@ -368,3 +368,70 @@ async fn email_goes_through_a_real_smtp_server() {
         "the disabled channel sent nothing"
     );
 }
+
+#[tokio::test]
+async fn restores_and_store_checks_are_announced() {
+    let d = engine_daemon(FAST).await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), vec![3u8; 100_000]).unwrap();
+    let repo = work.path().join("repo");
+    let w = wire(
+        &d,
+        ("fs", json!({"base_dir": src})),
+        ("repository", json!({"path": repo})),
+        3600,
+    )
+    .await;
+    let mut receiver = Webhook::on(free_port());
+    let made = d
+        .post_ok(
+            "/v1/notifications",
+            &json!({"name": "restores", "kind": "webhook", "config": {"url": receiver.url()},
+                    "events": ["restore_done", "restore_failed", "check_failed"]}),
+        )
+        .await
+        .unwrap();
+    receiver.run(made["secret"].as_str().unwrap());
+    let (_, a) = crate::repository::backup(&d, &w).await;
+    let done = crate::repository::restore(&d, &a, &w.target).await;
+    assert_eq!(done["status"], "done", "{}", done["log"]);
+    for pack in crate::repository::walk(&repo.join("data")) {
+        let mut perms = std::fs::metadata(&pack).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&pack, perms).unwrap();
+        let len = std::fs::metadata(&pack).unwrap().len();
+        crate::repository::scribble(&pack, len / 2, 64);
+    }
+    let failed = crate::repository::restore(&d, &a, &w.target).await;
+    assert_eq!(failed["status"], "failed");
+    let check = crate::repository::post_task(
+        &d,
+        &format!("/v1/store/{}/check", w.store),
+        &json!({"read_data": "100%"}),
+    )
+    .await;
+    assert_eq!(check["status"], "failed");
+    within("three notices", 30, || receiver.received().len() >= 3).await;
+    let got = receiver.received();
+    let of = |e: &str| {
+        got.iter()
+            .find(|g| g["event"] == e)
+            .unwrap_or_else(|| panic!("no {e}: {got:?}"))["body"]
+            .clone()
+    };
+    assert_eq!(of("restore_done")["task"], done["uuid"]);
+    assert_eq!(of("restore_done")["archive"], a["uuid"]);
+    assert_eq!(of("restore_done")["target"]["uuid"], w.target.as_str());
+    assert!(
+        of("restore_failed")["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed:")
+    );
+    assert_eq!(of("check_failed")["store"]["uuid"], w.store.as_str());
+    assert_eq!(of("check_failed")["task"], check["uuid"]);
+    assert!(got.iter().all(|g| g["verified"] == true));
+}
