@@ -236,8 +236,10 @@ fn nix_hostname() -> String {
         .unwrap_or_else(|_| "bulwark".into())
 }
 
-/// Makes a panic (in rustic_core's worker threads too) one line on stderr and exit 4, the
-/// protocol's plugin failure: never a backtrace in a task's log.
+/// Makes a panic (in rustic_core's worker threads too) one line on stderr, never a backtrace in
+/// a task's log. A panic of the call itself (or one a worker pool hands back to it) ends the
+/// call with exit 4, the protocol's plugin failure (see [`run`]); a worker thread that dies
+/// alone leaves the call to report what went wrong, as it does.
 pub fn one_line_panics() {
     std::panic::set_hook(Box::new(|info| {
         let payload = info.payload();
@@ -250,7 +252,6 @@ pub fn one_line_panics() {
         eprintln!(
             "repository: the repository library failed ({what}); the repository may be damaged: check it with `bulwark check store`"
         );
-        std::process::exit(i32::from(Exit::Failure.code()));
     }));
 }
 
@@ -258,12 +259,17 @@ pub fn one_line_panics() {
 /// `store` reads the process's standard input itself (rustic_core reads it from its own
 /// threads), so the caller must not hold it locked.
 pub fn run(args: &[String], env: Env, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    match call(args, &env, stdout, stderr) {
-        Ok(()) => 0,
-        Err(e) => {
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        call(args, &env, &mut *stdout, &mut *stderr)
+    }));
+    match called {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
             let _ = writeln!(stderr, "repository: {e}");
             e.exit.code()
         }
+        // The panic hook said what happened.
+        Err(_) => Exit::Failure.code(),
     }
 }
 
