@@ -28,6 +28,27 @@ pub struct Single<'a> {
     pub secrets: &'a [String],
 }
 
+impl Single<'_> {
+    /// This plugin failed for `reason`.
+    fn failure(&self, reason: String) -> Failure {
+        Failure::Plugin {
+            role: self.role,
+            name: self.plugin.name().to_string(),
+            reason,
+            said: String::new(),
+        }
+    }
+
+    /// The command to start, with its environment.
+    fn command(&self) -> tokio::process::Command {
+        let mut cmd = self.plugin.command_args(self.args, self.endpoint);
+        for (k, v) in self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+}
+
 /// Runs the call to its end; returns its stdout when it exits 0.
 pub async fn run_logged(
     call: Single<'_>,
@@ -35,16 +56,8 @@ pub async fn run_logged(
     log: &LogSink,
 ) -> Result<Vec<u8>, Failure> {
     let name = call.plugin.name().to_string();
-    let fail = |reason: String| Failure::Plugin {
-        role: call.role,
-        name: name.clone(),
-        reason,
-        said: String::new(),
-    };
-    let mut cmd = call.plugin.command_args(call.args, call.endpoint);
-    for (k, v) in call.env {
-        cmd.env(k, v);
-    }
+    let fail = |reason: String| call.failure(reason);
+    let mut cmd = call.command();
     let (mut child, run) = crate::exec::spawn(&mut cmd)
         .await
         .map_err(|e| fail(format!("it could not be started: {e}")))?;
@@ -125,17 +138,8 @@ impl Drop for Running {
 pub async fn start_streaming(
     call: Single<'_>,
 ) -> Result<(tokio::process::ChildStdout, Running), Failure> {
-    let name = call.plugin.name().to_string();
-    let fail = |reason: String| Failure::Plugin {
-        role: call.role,
-        name: name.clone(),
-        reason,
-        said: String::new(),
-    };
-    let mut cmd = call.plugin.command_args(call.args, call.endpoint);
-    for (k, v) in call.env {
-        cmd.env(k, v);
-    }
+    let fail = |reason: String| call.failure(reason);
+    let mut cmd = call.command();
     cmd.stderr(std::process::Stdio::null());
     let (mut child, run) = crate::exec::spawn(&mut cmd)
         .await

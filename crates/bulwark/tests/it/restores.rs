@@ -43,6 +43,21 @@ async fn world(plugin: &str) -> (tempfile::TempDir, PathBuf, TestDaemon, Wired) 
     (work, src, d, w)
 }
 
+/// `GET .../files/content?path=PATH` of an archive, which must answer 200.
+async fn content(d: &TestDaemon, archive: &str, path: &str) -> reqwest::Response {
+    let r = d
+        .bare(
+            reqwest::Method::GET,
+            &format!("/v1/archive/{archive}/files/content?path={path}"),
+        )
+        .bearer_auth(d.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r
+}
+
 /// Every file under `dir` with its bytes.
 fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     walk(dir)
@@ -363,16 +378,7 @@ async fn browse_pick_and_restore_anywhere() {
     }
 
     // One file's bytes, over the API and with the CLI.
-    let r = d
-        .bare(
-            reqwest::Method::GET,
-            &format!("/v1/archive/{id}/files/content?path=sub/f1.bin"),
-        )
-        .bearer_auth(d.token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let r = content(&d, id, "sub/f1.bin").await;
     assert_eq!(r.headers()["content-length"], "201000");
     assert_eq!(
         r.bytes().await.unwrap().to_vec(),
@@ -495,18 +501,8 @@ async fn a_tree_restore_killed_midway_leaves_whole_files_and_a_big_file_streams_
 
     // `cat` of the 500 MB file: the daemon's memory stays flat.
     let before = peak_kib(&d);
-    let r = d
-        .bare(
-            reqwest::Method::GET,
-            &format!("/v1/archive/{id}/files/content?path=big.img"),
-        )
-        .bearer_auth(d.token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let mut r = content(&d, &id, "big.img").await;
     let mut n = 0u64;
-    let mut r = r;
     while let Some(chunk) = r.chunk().await.unwrap() {
         assert!(chunk.iter().all(|b| *b == 0));
         n += chunk.len() as u64;
