@@ -138,13 +138,7 @@ pub fn cat(
     if !node.is_file() {
         return Err(format!("'{path}' in snapshot {key} is not a file"));
     }
-    let mut counted = crate::repo::Counting::new(out);
-    repo.dump(&node, &mut counted)
-        .map_err(said("reading the snapshot failed"))?;
-    counted
-        .flush()
-        .map_err(|e| format!("writing failed: {e}"))?;
-    Ok(counted.n)
+    crate::repo::write_file(&repo, &node, out)
 }
 
 /// Whether `path` (from the snapshot's root) is to be restored when only `wanted` are: it is one

@@ -403,17 +403,24 @@ fn saved_node(repo: &Repository<impl rustic_core::IndexedTree>, key: &str) -> Re
 
 /// Writes the one file of a stream snapshot to `out`.
 pub fn dump(ep: &RepoEndpoint, password: &str, key: &str, out: &mut impl Write) -> Result<u64> {
-    let repo = open(ep, password)?
-        .to_indexed()
-        .map_err(said("the repository's index cannot be read"))?;
+    let repo = open_indexed(ep, password)?;
     let node = saved_node(&repo, key)?;
     if node.is_dir() {
         return Err(format!(
             "snapshot {key} holds a directory tree, not a stream; restore it into an fs target"
         ));
     }
+    write_file(&repo, &node, out)
+}
+
+/// Writes the file `node` of a snapshot to `out`, blob by blob; returns its bytes.
+pub(crate) fn write_file(
+    repo: &Repository<impl rustic_core::IndexedFull>,
+    node: &Node,
+    out: &mut impl Write,
+) -> Result<u64> {
     let mut counted = Counting { inner: out, n: 0 };
-    repo.dump(&node, &mut counted)
+    repo.dump(node, &mut counted)
         .map_err(said("reading the snapshot failed"))?;
     counted
         .flush()
@@ -421,15 +428,9 @@ pub fn dump(ep: &RepoEndpoint, password: &str, key: &str, out: &mut impl Write) 
     Ok(counted.n)
 }
 
-pub(crate) struct Counting<'a, W: Write> {
+struct Counting<'a, W: Write> {
     inner: &'a mut W,
-    pub(crate) n: u64,
-}
-
-impl<'a, W: Write> Counting<'a, W> {
-    pub(crate) fn new(inner: &'a mut W) -> Self {
-        Counting { inner, n: 0 }
-    }
+    n: u64,
 }
 
 impl<W: Write> Write for Counting<'_, W> {
