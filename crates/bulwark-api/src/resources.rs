@@ -372,6 +372,42 @@ pub struct JobResponse {
     pub last_success: Option<LastSuccess>,
     /// When its schedule runs it next (UTC); none while it is paused.
     pub next_run: Option<String>,
+    /// The schedule of its restore drills, if they run on one.
+    pub drill_schedule_uuid: Option<Uuid>,
+    /// That schedule, in its canonical form.
+    pub drill_schedule: Option<String>,
+    /// The scratch target its drills restore into; none: a temporary directory (fs and sqlite
+    /// jobs).
+    pub drill_target_uuid: Option<Uuid>,
+    /// That target's name.
+    pub drill_target_name: Option<String>,
+    /// When its next scheduled drill runs (UTC); none while it is paused or has no drill
+    /// schedule.
+    pub next_drill: Option<String>,
+    /// When a drill last restored its newest archive and verified it (UTC).
+    pub last_verified: Option<String>,
+    /// The time to restore (RTO) that drill measured, in seconds.
+    pub rto: Option<f64>,
+    /// Its newest drill, whatever it found.
+    pub last_drill: Option<LastDrill>,
+}
+
+/// A job's newest restore drill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LastDrill {
+    /// When it ended (UTC).
+    pub at: String,
+    /// The task.
+    pub task_uuid: Uuid,
+    /// The archive it restored.
+    pub archive_uuid: Option<Uuid>,
+    /// `passed` (restored and verified), `unverified` (restored; the plugin cannot verify) or
+    /// `failed`.
+    pub outcome: String,
+    /// Seconds from the start of the retrieval to the end of the restore, when it got there.
+    pub rto: Option<f64>,
+    /// Its last log line.
+    pub detail: String,
 }
 
 /// A job's last finished backup.
@@ -427,6 +463,14 @@ pub struct CreateJob {
     #[serde(default)]
     #[schema(minimum = 60, maximum = 3153600000i64)]
     pub rpo: Option<i64>,
+    /// The schedule of its restore drills: its newest good archive restored into the drill
+    /// target (or a temporary directory) and verified. Absent: drills only when asked.
+    #[serde(default)]
+    pub drill_schedule: Option<Uuid>,
+    /// The scratch target drills restore into and wipe: same plugin as the target, backed up by
+    /// no job. Absent: a temporary directory on the daemon's host (fs and sqlite jobs only).
+    #[serde(default)]
+    pub drill_target: Option<Uuid>,
 }
 
 /// `PUT /v1/job/{uuid}`: every field but `priority` required; `paused` is not accepted (use the
@@ -464,6 +508,14 @@ pub struct UpdateJob {
     #[serde(default)]
     #[schema(minimum = 60, maximum = 3153600000i64)]
     pub rpo: Option<i64>,
+    /// The schedule of its restore drills: its newest good archive restored into the drill
+    /// target (or a temporary directory) and verified. Absent: drills only when asked.
+    #[serde(default)]
+    pub drill_schedule: Option<Uuid>,
+    /// The scratch target drills restore into and wipe: same plugin as the target, backed up by
+    /// no job. Absent: a temporary directory on the daemon's host (fs and sqlite jobs only).
+    #[serde(default)]
+    pub drill_target: Option<Uuid>,
 }
 
 /// `POST /v1/job/{uuid}/run`; the body may be absent.

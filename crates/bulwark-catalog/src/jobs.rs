@@ -23,12 +23,18 @@ const JOB_SELECT: &str =
         st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
         st.prune_schedule AS st_prune_schedule,
         t.uuid AS t_uuid, t.name AS t_name, t.summary AS t_summary,
-        t.plugin AS t_plugin, t.endpoint AS t_endpoint, t.agent AS t_agent
+        t.plugin AS t_plugin, t.endpoint AS t_endpoint, t.agent AS t_agent,
+        j.drill_fired_at,
+        ds.uuid AS ds_uuid, ds.name AS ds_name, ds.summary AS ds_summary, ds.timespec AS ds_timespec,
+        dt.uuid AS dt_uuid, dt.name AS dt_name, dt.summary AS dt_summary,
+        dt.plugin AS dt_plugin, dt.endpoint AS dt_endpoint, dt.agent AS dt_agent
     FROM jobs j
     JOIN retention r ON r.uuid = j.retention_uuid
     JOIN schedules s ON s.uuid = j.schedule_uuid
     JOIN stores st ON st.uuid = j.store_uuid
-    JOIN targets t ON t.uuid = j.target_uuid";
+    JOIN targets t ON t.uuid = j.target_uuid
+    LEFT JOIN schedules ds ON ds.uuid = j.drill_schedule_uuid
+    LEFT JOIN targets dt ON dt.uuid = j.drill_target_uuid";
 
 impl Catalog {
     /// Lists jobs by name, filtered.
@@ -69,8 +75,9 @@ impl Catalog {
         let mut tx = self.write_tx().await?;
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
-            "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid, rpo)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid, rpo,
+                               drill_schedule_uuid, drill_target_uuid)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(&f.name)
@@ -82,6 +89,8 @@ impl Catalog {
         .bind(f.schedule.to_string())
         .bind(f.retention.to_string())
         .bind(f.rpo)
+        .bind(f.drill_schedule.map(|i| i.to_string()))
+        .bind(f.drill_target.map(|i| i.to_string()))
         .execute(&mut *tx)
         .await?;
         self.commit(tx).await?;
@@ -103,7 +112,8 @@ impl Catalog {
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
             "UPDATE jobs SET name = ?, summary = ?, priority = ?, target_uuid = ?, store_uuid = ?,
-                             schedule_uuid = ?, retention_uuid = ?, rpo = ?
+                             schedule_uuid = ?, retention_uuid = ?, rpo = ?,
+                             drill_schedule_uuid = ?, drill_target_uuid = ?
              WHERE uuid = ?",
         )
         .bind(&f.name)
@@ -114,6 +124,8 @@ impl Catalog {
         .bind(f.schedule.to_string())
         .bind(f.retention.to_string())
         .bind(f.rpo)
+        .bind(f.drill_schedule.map(|i| i.to_string()))
+        .bind(f.drill_target.map(|i| i.to_string()))
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
@@ -234,6 +246,34 @@ async fn check_job_refs(tx: &mut sqlx::SqliteConnection, f: &JobFields) -> Resul
             return Err(CatalogError::MissingReference { kind, id });
         }
     }
+    if let Some(id) = f.drill_schedule
+        && count(
+            &mut *tx,
+            "SELECT COUNT(*) FROM schedules WHERE uuid = ?",
+            &id.to_string(),
+        )
+        .await?
+            == 0
+    {
+        return Err(CatalogError::MissingReference {
+            kind: "drill schedule",
+            id: id.to_string(),
+        });
+    }
+    if let Some(id) = f.drill_target
+        && count(
+            &mut *tx,
+            "SELECT COUNT(*) FROM targets WHERE uuid = ?",
+            &id.to_string(),
+        )
+        .await?
+            == 0
+    {
+        return Err(CatalogError::MissingReference {
+            kind: "drill target",
+            id: id.to_string(),
+        });
+    }
     Ok(())
 }
 
@@ -250,5 +290,14 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
         schedule: schedule_cols(row, "s_")?,
         store: store_cols(row, "st_")?,
         target: target_cols(row, "t_")?,
+        drill_schedule: match row.try_get::<Option<String>, _>("ds_uuid")? {
+            Some(_) => Some(schedule_cols(row, "ds_")?),
+            None => None,
+        },
+        drill_target: match row.try_get::<Option<String>, _>("dt_uuid")? {
+            Some(_) => Some(target_cols(row, "dt_")?),
+            None => None,
+        },
+        drill_fired_at: row.try_get("drill_fired_at")?,
     })
 }

@@ -18,6 +18,7 @@
 mod archives;
 pub mod audit;
 mod auth;
+mod drills;
 mod jobs;
 mod maintenance;
 mod metrics;
@@ -39,6 +40,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use archives::{PurgeRequest, RestoreRequest};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use auth::*;
+pub use drills::{Drill, DrillOutcome, DrillRequest, JobDrills};
 pub use maintenance::MAINTENANCE_PRIORITY;
 pub use metrics::JobFigures;
 pub use notifications::*;

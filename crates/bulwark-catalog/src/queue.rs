@@ -35,15 +35,15 @@ impl Catalog {
                AND (p.op IN ('purge', 'check', 'prune') OR p.target_uuid IS NULL
                     OR p.target_uuid NOT IN (
                         SELECT target_uuid FROM q
-                        WHERE status = 'running' AND op IN ('backup', 'restore')
+                        WHERE status = 'running' AND op IN ('backup', 'restore', 'drill')
                           AND target_uuid IS NOT NULL))
                AND ((p.op = 'purge' AND NOT EXISTS (
                         SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
                           AND r.op IN ('check', 'prune')))
                     OR (p.op IN ('check', 'prune') AND NOT EXISTS (
                         SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
-                          AND r.op IN ('backup', 'restore', 'purge', 'check', 'prune')))
-                    OR (p.op IN ('backup', 'restore') AND NOT EXISTS (
+                          AND r.op IN ('backup', 'restore', 'drill', 'purge', 'check', 'prune')))
+                    OR (p.op IN ('backup', 'restore', 'drill') AND NOT EXISTS (
                         SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
                           AND r.op IN ('check', 'prune'))))
              ORDER BY p.priority, p.requested_at, p.rid

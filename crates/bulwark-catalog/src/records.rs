@@ -143,6 +143,12 @@ pub struct Job {
     pub store: Store,
     /// The target.
     pub target: Target,
+    /// When restore drills run, if they do on a schedule.
+    pub drill_schedule: Option<Schedule>,
+    /// The scratch target drills restore into; `None`: a temporary directory.
+    pub drill_target: Option<Target>,
+    /// When the scheduler last fired its drill (Unix seconds).
+    pub drill_fired_at: Option<i64>,
 }
 
 /// The fields of a job that a user sets.
@@ -164,6 +170,10 @@ pub struct JobFields {
     pub retention: RetentionId,
     /// Its recovery point objective in seconds; `None` derives it from the schedule.
     pub rpo: Option<i64>,
+    /// When restore drills run; `None`: only when asked.
+    pub drill_schedule: Option<ScheduleId>,
+    /// The scratch target of its drills; `None`: a temporary directory.
+    pub drill_target: Option<TargetId>,
 }
 
 /// A job's last finished backup, and its last good one.

@@ -21,7 +21,7 @@ pub(crate) struct Reference {
 }
 
 const JOBS_BY_SCHEDULE: Reference = Reference {
-    count_sql: "SELECT COUNT(*) FROM jobs WHERE schedule_uuid = ?",
+    count_sql: "SELECT COUNT(*) FROM jobs WHERE schedule_uuid = ?1 OR drill_schedule_uuid = ?1",
     plural: "jobs",
 };
 const JOBS_BY_RETENTION: Reference = Reference {
@@ -29,7 +29,7 @@ const JOBS_BY_RETENTION: Reference = Reference {
     plural: "jobs",
 };
 const JOBS_BY_TARGET: Reference = Reference {
-    count_sql: "SELECT COUNT(*) FROM jobs WHERE target_uuid = ?",
+    count_sql: "SELECT COUNT(*) FROM jobs WHERE target_uuid = ?1 OR drill_target_uuid = ?1",
     plural: "jobs",
 };
 const ARCHIVES_BY_TARGET: Reference = Reference {

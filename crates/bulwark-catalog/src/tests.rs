@@ -185,6 +185,8 @@ async fn job_with(
             schedule: sch,
             retention: r,
             rpo: None,
+            drill_schedule: None,
+            drill_target: None,
         },
         false,
     )

@@ -66,6 +66,8 @@ named_enum!(
         Check = "check",
         /// Reclaim the space of a repository store's unused data.
         Prune = "prune",
+        /// Restore a job's newest good archive into a scratch destination and verify it.
+        Drill = "drill",
     }
 );
 

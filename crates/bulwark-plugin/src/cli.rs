@@ -57,7 +57,7 @@ pub fn flags(rest: &[String], valued: &[&str]) -> Result<Vec<(String, String)>, 
 
 fn parse(args: &[String]) -> Result<Call, PluginError> {
     let (first, rest) = args.split_first().ok_or_else(|| {
-        usage("no action given; expected one of info, validate, backup, restore, store, retrieve, purge")
+        usage("no action given; expected one of info, validate, backup, restore, verify, wipe, store, retrieve, purge")
     })?;
     let action: Action = first.parse().map_err(usage)?;
     let mut call = Call {
@@ -164,6 +164,14 @@ pub fn run(
             }
             Action::Backup => target()?.backup(&ep, stdout, &mut log),
             Action::Restore => target()?.restore(&ep, stdin, &mut log),
+            Action::Verify => {
+                target()?.verify(&ep, stdin, &mut log)?;
+                // The caller checks that the whole backup was read.
+                std::io::copy(stdin, &mut std::io::sink())
+                    .map(|_| ())
+                    .map_err(|e| PluginError::failed(format!("reading the backup failed: {e}")))
+            }
+            Action::Wipe => target()?.wipe(&ep, &mut log),
             Action::Store => {
                 let out = store()?.store(&ep, env.upload.as_deref(), stdin)?;
                 print(stdout, serde_json::to_string(&out).unwrap_or_default())

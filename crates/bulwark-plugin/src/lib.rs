@@ -8,12 +8,14 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod differences;
 pub mod protocol;
 
 use std::io::{Read, Write};
 
 use serde_json::{Map, Value};
 
+pub use differences::Differences;
 pub use protocol::{
     Action, Exit, Features, Field, PROGRESS_PREFIX, PluginInfo, StoreOutput, UPLOAD_ENV,
     progress_line,
@@ -95,4 +97,25 @@ pub trait TargetPlugin: Send + Sync {
     /// Restores the backup read from `input`; diagnostics go to `log`.
     fn restore(&self, endpoint: &Endpoint, input: &mut dyn Read, log: &mut dyn Write)
     -> Result<()>;
+    /// Checks that the endpoint's data holds the backup read from `input` (a restore drill's
+    /// proof); says what it checked in `log` and fails naming what differs. Optional.
+    fn verify(
+        &self,
+        _endpoint: &Endpoint,
+        _input: &mut dyn Read,
+        _log: &mut dyn Write,
+    ) -> Result<()> {
+        Err(PluginError::new(
+            Exit::Unsupported,
+            "this target cannot verify restored data",
+        ))
+    }
+    /// Removes what a restore put into the endpoint: called only on a drill's scratch target.
+    /// Optional.
+    fn wipe(&self, _endpoint: &Endpoint, _log: &mut dyn Write) -> Result<()> {
+        Err(PluginError::new(
+            Exit::Unsupported,
+            "this target cannot wipe its data",
+        ))
+    }
 }

@@ -26,6 +26,12 @@ pub enum Action {
     /// Remove whatever an unfinished `store` left behind for the upload `--key` (our extension;
     /// see [`UPLOAD_ENV`]).
     Abandon,
+    /// Read a backup from stdin and check that the endpoint's data holds it (our extension:
+    /// restore drills). Exit 0 when it does; exit 4 naming what differs.
+    Verify,
+    /// Remove the data a restore put into the endpoint (our extension: only ever called on a
+    /// drill's scratch target, after the drill).
+    Wipe,
 }
 
 /// The environment variable that names an upload: Bulwark sets it for `store` (our extension),
@@ -58,6 +64,8 @@ impl Action {
         Action::Retrieve,
         Action::Purge,
         Action::Abandon,
+        Action::Verify,
+        Action::Wipe,
     ];
 
     /// The word on the command line.
@@ -71,6 +79,8 @@ impl Action {
             Action::Retrieve => "retrieve",
             Action::Purge => "purge",
             Action::Abandon => "abandon",
+            Action::Verify => "verify",
+            Action::Wipe => "wipe",
         }
     }
 

@@ -5,7 +5,8 @@
 //! `{"key": SNAPSHOT, "archive_size": N, "added": N}`), `retrieve --key`, `purge --key` (forgets
 //! the snapshot), `abandon --key UPLOAD`. Extensions: `init`, `prune`, `check [--read SUBSET]`,
 //! `backup-tree --dir DIR [--parent SNAPSHOT]`, `restore-tree --key SNAPSHOT --dir DIR [--path P
-//! ...]` (only those paths), `ls --key SNAPSHOT [--path P]` (a JSON array of entries) and `cat
+//! ...]` (only those paths), `verify-tree --key SNAPSHOT --dir DIR` (a drill's byte-by-byte
+//! comparison of a restored tree with its snapshot), `ls --key SNAPSHOT [--path P]` (a JSON array of entries) and `cat
 //! --key SNAPSHOT --path P` (one file's bytes).
 //!
 //! The repository password comes from [`PASSWORD_ENV`], never from the command line. The
@@ -74,7 +75,7 @@ fn usage(m: impl Into<String>) -> PluginError {
 
 fn parse(args: &[String]) -> Result<Args, PluginError> {
     let (first, rest) = args.split_first().ok_or_else(|| {
-        usage("no action given; expected info, validate, store, retrieve, purge, abandon, init, prune, check, backup-tree or restore-tree")
+        usage("no action given; expected info, validate, store, retrieve, purge, abandon, init, prune, check, backup-tree, restore-tree, verify-tree, ls or cat")
     })?;
     let mut a = Args {
         action: first.clone(),
@@ -299,6 +300,7 @@ fn call(
         "check",
         "backup-tree",
         "restore-tree",
+        "verify-tree",
         "ls",
         "cat",
     ];
@@ -382,6 +384,20 @@ fn call(
                 crate::restore::restore_tree(&ep, &password()?, &key()?, &dir()?, &a.paths)
                     .map_err(failed)?;
             print(stdout, &restored)
+        }
+        "verify-tree" => {
+            let verified =
+                crate::verify::verify_tree(&ep, &password()?, &key()?, &dir()?).map_err(failed)?;
+            let _ = writeln!(
+                stderr,
+                "repository: {} files ({} bytes, compared byte by byte), {} directories and {} links in {} are the snapshot's",
+                verified.files,
+                verified.bytes,
+                verified.dirs,
+                verified.links,
+                dir()?.display()
+            );
+            print(stdout, &verified)
         }
         "ls" => {
             let path = a.paths.first().map_or("", String::as_str);

@@ -12,6 +12,7 @@ pub mod endpoint;
 mod object;
 pub mod repo;
 pub mod restore;
+pub mod verify;
 
 /// The plugin's name.
 pub const NAME: &str = "repository";

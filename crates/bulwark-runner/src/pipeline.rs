@@ -99,6 +99,19 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// True when a plugin exited 2: it does not support the action.
+    pub fn unsupported(&self) -> bool {
+        matches!(self, Failure::Plugin { reason, .. } if reason.starts_with("exit 2 ("))
+    }
+
+    /// What the plugin said last, or the failure itself when it said nothing.
+    pub fn said_or_brief(&self) -> String {
+        match self {
+            Failure::Plugin { said, .. } if !said.trim().is_empty() => said.clone(),
+            other => other.brief(),
+        }
+    }
+
     /// The failure without what the plugin said (which the task log already holds): for the
     /// task's last line, so the plugin's words are not said twice.
     pub fn brief(&self) -> String {

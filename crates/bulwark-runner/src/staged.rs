@@ -121,10 +121,22 @@ pub async fn feed(
     limits: &Limits,
     log: &LogSink,
 ) -> Result<u64, PipelineError> {
+    feed_to(file, target, Action::Restore, limits, log).await
+}
+
+/// Feeds `file` to `target`'s `action` (`restore`, or a drill's `verify`); returns the bytes it
+/// read. The plugin must read it all.
+pub async fn feed_to(
+    file: std::fs::File,
+    target: Side<'_>,
+    action: Action,
+    limits: &Limits,
+    log: &LogSink,
+) -> Result<u64, PipelineError> {
     let consumer = Proc {
         role: Role::Target,
         side: target,
-        action: Action::Restore,
+        action,
         key: None,
         upload: None,
     };

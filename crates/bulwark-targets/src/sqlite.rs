@@ -184,6 +184,102 @@ impl TargetPlugin for Sqlite {
         );
         Ok(())
     }
+
+    fn verify(&self, ep: &Endpoint, input: &mut dyn Read, log: &mut dyn Write) -> Result<()> {
+        self.check_restored(ep, input, log)
+    }
+
+    fn wipe(&self, ep: &Endpoint, log: &mut dyn Write) -> Result<()> {
+        let path = path(ep)?;
+        let mut removed = 0;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            match std::fs::remove_file(&p) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(failed(
+                        format!("removing {} failed", p.to_string_lossy()),
+                        e,
+                    ));
+                }
+            }
+        }
+        let _ = writeln!(log, "removed {} ({removed} files)", path.display());
+        Ok(())
+    }
+}
+
+/// Every table of a database with its row count, by name.
+fn census(conn: &Connection) -> Result<std::collections::BTreeMap<String, i64>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .map_err(|e| failed("listing the tables failed", e))?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| failed("listing the tables failed", e))?;
+    let mut out = std::collections::BTreeMap::new();
+    for name in names {
+        let sql = format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\""));
+        let n: i64 = conn
+            .query_row(&sql, [], |r| r.get(0))
+            .map_err(|e| failed(format!("counting the rows of {name} failed"), e))?;
+        out.insert(name, n);
+    }
+    Ok(out)
+}
+
+impl Sqlite {
+    /// `verify`: the restored file passes `PRAGMA integrity_check` and has the backup's tables
+    /// with their row counts.
+    fn check_restored(
+        &self,
+        ep: &Endpoint,
+        input: &mut dyn Read,
+        log: &mut dyn Write,
+    ) -> Result<()> {
+        let path = path(ep)?;
+        let mut staged = tempfile::Builder::new()
+            .prefix("bulwark-sqlite-verify-")
+            .tempfile()
+            .map_err(|e| failed("creating a temporary file failed", e))?;
+        copy(input, staged.as_file_mut()).map_err(|e| failed("reading the backup failed", e))?;
+        let restored = open_existing(&path)?;
+        let verdict: String = restored
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| failed(format!("{} is damaged", path.display()), e))?;
+        if verdict != "ok" {
+            return Err(PluginError::failed(format!(
+                "{} fails its integrity check: {verdict}",
+                path.display()
+            )));
+        }
+        let backup = open_existing(staged.path())?;
+        let (want, have) = (census(&backup)?, census(&restored)?);
+        let mut diffs = bulwark_plugin::Differences::new();
+        for (table, rows) in &want {
+            match have.get(table) {
+                None => diffs.note(format!("table {table} is missing")),
+                Some(n) if n != rows => {
+                    diffs.note(format!("table {table} has {n} rows, not {rows}"))
+                }
+                Some(_) => {}
+            }
+        }
+        diffs.finish(&format!("{} tables", want.len()))?;
+        let _ = writeln!(
+            log,
+            "{} passes PRAGMA integrity_check and has the backup's {} tables with their {} rows",
+            path.display(),
+            want.len(),
+            want.values().sum::<i64>()
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -198,6 +198,44 @@ pub fn run_from(
     }
 }
 
+/// Runs `cmd` with `input` on its stdin while `consume` reads its stdout in a thread of its
+/// own (it must read to the end). Returns the tool's stderr and what `consume` made of it.
+pub fn run_through<T: Send + 'static>(
+    mut cmd: Command,
+    what: &str,
+    input: &mut dyn Read,
+    consume: impl FnOnce(&mut dyn Read) -> T + Send + 'static,
+    explain: Explain,
+) -> Result<(String, T)> {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = spawn(&mut cmd, what)?;
+    let stderr = Stderr::take(&mut child);
+    let Some(mut out) = child.stdout.take() else {
+        return Err(PluginError::failed(format!("{what} has no output pipe")));
+    };
+    let reader = std::thread::spawn(move || {
+        let made = consume(&mut out);
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+        made
+    });
+    let fed = match child.stdin.take() {
+        Some(mut stdin) => copy(input, &mut stdin),
+        None => Ok(0),
+    };
+    let made = reader.join();
+    let result = finish(child, stderr, what, explain);
+    match (result, fed, made) {
+        (Err(e), _, _) => Err(e),
+        (Ok(_), Err(e), _) => Err(PluginError::failed(format!(
+            "{what} stopped reading the backup before its end: {e}"
+        ))),
+        (Ok(_), _, Err(_)) => Err(PluginError::failed(format!(
+            "reading {what}'s output failed"
+        ))),
+        (Ok(err), Ok(_), Ok(made)) => Ok((err, made)),
+    }
+}
+
 /// Runs `cmd` with `stdin` (a short script) and returns its stdout.
 pub fn run_capture(mut cmd: Command, what: &str, stdin: &[u8], explain: Explain) -> Result<String> {
     let mut input = stdin;

@@ -242,6 +242,20 @@ enum Command {
         #[command(flatten)]
         start: cli::task::Start,
     },
+    /// Run a restore drill of a job now: its newest good archive restored into its drill
+    /// target (or a temporary directory), verified, timed and wiped; with --wait, follow it.
+    ///
+    /// Example: bulwark drill job orders-nightly --wait
+    Drill {
+        /// The word `job`.
+        #[arg(value_name = "job")]
+        word: cli::task::JobWord,
+        /// The job's name, UUID or unique UUID prefix.
+        #[arg(add = cli::complete::jobs())]
+        reference: String,
+        #[command(flatten)]
+        start: cli::task::Start,
+    },
     /// Restore an archive into its own target, another with --to, or a directory with
     /// --to-dir; `restore latest --job J` picks the job's newest good archive. It shows what
     /// will happen and asks first (--yes to skip); with --wait, it follows the restore to its end.
@@ -401,6 +415,9 @@ fn main() -> ExitCode {
         Command::Run {
             reference, start, ..
         } => cli::task::run(&reference, &start, &conn),
+        Command::Drill {
+            reference, start, ..
+        } => cli::task::drill(&reference, &start, &conn),
         Command::Restore {
             reference,
             job,

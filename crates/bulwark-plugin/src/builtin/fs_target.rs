@@ -316,10 +316,23 @@ impl TargetPlugin for FsTarget {
         );
         Ok(())
     }
+
+    fn verify(&self, endpoint: &Endpoint, input: &mut dyn Read, log: &mut dyn Write) -> Result<()> {
+        super::fs_verify::verify(&base_dir(endpoint)?, input, log)
+    }
+
+    fn wipe(&self, endpoint: &Endpoint, log: &mut dyn Write) -> Result<()> {
+        super::fs_verify::wipe(&base_dir(endpoint)?, log)
+    }
+}
+
+/// Compares `base_dir` with a tar stream: see [`super::fs_verify`].
+fn base_dir(endpoint: &Endpoint) -> Result<PathBuf> {
+    required_abspath(endpoint, "base_dir")
 }
 
 /// An archive path as a path under the restore directory; an absolute path or `..` is refused.
-fn relative(path: &Path) -> Result<PathBuf> {
+pub(crate) fn relative(path: &Path) -> Result<PathBuf> {
     let mut rel = PathBuf::new();
     for c in path.components() {
         match c {
@@ -337,7 +350,7 @@ fn relative(path: &Path) -> Result<PathBuf> {
 }
 
 /// True when a link at `rel` pointing to `target` would resolve outside the directory.
-fn link_escapes(rel: &Path, target: &Path) -> bool {
+pub(crate) fn link_escapes(rel: &Path, target: &Path) -> bool {
     if target.is_absolute() {
         return true;
     }

@@ -3,6 +3,7 @@
 mod endpoint;
 pub mod fs_store;
 pub mod fs_target;
+mod fs_verify;
 
 pub use endpoint::{optional_str, required_abspath};
 

@@ -73,6 +73,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
         (
             "POST",
             "/v1/job/{uuid}/run"
+            | "/v1/job/{uuid}/drill"
             | "/v1/job/{uuid}/pause"
             | "/v1/job/{uuid}/unpause"
             | "/v1/archive/{uuid}/restore",

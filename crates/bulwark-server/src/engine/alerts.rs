@@ -39,6 +39,7 @@ pub(super) async fn after_task(e: &Engine, task: &Task, status: TaskStatus, line
             Payload::new(Event::RestoreFailed, now, String::new())
         }
         (TaskOp::Check, TaskStatus::Failed) => Payload::new(Event::CheckFailed, now, String::new()),
+        (TaskOp::Drill, TaskStatus::Failed) => Payload::new(Event::DrillFailed, now, String::new()),
         _ => return,
     };
     p.task = Some(task.uuid.0);
@@ -102,6 +103,22 @@ pub(super) async fn after_task(e: &Engine, task: &Task, status: TaskStatus, line
                 p.store = Named::of(s.uuid.0, &s.name);
             }
             p.summary = format!("The check of store '{name}' failed.");
+        }
+        TaskOp::Drill => {
+            let Some(job_id) = task.job else { return };
+            let Ok(Some(job)) = e.catalog().get_job(job_id).await else {
+                return;
+            };
+            let mut endpoints = vec![job.target.endpoint.as_str(), job.store.endpoint.as_str()];
+            if let Some(t) = &job.drill_target {
+                endpoints.push(&t.endpoint);
+            }
+            secrets = secrets_of(e, &endpoints);
+            p.job = Named::of(job.uuid.0, &job.name);
+            p.target = Named::of(job.target.uuid.0, &job.target.name);
+            p.store = Named::of(job.store.uuid.0, &job.store.name);
+            p.archive = task.archive.map(|a| a.0);
+            p.summary = format!("The restore drill of job '{}' failed.", job.name);
         }
         TaskOp::Purge | TaskOp::Prune => return,
     }

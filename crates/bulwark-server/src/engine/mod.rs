@@ -15,6 +15,7 @@
 mod alerts;
 pub mod browse;
 mod check_blobs;
+mod drill;
 mod maintain;
 mod recovery;
 mod restore;
@@ -22,6 +23,7 @@ mod scheduler;
 mod tasklog;
 mod work;
 
+pub(crate) use drill::TEMPORARY_OK as DRILL_IN_TEMPORARY_DIR;
 pub use restore::RestoreOptions;
 pub(crate) use work::tree_dir;
 

@@ -3,6 +3,8 @@
 //! job remembers when it last fired, so runs missed while the daemon was down are made up by
 //! one run at start, not one per missed slot.
 //!
+//! A job with a drill schedule gets a restore drill, owned by "system", each time it comes due.
+//!
 //! Repository stores are pruned and checked the same way: each store's `prune_schedule` (or
 //! `repository.prune_schedule`) and `repository.check_schedule` queue a maintenance task
 //! owned by "system", at most one pending of each kind per store.
@@ -71,7 +73,69 @@ async fn tick(e: &Engine) -> Result<(), bulwark_catalog::CatalogError> {
         }
         e.catalog().set_job_fired(job.uuid, now.timestamp()).await?;
     }
+    drills(e, &jobs_with_drills(e).await?, now).await?;
     maintenance(e, now).await
+}
+
+async fn jobs_with_drills(e: &Engine) -> Result<Vec<Job>, bulwark_catalog::CatalogError> {
+    Ok(e.catalog()
+        .list_jobs(&JobFilter {
+            paused: Some(false),
+            ..JobFilter::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|j| j.drill_schedule.is_some())
+        .collect())
+}
+
+/// Queues the restore drills that are due. A job with no good archive yet is passed over (its
+/// health already says so); a drill still pending or running is not doubled.
+async fn drills(
+    e: &Engine,
+    jobs: &[Job],
+    now: DateTime<Utc>,
+) -> Result<(), bulwark_catalog::CatalogError> {
+    for job in jobs {
+        let Some(schedule) = &job.drill_schedule else {
+            continue;
+        };
+        let Some(last) = job.drill_fired_at else {
+            e.catalog()
+                .set_drill_fired(job.uuid, now.timestamp())
+                .await?;
+            continue;
+        };
+        let Ok(spec) = schedule.timespec.parse::<Schedule>() else {
+            continue;
+        };
+        let due = DateTime::<Utc>::from_timestamp(last, 0)
+            .and_then(|l| spec.next_after(l, e.config().tz));
+        if due.is_none_or(|d| d > now) {
+            continue;
+        }
+        if e.catalog().drill_active(job.uuid).await? {
+            tracing::info!(job = %job.uuid, name = %job.name, "Scheduled drill skipped: the previous one is still pending or running.");
+        } else {
+            match e
+                .catalog()
+                .request_drill(job.uuid, SYSTEM, now.timestamp())
+                .await?
+            {
+                bulwark_catalog::DrillRequest::Queued(task) => {
+                    tracing::info!(job = %job.uuid, name = %job.name, task = %task, "Scheduled drill queued.");
+                    e.wake();
+                }
+                _ => {
+                    tracing::info!(job = %job.uuid, name = %job.name, "Scheduled drill skipped: the job has no good archive yet.");
+                }
+            }
+        }
+        e.catalog()
+            .set_drill_fired(job.uuid, now.timestamp())
+            .await?;
+    }
+    Ok(())
 }
 
 /// Queues the prunes and checks of repository stores that are due.

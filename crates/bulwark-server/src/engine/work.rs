@@ -48,6 +48,7 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
         TaskOp::Restore => super::restore::restore(e, &task, &run, &log).await,
         TaskOp::Purge => super::restore::purge(e, &task, &log).await,
         TaskOp::Check | TaskOp::Prune => super::maintain::run(e, &task, &run, &log).await,
+        TaskOp::Drill => super::drill::drill(e, &task, &run, &log).await,
     };
     drop(log);
     let _ = writer.await;
@@ -139,7 +140,7 @@ impl Resolved {
 }
 
 /// Finds an installed plugin by name and checks, by its `info`, that it can play `role`.
-async fn resolve(
+pub(super) async fn resolve(
     e: &Engine,
     name: &str,
     sealed_endpoint: &str,

@@ -22,19 +22,23 @@ pub enum Event {
     RestoreFailed,
     /// A store's check found damage or could not run.
     CheckFailed,
+    /// A restore drill failed: the archive could not be restored, or what came back is not
+    /// what was backed up.
+    DrillFailed,
     /// A test send, asked for by a person.
     Test,
 }
 
 impl Event {
     /// The events a channel can choose (a test goes to the channel asked, whatever it chose).
-    pub const CHOOSABLE: [Event; 6] = [
+    pub const CHOOSABLE: [Event; 7] = [
         Event::BackupFailed,
         Event::JobLate,
         Event::JobRecovered,
         Event::RestoreDone,
         Event::RestoreFailed,
         Event::CheckFailed,
+        Event::DrillFailed,
     ];
 
     /// Its name in the API and in documents sent.
@@ -46,6 +50,7 @@ impl Event {
             Event::RestoreDone => "restore_done",
             Event::RestoreFailed => "restore_failed",
             Event::CheckFailed => "check_failed",
+            Event::DrillFailed => "drill_failed",
             Event::Test => "test",
         }
     }
@@ -64,6 +69,7 @@ impl Event {
             Event::JobRecovered,
             Event::RestoreFailed,
             Event::CheckFailed,
+            Event::DrillFailed,
         ]
         .iter()
         .map(|e| e.as_str().to_string())

@@ -73,10 +73,11 @@ fn check_rpo(rpo: Option<i64>) -> ApiResult<()> {
 /// A job as the API shows it, with its health: its last runs, its RPO and its next run.
 pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
     let runs = st.catalog.job_runs(j.uuid).await?;
+    let drill_of = j.clone();
     let a = crate::jobhealth::assess(&j, &runs, st.clock.now(), st.tz, st.mode);
     let (effective_rpo, health) = (a.effective_rpo, a.health);
     let next_run = a.next_run.map(|t| format_epoch(t.timestamp()));
-    Ok(JobResponse {
+    let mut r = JobResponse {
         uuid: j.uuid.0,
         name: j.name,
         summary: j.summary,
@@ -110,7 +111,17 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
             archive_uuid: archive.0,
         }),
         next_run,
-    })
+        drill_schedule_uuid: None,
+        drill_schedule: None,
+        drill_target_uuid: None,
+        drill_target_name: None,
+        next_drill: None,
+        last_verified: None,
+        rto: None,
+        last_drill: None,
+    };
+    super::drills::fill(st, &drill_of, &mut r).await?;
+    Ok(r)
 }
 
 /// Lists jobs.
@@ -164,8 +175,15 @@ async fn create_job(
     let priority = req.priority.unwrap_or(DEFAULT_PRIORITY);
     check_priority(priority)?;
     check_rpo(req.rpo)?;
+    let (drill_schedule, drill_target) = (
+        req.drill_schedule.map(Into::into),
+        req.drill_target.map(Into::into),
+    );
+    super::drills::check_drill(&st, None, req.target.into(), drill_schedule, drill_target).await?;
     let fields = JobFields {
         rpo: req.rpo,
+        drill_schedule,
+        drill_target,
         name: req.name,
         summary: req.summary.unwrap_or_default(),
         priority,
@@ -223,8 +241,22 @@ async fn update_job(
     let priority = req.priority.unwrap_or(old.priority);
     check_priority(priority)?;
     check_rpo(req.rpo)?;
+    let (drill_schedule, drill_target) = (
+        req.drill_schedule.map(Into::into),
+        req.drill_target.map(Into::into),
+    );
+    super::drills::check_drill(
+        &st,
+        Some(id),
+        req.target.into(),
+        drill_schedule,
+        drill_target,
+    )
+    .await?;
     let fields = JobFields {
         rpo: req.rpo,
+        drill_schedule,
+        drill_target,
         name: req.name,
         summary: req.summary,
         priority,

@@ -4,6 +4,7 @@
 mod archives;
 mod audit;
 mod auth;
+mod drills;
 mod files;
 mod jobs;
 mod meta;
@@ -55,6 +56,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(targets::router())
         .merge(stores::router())
         .merge(jobs::router())
+        .merge(drills::router())
         .merge(archives::router())
         .merge(tasks::router())
         .merge(meta::router())

@@ -23,6 +23,7 @@
 //! Cluster and TLS are not supported yet.
 
 pub mod rdb;
+mod verify;
 
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -469,6 +470,14 @@ impl TargetPlugin for Redis {
         );
         debug_assert_eq!(census.keys, restored);
         Ok(())
+    }
+
+    fn verify(&self, ep: &Endpoint, input: &mut dyn Read, log: &mut dyn Write) -> Result<()> {
+        verify::verify(ep, input, log)
+    }
+
+    fn wipe(&self, ep: &Endpoint, log: &mut dyn Write) -> Result<()> {
+        verify::wipe(ep, log)
     }
 }
 

@@ -137,6 +137,15 @@ pub struct JobArgs {
     /// `36h`; seconds; default twice the longest gap between two runs of its schedule).
     #[arg(long, value_name = "DURATION")]
     pub rpo: Option<String>,
+    /// When restore drills run: its newest good archive restored into the drill target (or a
+    /// temporary directory, for fs and sqlite jobs) and verified. A schedule's name; "" for
+    /// none (edit).
+    #[arg(long, value_name = "SCHEDULE", add = super::complete::schedules())]
+    pub drill_schedule: Option<String>,
+    /// The scratch target drills restore into and wipe: same plugin, backed up by no job. ""
+    /// for none (edit).
+    #[arg(long, value_name = "TARGET", add = super::complete::targets())]
+    pub drill_target: Option<String>,
     /// Paused: it runs only when asked (`bulwark run job`).
     #[arg(long, conflicts_with = "unpaused")]
     pub paused: bool,
@@ -590,6 +599,14 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
                 body.insert(key.into(), c.uuid_of(kind, &r)?.into());
             }
             body.insert("paused".into(), a.paused.into());
+            for (kind, key, given) in [
+                (Kind::Schedule, "drill_schedule", &a.drill_schedule),
+                (Kind::Target, "drill_target", &a.drill_target),
+            ] {
+                if let Some(r) = given.as_deref().filter(|r| !r.is_empty()) {
+                    body.insert(key.into(), c.uuid_of(kind, r)?.into());
+                }
+            }
             if let Some(r) = &a.rpo {
                 body.insert("rpo".into(), seconds(r)?.into());
             }
@@ -786,6 +803,8 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                     || refs_given
                     || a.priority.is_some()
                     || a.rpo.is_some()
+                    || a.drill_schedule.is_some()
+                    || a.drill_target.is_some()
                     || a.paused
                     || a.unpaused,
                 &["name", "summary", "priority"],
@@ -806,6 +825,16 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                 (Kind::Retention, "retention", &a.retention),
             ] {
                 body[key] = match given {
+                    Some(r) => c.uuid_of(kind, r)?.into(),
+                    None => cur[format!("{key}_uuid")].clone(),
+                };
+            }
+            for (kind, key, given) in [
+                (Kind::Schedule, "drill_schedule", &a.drill_schedule),
+                (Kind::Target, "drill_target", &a.drill_target),
+            ] {
+                body[key] = match given.as_deref() {
+                    Some("") => Value::Null,
                     Some(r) => c.uuid_of(kind, r)?.into(),
                     None => cur[format!("{key}_uuid")].clone(),
                 };

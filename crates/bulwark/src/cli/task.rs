@@ -1,4 +1,4 @@
-//! `pause`/`unpause`/`paused job`, `run job`, `restore archive`, `cancel task`, and `--wait`:
+//! `pause`/`unpause`/`paused job`, `run job`, `drill job`, `restore archive`, `cancel task`, and `--wait`:
 //! following a task to its end with a progress bar (bytes, throughput, elapsed) on a terminal,
 //! its log when it fails, and exit 0 only when it is done.
 
@@ -117,7 +117,23 @@ pub fn run(reference: &str, start: &Start, conn: &Conn) -> ExitCode {
     })())
 }
 
-/// `bulwark restore archive REF [--to TARGET] [--wait]`.
+/// `bulwark drill job REF [--wait]`.
+pub fn drill(reference: &str, start: &Start, conn: &Conn) -> ExitCode {
+    finish((|| {
+        let c = Client::new(conn)?;
+        let job = c.resolve(Kind::Job, reference)?;
+        let path = format!("/v1/job/{}/drill", encode(&text(&job["uuid"])));
+        let answer = c.send(Method::POST, &path, Some(&start_body(start)))?;
+        started(
+            &c,
+            &answer,
+            &format!("restore drill of job {}", label(&job)),
+            start,
+            conn,
+        )
+    })())
+}
+
 /// How sure the caller is about a restore.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Confirm {

@@ -75,6 +75,7 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("post", "/v1/job/{uuid}/pause"), Operator),
         (("post", "/v1/job/{uuid}/unpause"), Operator),
         (("post", "/v1/job/{uuid}/run"), Operator),
+        (("post", "/v1/job/{uuid}/drill"), Operator),
         (("get", "/v1/archives"), Viewer),
         (("get", "/v1/archive/{uuid}"), Viewer),
         (("put", "/v1/archive/{uuid}"), Operator),

@@ -198,7 +198,7 @@ fn with(endpoint: &Value, key: &str, value: Value) -> Value {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-const PG_SEED: &str = r#"
+pub(crate) const PG_SEED: &str = r#"
 CREATE TABLE people (id serial PRIMARY KEY, name text, note text, born date, data jsonb);
 INSERT INTO people (name, note, born, data) VALUES
   ('Zoë ✓ 名前 🦀', NULL, '1990-01-02', '{"a": [1, null, "ü"]}'),
@@ -398,7 +398,7 @@ async fn postgres_one_database_and_the_whole_cluster() {
 // ---------------------------------------------------------------------------------------------
 // MySQL / MariaDB
 
-fn mysql_seed() -> String {
+pub(crate) fn mysql_seed() -> String {
     let mut s = String::from(
         r#"CREATE DATABASE shop;
 USE shop;

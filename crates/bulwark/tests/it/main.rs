@@ -12,6 +12,8 @@ mod cli_edges;
 mod common;
 mod databases;
 mod dist;
+mod drill_databases;
+mod drills;
 mod engine;
 mod health;
 mod hygiene;

@@ -14,7 +14,7 @@ async fn status_reports_health() {
     assert_eq!(s["mode"], "normal");
     assert_eq!(s["catalog"]["kind"], "sqlite");
     assert_eq!(s["catalog"]["ok"], true);
-    assert_eq!(s["catalog"]["schema_version"], 7);
+    assert_eq!(s["catalog"]["schema_version"], 8);
     assert!(s["uptime_seconds"].is_u64());
     // The log goes to a file here: no colour codes in it.
     assert!(d.log().contains("Daemon started."));
@@ -79,6 +79,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/job/{uuid}/pause"),
     ("post", "/v1/job/{uuid}/unpause"),
     ("post", "/v1/job/{uuid}/run"),
+    ("post", "/v1/job/{uuid}/drill"),
     ("get", "/v1/archives"),
     ("get", "/v1/archive/{uuid}"),
     ("put", "/v1/archive/{uuid}"),

@@ -15,6 +15,8 @@
 //! The connection goes to the tools in `PG*` environment variables: the password is in
 //! `PGPASSWORD`, never on a command line.
 
+mod verify;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -266,6 +268,14 @@ impl TargetPlugin for Postgres {
                 "this backup holds one database (pg_dump's custom format); restore it into a target that names a database",
             )),
         }
+    }
+
+    fn verify(&self, ep: &Endpoint, input: &mut dyn Read, log: &mut dyn Write) -> Result<()> {
+        self.check_restored(ep, input, log)
+    }
+
+    fn wipe(&self, ep: &Endpoint, log: &mut dyn Write) -> Result<()> {
+        self.drop_restored(ep, log)
     }
 }
 

@@ -15,6 +15,8 @@
 //! Credentials reach the tools in a temporary option file (mode 0600, removed afterwards) named
 //! by `--defaults-extra-file`; the password is never on a command line.
 
+mod verify;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -283,6 +285,14 @@ impl TargetPlugin for Mysql {
         };
         let _ = writeln!(log, "restored {what} at {}", c.at());
         Ok(())
+    }
+
+    fn verify(&self, ep: &Endpoint, input: &mut dyn Read, log: &mut dyn Write) -> Result<()> {
+        verify::verify(ep, input, log)
+    }
+
+    fn wipe(&self, ep: &Endpoint, log: &mut dyn Write) -> Result<()> {
+        verify::wipe(ep, log)
     }
 }
 
