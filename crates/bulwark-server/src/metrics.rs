@@ -104,6 +104,7 @@ struct JobRow {
     health: Health,
     rpo: i64,
     figures: bulwark_catalog::JobFigures,
+    drills: bulwark_catalog::JobDrills,
 }
 
 impl JobRow {
@@ -112,6 +113,47 @@ impl JobRow {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect()
+    }
+}
+
+/// What the jobs' restore drills found: when one last passed, its RTO, and whether the newest
+/// failed.
+fn drill_families(out: &mut Out, jobs: &[JobRow]) {
+    out.family(
+        "bulwark_job_last_verified_timestamp_seconds",
+        "gauge",
+        "When a restore drill of the job last passed (Unix time); absent before its first.",
+    );
+    for j in jobs {
+        if let Some(d) = &j.drills.last_passed {
+            let name = "bulwark_job_last_verified_timestamp_seconds";
+            out.sample(name, &j.labels(), d.finished_at as f64);
+        }
+    }
+    out.family(
+        "bulwark_job_rto_seconds",
+        "gauge",
+        "The time to restore the last passed drill of the job measured.",
+    );
+    for j in jobs {
+        if let Some(rto) = j.drills.last_passed.as_ref().and_then(|d| d.rto) {
+            out.sample("bulwark_job_rto_seconds", &j.labels(), rto);
+        }
+    }
+    out.family(
+        "bulwark_job_drill_failing",
+        "gauge",
+        "1 when the job's newest restore drill failed, 0 when it did not; absent before its first.",
+    );
+    for j in jobs {
+        if let Some(d) = &j.drills.last {
+            let failed = d.outcome == bulwark_catalog::DrillOutcome::Failed;
+            out.sample(
+                "bulwark_job_drill_failing",
+                &j.labels(),
+                if failed { 1.0 } else { 0.0 },
+            );
+        }
     }
 }
 
@@ -145,6 +187,7 @@ pub async fn render(st: &AppState) -> Result<String, bulwark_catalog::CatalogErr
             health: a.health,
             rpo: a.effective_rpo,
             figures: figures.remove(&j.uuid.to_string()).unwrap_or_default(),
+            drills: st.catalog.job_drills(j.uuid).await?,
         });
     }
     type Pick = fn(&bulwark_catalog::JobFigures) -> Option<i64>;
@@ -217,6 +260,7 @@ pub async fn render(st: &AppState) -> Result<String, bulwark_catalog::CatalogErr
     for j in &jobs {
         out.sample("bulwark_job_rpo_seconds", &j.labels(), j.rpo as f64);
     }
+    drill_families(&mut out, &jobs);
 
     let counts = st.catalog.task_counts().await?;
     out.family(

@@ -162,6 +162,18 @@ async fn an_fs_job_drills_into_a_temporary_directory_and_into_a_scratch_target()
     );
     assert_eq!(t["target_uuid"], st.as_str());
     let verified = d.get_ok(&format!("/v1/job/{}", w.job)).await.unwrap()["last_verified"].clone();
+    let drill_gauge = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with("bulwark_job_drill_failing{") && l.contains(&w.job))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    let m = d.text("/metrics").await.unwrap().1;
+    assert_eq!(drill_gauge(&m).as_deref(), Some("0"), "{m}");
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("bulwark_job_rto_seconds{") && l.contains(&w.job)),
+        "{m}"
+    );
 
     // A damaged repository: the drill fails, says why in one line, and a webhook is told.
     let mut receiver = Webhook::on(free_port());
@@ -462,4 +474,83 @@ async fn a_sqlite_job_drills_on_its_schedule() {
         409,
         "jobs",
     );
+}
+
+#[tokio::test]
+async fn the_cli_sets_drills_and_runs_one() {
+    use crate::cli::{cli, fails};
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    tree(&src);
+    let d = engine_daemon("").await;
+    let w = wire(
+        &d,
+        ("fs", json!({"base_dir": src})),
+        ("fs", json!({"base_dir": work.path().join("blobs")})),
+        3600,
+    )
+    .await;
+    let job = d.get_ok(&format!("/v1/job/{}", w.job)).await.unwrap();
+    let name = job["name"].as_str().unwrap();
+    let err = fails(&d, &["drill", "job", name]);
+    assert!(err.contains("no good archive"), "{err}");
+    backup_archive(&d, &w.job).await;
+    let scratch = work.path().join("scratch");
+    let (code, _, err) = cli(
+        &d,
+        &[
+            "create",
+            "target",
+            "--name",
+            "scratch",
+            "--plugin",
+            "fs",
+            "--set",
+            &format!("base_dir={}", scratch.display()),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(
+        &d,
+        &[
+            "edit",
+            "job",
+            name,
+            "--drill-target",
+            "scratch",
+            "--drill-schedule",
+            job["schedule_name"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let j = d.get_ok(&format!("/v1/job/{}", w.job)).await.unwrap();
+    assert_eq!(j["drill_target_name"], "scratch");
+    assert_eq!(j["drill_schedule"], "daily at 4:00");
+    let (code, out, err) = cli(&d, &["drill", "job", name, "--wait"]);
+    assert_eq!(code, 0, "{out} {err}");
+    let (code, out, _) = cli(&d, &["show", "job", name]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("last_verified") && out.contains("outcome") && out.contains("passed"),
+        "{out}"
+    );
+    let (code, _, err) = cli(
+        &d,
+        &[
+            "edit",
+            "job",
+            name,
+            "--drill-target",
+            "",
+            "--drill-schedule",
+            "",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let j = d.get_ok(&format!("/v1/job/{}", w.job)).await.unwrap();
+    assert!(
+        j["drill_target_uuid"].is_null() && j["drill_schedule_uuid"].is_null(),
+        "{j}"
+    );
+    assert!(walk(&scratch).is_empty());
 }
