@@ -545,7 +545,9 @@ fn run_server(config_file: Option<PathBuf>) -> ExitCode {
         let server = bulwark_server::Server::start(config).await?;
         let url = server.url();
         // The first line on stdout says where to reach the daemon; tools and tests read it.
-        println!("Bulwark API listening on {url}/v1 (OpenAPI: {url}/v1/openapi.json)");
+        println!(
+            "Bulwark API listening on {url}/v1 (OpenAPI: {url}/v1/openapi.json); web UI on {url}/"
+        );
         if server.needs_first_user().await {
             eprintln!(
                 "No user exists yet: every call that needs a login is refused. Create the first admin on this host with: bulwark user add NAME --role admin --password-stdin{}",

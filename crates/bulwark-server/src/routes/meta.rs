@@ -110,14 +110,3 @@ async fn status(
     };
     (code, Json(body))
 }
-
-/// `GET /`: where things are.
-pub(super) async fn index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!(
-            "Bulwark {}\nAPI: /v1 (see /v1/openapi.json)\nHealth: /v1/status\n",
-            env!("CARGO_PKG_VERSION")
-        ),
-    )
-}

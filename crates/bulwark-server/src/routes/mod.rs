@@ -180,9 +180,16 @@ fn limits_in_force(doc: &utoipa::openapi::OpenApi, minimum_expiry: i64) -> serde
     v
 }
 
-/// Builds the whole router: every `/v1` route, `/v1/openapi.json`, and JSON answers for unknown
-/// routes and methods, behind the access guard.
+/// Builds the whole router: every `/v1` route, `/v1/openapi.json` and `/metrics` behind the
+/// access guard, with JSON answers for unknown routes and methods; and the web UI's pages, which
+/// read everything through that same guarded router, in process, as the signed-in user.
 pub fn router(state: AppState) -> Router {
+    let clock = state.clock.clone();
+    let api = api_router(state);
+    bulwark_ui::router(api.clone(), clock).merge(api)
+}
+
+fn api_router(state: AppState) -> Router {
     let (router, mut openapi) = api().split_for_parts();
     document_access(&mut openapi);
     let openapi = std::sync::Arc::new(limits_in_force(&openapi, state.minimum_expiry));
@@ -194,7 +201,6 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/", axum::routing::get(meta::index))
         .route("/metrics", axum::routing::get(metrics))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
         .method_not_allowed_fallback(|| async {

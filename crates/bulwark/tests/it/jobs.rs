@@ -23,6 +23,9 @@ async fn job_show_carries_joined_fields() {
         "agent": "127.0.0.1:5444",
         "rpo": null, "effective_rpo": 2 * 86400, "health": "never",
         "last_run": null, "last_success": null,
+        "drill_schedule": null, "drill_schedule_uuid": null, "drill_target_name": null,
+        "drill_target_uuid": null, "next_drill": null, "last_verified": null, "rto": null,
+        "last_drill": null,
     });
     assert_eq!(j, want);
     let mut list = d.get_ok("/v1/jobs").await.unwrap();

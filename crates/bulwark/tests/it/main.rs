@@ -35,5 +35,6 @@ mod security;
 mod servers;
 mod tasks;
 mod tls;
+mod ui;
 mod usage;
 mod validation;

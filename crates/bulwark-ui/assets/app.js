@@ -1,0 +1,169 @@
+// Bulwark's web UI script. Every action it takes is a call of the /v1 API, made by this
+// browser with its own session cookie and CSRF token: run, pause, cancel, restore, sign in
+// and out. It also keeps pages current without a reload: parts marked data-refresh are
+// re-read from the server, and a running task's log follows /v1/task/{uuid}/log from the
+// byte it has, so a dropped connection resumes where it stopped. Text from the server is
+// only ever inserted as text, never as HTML.
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function notice(text) {
+  const n = document.getElementById('notice');
+  if (!n) return;
+  n.textContent = text;
+  n.hidden = !text;
+}
+
+async function call(method, url, body) {
+  const headers = { 'X-CSRF-Token': csrf() };
+  const init = { method, credentials: 'same-origin', headers };
+  if (method !== 'GET' && method !== 'DELETE') {
+    headers['Content-Type'] = 'application/json';
+    init.body = body ?? '{}';
+  }
+  const res = await fetch(url, init);
+  let data = null;
+  try { data = await res.json(); } catch { data = null; }
+  if (!res.ok) throw new Error(data?.error ?? `${res.status} ${res.statusText}`);
+  return data;
+}
+
+document.addEventListener('click', async (e) => {
+  const b = e.target.closest('button[data-post]');
+  if (b) {
+    e.preventDefault();
+    b.disabled = true;
+    notice('');
+    try {
+      const d = await call(b.dataset.method ?? 'POST', b.dataset.post, b.dataset.body);
+      if ('follow' in b.dataset && d?.task_uuid) location.assign(`/tasks/${d.task_uuid}`);
+      else location.reload();
+    } catch (err) {
+      notice(err.message);
+      b.disabled = false;
+    }
+    return;
+  }
+  if (e.target.closest('[data-signout]')) {
+    try { await call('POST', '/v1/auth/logout', '{}'); } catch { /* signed out anyway */ }
+    location.assign('/login');
+  }
+});
+
+const login = document.querySelector('form[data-login]');
+login?.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = new FormData(login);
+  notice('');
+  try {
+    await call('POST', '/v1/auth/login', JSON.stringify({ username: f.get('username'), password: f.get('password') }));
+    location.assign('/');
+  } catch (err) {
+    notice(err.message);
+  }
+});
+
+// A restore over the archive's own target is confirmed by typing the target's name.
+for (const input of document.querySelectorAll('input[data-confirm-for]')) {
+  const button = document.getElementById(input.dataset.confirmFor);
+  const check = () => { button.disabled = input.value.trim() !== input.dataset.expect; };
+  input.addEventListener('input', check);
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !button.disabled) button.click();
+  });
+  check();
+}
+
+// Parts of a page that are read again from the server while it is open.
+for (const el of document.querySelectorAll('[data-refresh][id]')) {
+  const every = Math.max(2, Number(el.dataset.refresh) || 10) * 1000;
+  setInterval(async () => {
+    if (document.hidden || el.contains(document.activeElement)) return;
+    try {
+      const res = await fetch(location.href, { credentials: 'same-origin' });
+      if (!res.ok || res.redirected) return;
+      const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+      const fresh = doc.getElementById(el.id);
+      if (fresh) el.replaceChildren(...fresh.childNodes);
+    } catch { /* try again at the next turn */ }
+  }, every);
+}
+
+// A task's state word, icon and colour, as the server renders them.
+const TONES = {
+  done: ['✓', 'ok'], failed: ['✗', 'bad'], canceled: ['!', 'warn'],
+  running: ['▶', 'busy'], pending: ['…', 'busy'],
+};
+
+function badge(state) {
+  const [icon, tone] = TONES[state] ?? ['–', 'idle'];
+  const b = document.createElement('span');
+  b.className = `badge ${tone}`;
+  const i = document.createElement('span');
+  i.setAttribute('aria-hidden', 'true');
+  i.textContent = icon;
+  b.append(i, ` ${state.charAt(0).toUpperCase()}${state.slice(1)}`);
+  return b;
+}
+
+function human(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n; let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+async function watchTask(id) {
+  const status = document.querySelector(`[data-task-status="${id}"]`);
+  const moved = document.querySelector('[data-task-bytes]');
+  const rate = document.querySelector('[data-task-rate]');
+  let last = null;
+  for (;;) {
+    await sleep(1000);
+    let t;
+    try { t = await call('GET', `/v1/task/${id}`); } catch { continue; }
+    status?.replaceChildren(badge(t.status));
+    if (t.bytes !== null && t.bytes !== undefined && moved) {
+      moved.textContent = human(t.bytes);
+      const now = performance.now();
+      if (last && rate) rate.textContent = `(${human(Math.max(0, (t.bytes - last.bytes) / ((now - last.at) / 1000)))}/s)`;
+      last = { bytes: t.bytes, at: now };
+    }
+    if (!['pending', 'running'].includes(t.status)) {
+      document.querySelector('[data-task-cancel]')?.remove();
+      if (rate) rate.textContent = '';
+      return;
+    }
+  }
+}
+
+async function followLog(log) {
+  const id = log.dataset.logFor;
+  let offset = Number(log.dataset.offset) || 0;
+  const decoder = new TextDecoder();
+  for (let tries = 0; tries < 10000; tries += 1) {
+    try {
+      const res = await fetch(`/v1/task/${id}/log?offset=${offset}&follow=t`, { credentials: 'same-origin' });
+      if (!res.ok) throw new Error(String(res.status));
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        offset += value.length;
+        const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+        log.append(decoder.decode(value, { stream: true }));
+        if (atEnd) log.scrollTop = log.scrollHeight;
+      }
+      return;
+    } catch {
+      await sleep(2000);
+    }
+  }
+}
+
+const log = document.querySelector('pre[data-log-for]');
+if (log && log.dataset.live === 'true') {
+  followLog(log);
+  watchTask(log.dataset.logFor);
+}
