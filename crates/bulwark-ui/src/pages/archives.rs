@@ -138,6 +138,21 @@ pub(crate) struct Pick {
     target: Option<String>,
 }
 
+/// A sentence: a capital first, a full stop last.
+fn sentence(s: &str) -> String {
+    let s = s.trim();
+    let mut out: String = s
+        .chars()
+        .take(1)
+        .flat_map(char::to_uppercase)
+        .chain(s.chars().skip(1))
+        .collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
 /// What the review says of the destination's endpoint: its host, port, database, directory or
 /// file (secrets are already redacted by the API).
 fn where_it_goes(endpoint: &str) -> Vec<(String, String)> {
@@ -229,6 +244,10 @@ pub(crate) async fn restore(
             Err(f) => (None, f.message().to_string()),
         }
     };
+    let preview = preview.map(|mut p| {
+        p.effect = sentence(&p.effect);
+        p
+    });
     Ok(render(&Restore {
         c: Chrome::new(&s, "Restore", "/archives"),
         place: preview

@@ -36,5 +36,6 @@ mod servers;
 mod tasks;
 mod tls;
 mod ui;
+mod ui_browser;
 mod usage;
 mod validation;
