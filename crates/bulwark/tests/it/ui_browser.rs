@@ -30,6 +30,49 @@ fn tree(dir: &Path) {
     std::fs::write(dir.join("docs/readme.txt"), "keep me").unwrap();
 }
 
+/// Gives a job, and its target and store, names a person would (for the screenshots).
+async fn rename(d: &bulwark_testkit::TestDaemon, job: &str, name: &str, target: &str, store: &str) {
+    let j = d.get_ok(&format!("/v1/job/{job}")).await.unwrap();
+    let body = json!({"name": name, "summary": "", "store": j["store_uuid"], "target": j["target_uuid"],
+        "retention": j["retention_uuid"], "schedule": j["schedule_uuid"]});
+    assert_eq!(
+        d.put(&format!("/v1/job/{job}"), &body).await.unwrap().0,
+        200
+    );
+    let t = d
+        .get_ok(&format!(
+            "/v1/target/{}",
+            j["target_uuid"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    let body = json!({"name": target, "summary": "", "plugin": t["plugin"], "endpoint": t["endpoint"], "agent": t["agent"]});
+    assert_eq!(
+        d.put(
+            &format!("/v1/target/{}", t["uuid"].as_str().unwrap()),
+            &body
+        )
+        .await
+        .unwrap()
+        .0,
+        200
+    );
+    let st = d
+        .get_ok(&format!("/v1/store/{}", j["store_uuid"].as_str().unwrap()))
+        .await
+        .unwrap();
+    let body =
+        json!({"name": store, "summary": "", "plugin": st["plugin"], "endpoint": st["endpoint"]});
+    let (status, b) = d
+        .put(
+            &format!("/v1/store/{}", st["uuid"].as_str().unwrap()),
+            &body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{b}");
+}
+
 #[tokio::test]
 async fn the_ui_in_a_real_browser() {
     if !have("/usr/bin/chromium", "chromium")
@@ -61,6 +104,23 @@ async fn the_ui_in_a_real_browser() {
         ("fs", json!({"base_dir": src})),
         ("fs", json!({"base_dir": work.path().join("b3")})),
         3600,
+    )
+    .await;
+    rename(
+        &d,
+        &sleepy.job,
+        "orders-db nightly",
+        "orders-db",
+        "local disk",
+    )
+    .await;
+    rename(&d, &slow.job, "media hourly", "media", "archive disk").await;
+    rename(
+        &d,
+        &files.job,
+        "web-files nightly",
+        "web-files",
+        "backup disk",
     )
     .await;
     let archive = backup_archive(&d, &files.job).await;
