@@ -38,6 +38,7 @@ document.addEventListener('click', async (e) => {
     try {
       const d = await call(b.dataset.method ?? 'POST', b.dataset.post, b.dataset.body);
       if ('follow' in b.dataset && d?.task_uuid) location.assign(`/tasks/${d.task_uuid}`);
+      else if (b.dataset.then) location.assign(b.dataset.then);
       else location.reload();
     } catch (err) {
       notice(err.message);
@@ -50,6 +51,65 @@ document.addEventListener('click', async (e) => {
     location.assign('/login');
   }
 });
+
+// Forms of targets and stores: the endpoint is gathered field by field as the plugin's info
+// types them; a stored secret left empty is sent as <redacted>, which keeps it.
+function endpointOf(form) {
+  const ep = {};
+  for (const el of form.querySelectorAll('[data-endpoint]')) {
+    const key = el.dataset.endpoint;
+    const type = el.dataset.type;
+    if (type === 'bool') {
+      if (el.checked) ep[key] = true;
+    } else if (type === 'list') {
+      const items = el.value.split('\n').map((v) => v.trim()).filter((v) => v);
+      if (items.length) ep[key] = items;
+    } else if (el.value === '') {
+      if ('kept' in el.dataset) ep[key] = '<redacted>';
+    } else if (type === 'port' || type === 'number') {
+      ep[key] = Number(el.value);
+    } else {
+      ep[key] = el.value;
+    }
+  }
+  return ep;
+}
+
+function showValidation(v) {
+  const out = document.getElementById('validated');
+  if (!out) return;
+  const ok = v.valid === true;
+  out.className = `status ${ok ? 'ok' : v.valid === false ? 'bad' : 'warn'}`;
+  out.textContent = `${ok ? '✓ It works' : v.valid === false ? '✗ It does not work' : '! Unknown (the plugin cannot check)'}: ${v.output || v.exit}`;
+}
+
+for (const form of document.querySelectorAll('form[data-api-form]')) {
+  const kind = form.dataset.kind;
+  const uuid = form.dataset.uuid;
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    notice('');
+    const body = { plugin: form.dataset.plugin, endpoint: endpointOf(form) };
+    for (const el of form.querySelectorAll('[data-field]')) body[el.dataset.field] = el.value;
+    try {
+      const made = uuid
+        ? await call('PUT', `/v1/${kind}/${uuid}`, JSON.stringify(body))
+        : await call('POST', `/v1/${kind}s`, JSON.stringify(body));
+      location.assign(`/${kind}s/${uuid || made.uuid}`);
+    } catch (err) {
+      notice(err.message);
+    }
+  });
+  form.querySelector('[data-validate]')?.addEventListener('click', async () => {
+    try {
+      showValidation(await call('POST', `/v1/plugin/${form.dataset.plugin}/validate`, JSON.stringify({ endpoint: endpointOf(form) })));
+    } catch (err) { notice(err.message); }
+  });
+  const saved = form.querySelector('[data-validate-saved]');
+  saved?.addEventListener('click', async () => {
+    try { showValidation(await call('POST', saved.dataset.validateSaved, '{}')); } catch (err) { notice(err.message); }
+  });
+}
 
 const login = document.querySelector('form[data-login]');
 login?.addEventListener('submit', async (e) => {

@@ -5,6 +5,7 @@
 
 mod archives;
 mod dashboard;
+mod forms;
 mod jobs;
 mod login;
 mod resources;
@@ -30,7 +31,11 @@ pub const PATHS: &[&str] = &[
     "/archives/{uuid}",
     "/archives/{uuid}/restore",
     "/targets",
+    "/targets/new",
+    "/targets/{uuid}",
     "/stores",
+    "/stores/new",
+    "/stores/{uuid}",
     "/schedules",
     "/retention",
 ];
@@ -48,7 +53,11 @@ pub(crate) fn routes() -> Router<Ui> {
         .route("/archives/{uuid}", get(archives::detail))
         .route("/archives/{uuid}/restore", get(archives::restore))
         .route("/targets", get(resources::targets))
+        .route("/targets/new", get(forms::new_target))
+        .route("/targets/{uuid}", get(forms::target))
         .route("/stores", get(resources::stores))
+        .route("/stores/new", get(forms::new_store))
+        .route("/stores/{uuid}", get(forms::store))
         .route("/schedules", get(resources::schedules))
         .route("/retention", get(resources::retention))
 }

@@ -15,6 +15,11 @@ use crate::format::{bytes, span, until};
 struct List {
     c: Chrome,
     heading: String,
+    /// Where each row's first cell leads; empty for nowhere.
+    links: Vec<String>,
+    /// A link to make a new one, for those who may.
+    new_link: String,
+    new_label: &'static str,
     intro: String,
     columns: Vec<&'static str>,
     rows: Vec<Vec<String>>,
@@ -27,6 +32,16 @@ pub(crate) async fn targets(State(ui): State<Ui>, headers: HeaderMap) -> PageRes
     Ok(render(&List {
         c: Chrome::new(&s, "Targets", "/targets"),
         heading: "Targets".into(),
+        links: list
+            .iter()
+            .map(|t| format!("/targets/{}", t.uuid))
+            .collect(),
+        new_link: if s.may("admin") {
+            "/targets/new".into()
+        } else {
+            String::new()
+        },
+        new_label: "New target",
         intro: "What is backed up: a data system and how to reach it. Secrets are never shown."
             .into(),
         columns: vec!["Name", "Plugin", "Endpoint", "Summary"],
@@ -44,6 +59,13 @@ pub(crate) async fn stores(State(ui): State<Ui>, headers: HeaderMap) -> PageResu
     Ok(render(&List {
         c: Chrome::new(&s, "Stores", "/stores"),
         heading: "Stores".into(),
+        links: list.iter().map(|t| format!("/stores/{}", t.uuid)).collect(),
+        new_link: if s.may("admin") {
+            "/stores/new".into()
+        } else {
+            String::new()
+        },
+        new_label: "New store",
         intro: "Where archives are kept.".into(),
         columns: vec![
             "Name",
@@ -77,6 +99,9 @@ pub(crate) async fn schedules(State(ui): State<Ui>, headers: HeaderMap) -> PageR
     Ok(render(&List {
         c: Chrome::new(&s, "Schedules", "/schedules"),
         heading: "Schedules".into(),
+        links: Vec::new(),
+        new_link: String::new(),
+        new_label: "",
         intro: "When jobs run, in words.".into(),
         columns: vec!["Name", "When", "Next run", "Summary"],
         rows: list
@@ -99,6 +124,9 @@ pub(crate) async fn retention(State(ui): State<Ui>, headers: HeaderMap) -> PageR
     Ok(render(&List {
         c: Chrome::new(&s, "Retention", "/retention"),
         heading: "Retention policies".into(),
+        links: Vec::new(),
+        new_link: String::new(),
+        new_label: "",
         intro: "How long archives are kept.".into(),
         columns: vec!["Name", "Keeps archives for", "Summary"],
         rows: list

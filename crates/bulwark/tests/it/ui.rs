@@ -59,6 +59,8 @@ struct World {
     _work: tempfile::TempDir,
     d: TestDaemon,
     job: String,
+    target: String,
+    store: String,
     task: String,
     archive: String,
 }
@@ -93,6 +95,8 @@ async fn world() -> World {
         task: tasks[0]["uuid"].as_str().unwrap().to_string(),
         archive: archive["uuid"].as_str().unwrap().to_string(),
         job: w.job,
+        target: w.target,
+        store: w.store,
         _work: work,
         d,
     }
@@ -110,7 +114,13 @@ fn pages(w: &World) -> Vec<String> {
         format!("/archives/{}", w.archive),
         format!("/archives/{}/restore", w.archive),
         "/targets".into(),
+        "/targets/new".into(),
+        "/targets/new?plugin=fs".into(),
+        "/targets/new?plugin=postgres".into(),
+        format!("/targets/{}", w.target),
         "/stores".into(),
+        "/stores/new?plugin=repository".into(),
+        format!("/stores/{}", w.store),
         "/schedules".into(),
         "/retention".into(),
     ]

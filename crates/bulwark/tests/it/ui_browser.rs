@@ -146,6 +146,7 @@ async fn the_ui_in_a_real_browser() {
         "viewer": "watcher", "viewer_password": "watcher pw 123456",
         "sleepy_job": sleepy.job, "slow_job": slow.job, "archive": archive["uuid"],
         "copy_target": copy_target, "copy_name": "orders copy", "own_name": own["name"],
+        "new_target_dir": src, "new_store_dir": work.path().join("b4"),
     });
     let out = Command::new("/usr/bin/python3")
         .arg(suite())
