@@ -314,6 +314,15 @@ pub struct UpdateStore {
     pub prune_schedule: Option<String>,
 }
 
+/// `GET /v1/schedules/check`: a phrase read without saving it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleCheck {
+    /// The phrase in its canonical form.
+    pub when: String,
+    /// Its next runs (UTC), up to five.
+    pub next_runs: Vec<String>,
+}
+
 // ---- jobs ----
 
 /// A job as the API shows it, with its target, store, schedule and retention joined in.

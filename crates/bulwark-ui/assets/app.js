@@ -111,6 +111,48 @@ for (const form of document.querySelectorAll('form[data-api-form]')) {
   });
 }
 
+// Schedules and retention policies: plain fields; a number with data-scale is multiplied
+// (days into seconds).
+for (const form of document.querySelectorAll('form[data-plain-form]')) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    notice('');
+    const body = {};
+    for (const el of form.querySelectorAll('[data-field]')) {
+      body[el.dataset.field] = el.dataset.scale ? Math.round(Number(el.value) * Number(el.dataset.scale)) : el.value;
+    }
+    const uuid = form.dataset.uuid;
+    try {
+      const made = uuid
+        ? await call('PUT', `${form.dataset.item}${uuid}`, JSON.stringify(body))
+        : await call('POST', form.dataset.create, JSON.stringify(body));
+      location.assign(`${form.dataset.list}${uuid || made.uuid}`);
+    } catch (err) {
+      notice(err.message);
+    }
+  });
+}
+
+// A schedule phrase is read by the API as it is typed.
+const when = document.querySelector('input[data-check-when]');
+if (when) {
+  const out = document.getElementById('when-check');
+  let timer = null;
+  const check = async () => {
+    if (!when.value.trim()) { out.textContent = ''; return; }
+    try {
+      const c = await call('GET', `/v1/schedules/check?when=${encodeURIComponent(when.value)}`);
+      out.className = 'status ok';
+      out.textContent = `✓ ${c.when}; next runs (UTC): ${c.next_runs.join(', ')}`;
+    } catch (err) {
+      out.className = 'status bad';
+      out.textContent = `✗ ${err.message}`;
+    }
+  };
+  when.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(check, 300); });
+  check();
+}
+
 const login = document.querySelector('form[data-login]');
 login?.addEventListener('submit', async (e) => {
   e.preventDefault();

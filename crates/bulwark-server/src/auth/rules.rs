@@ -51,6 +51,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
             "GET",
             "/v1/schedules"
             | "/v1/schedule/{uuid}"
+            | "/v1/schedules/check"
             | "/v1/retention"
             | "/v1/retention/{uuid}"
             | "/v1/targets"

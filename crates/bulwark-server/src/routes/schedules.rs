@@ -23,6 +23,44 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_schedules, create_schedule))
         .routes(routes!(get_schedule, update_schedule, delete_schedule))
+        .routes(routes!(check_schedule))
+}
+
+/// `?when=PHRASE`
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct CheckQuery {
+    /// A schedule phrase, as `when` takes it.
+    #[param(min_length = 1, max_length = 500)]
+    when: String,
+}
+
+/// Reads a schedule phrase without saving anything: its canonical form and its next five runs
+/// (UTC), or a 400 that says what is wrong with it. Forms use it to check a phrase as it is
+/// typed.
+#[utoipa::path(get, path = "/v1/schedules/check", tag = "schedules", params(CheckQuery),
+    responses((status = 200, body = bulwark_api::ScheduleCheck), (status = 400, body = ErrorResponse)))]
+async fn check_schedule(
+    State(st): State<AppState>,
+    Query(q): Query<CheckQuery>,
+) -> ApiResult<Json<bulwark_api::ScheduleCheck>> {
+    let spec: Spec = q
+        .when
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("when: {e}")))?;
+    let mut next_runs = Vec::new();
+    let mut at = st.clock.now();
+    while next_runs.len() < 5 {
+        let Some(t) = spec.next_after(at, st.tz) else {
+            break;
+        };
+        next_runs.push(bulwark_core::timefmt::format_epoch(t.timestamp()));
+        at = t;
+    }
+    Ok(Json(bulwark_api::ScheduleCheck {
+        when: spec.to_string(),
+        next_runs,
+    }))
 }
 
 /// `?unused=t|f`

@@ -8,6 +8,7 @@ mod dashboard;
 mod forms;
 mod jobs;
 mod login;
+mod plans;
 mod resources;
 mod tasks;
 
@@ -37,7 +38,11 @@ pub const PATHS: &[&str] = &[
     "/stores/new",
     "/stores/{uuid}",
     "/schedules",
+    "/schedules/new",
+    "/schedules/{uuid}",
     "/retention",
+    "/retention/new",
+    "/retention/{uuid}",
 ];
 
 pub(crate) fn routes() -> Router<Ui> {
@@ -59,7 +64,11 @@ pub(crate) fn routes() -> Router<Ui> {
         .route("/stores/new", get(forms::new_store))
         .route("/stores/{uuid}", get(forms::store))
         .route("/schedules", get(resources::schedules))
+        .route("/schedules/new", get(plans::new_schedule))
+        .route("/schedules/{uuid}", get(plans::schedule))
         .route("/retention", get(resources::retention))
+        .route("/retention/new", get(plans::new_retention))
+        .route("/retention/{uuid}", get(plans::retention))
 }
 
 /// One link of the main navigation.

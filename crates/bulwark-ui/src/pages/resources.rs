@@ -99,9 +99,16 @@ pub(crate) async fn schedules(State(ui): State<Ui>, headers: HeaderMap) -> PageR
     Ok(render(&List {
         c: Chrome::new(&s, "Schedules", "/schedules"),
         heading: "Schedules".into(),
-        links: Vec::new(),
-        new_link: String::new(),
-        new_label: "",
+        links: list
+            .iter()
+            .map(|t| format!("/schedules/{}", t.uuid))
+            .collect(),
+        new_link: if s.may("admin") {
+            "/schedules/new".into()
+        } else {
+            String::new()
+        },
+        new_label: "New schedule",
         intro: "When jobs run, in words.".into(),
         columns: vec!["Name", "When", "Next run", "Summary"],
         rows: list
@@ -124,9 +131,16 @@ pub(crate) async fn retention(State(ui): State<Ui>, headers: HeaderMap) -> PageR
     Ok(render(&List {
         c: Chrome::new(&s, "Retention", "/retention"),
         heading: "Retention policies".into(),
-        links: Vec::new(),
-        new_link: String::new(),
-        new_label: "",
+        links: list
+            .iter()
+            .map(|t| format!("/retention/{}", t.uuid))
+            .collect(),
+        new_link: if s.may("admin") {
+            "/retention/new".into()
+        } else {
+            String::new()
+        },
+        new_label: "New retention policy",
         intro: "How long archives are kept.".into(),
         columns: vec!["Name", "Keeps archives for", "Summary"],
         rows: list

@@ -49,6 +49,7 @@ async fn pubkey_is_an_openssh_ed25519_key() {
 
 /// Every route of seed 003's API, plus our additions.
 const ROUTES: &[(&str, &str)] = &[
+    ("get", "/v1/schedules/check"),
     ("get", "/v1/schedules"),
     ("post", "/v1/schedules"),
     ("get", "/v1/schedule/{uuid}"),

@@ -61,6 +61,8 @@ struct World {
     job: String,
     target: String,
     store: String,
+    schedule: String,
+    retention: String,
     task: String,
     archive: String,
 }
@@ -97,6 +99,8 @@ async fn world() -> World {
         job: w.job,
         target: w.target,
         store: w.store,
+        schedule: j["schedule_uuid"].as_str().unwrap().to_string(),
+        retention: j["retention_uuid"].as_str().unwrap().to_string(),
         _work: work,
         d,
     }
@@ -122,7 +126,11 @@ fn pages(w: &World) -> Vec<String> {
         "/stores/new?plugin=repository".into(),
         format!("/stores/{}", w.store),
         "/schedules".into(),
+        "/schedules/new".into(),
+        format!("/schedules/{}", w.schedule),
         "/retention".into(),
+        "/retention/new".into(),
+        format!("/retention/{}", w.retention),
     ]
 }
 
@@ -228,6 +236,42 @@ async fn every_page_renders_escaped_labelled_and_locked_down() {
     )
     .await;
     assert_eq!(status, 404, "{html}");
+}
+
+#[tokio::test]
+async fn a_schedule_phrase_is_checked_without_saving() {
+    let d = engine_daemon("").await;
+    let c = d
+        .get_ok("/v1/schedules/check?when=daily%20at%204am")
+        .await
+        .unwrap();
+    assert_eq!(c["when"], "daily at 4:00");
+    let runs = c["next_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5);
+    assert!(
+        runs.iter()
+            .all(|r| r.as_str().unwrap().ends_with("04:00:00")),
+        "{c}"
+    );
+    assert!(
+        runs.windows(2).all(|w| w[0].as_str() < w[1].as_str()),
+        "{c}"
+    );
+    crate::common::assert_error(
+        d.get("/v1/schedules/check?when=daily%20at%2025pm")
+            .await
+            .unwrap(),
+        400,
+        "when:",
+    );
+    assert!(
+        d.get_ok("/v1/schedules")
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
