@@ -139,3 +139,18 @@ pub struct AuditRecord {
     /// More about it.
     pub detail: String,
 }
+
+/// A user as `GET /v1/users` lists it (never its password).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserInfo {
+    /// The login name.
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+    /// The targets it is limited to (UUIDs); absent for every target.
+    pub targets: Option<Vec<String>>,
+    /// When it was made (UTC).
+    pub created_at: String,
+    /// Logins are refused until then (too many failures), when set.
+    pub locked_until: Option<String>,
+}

@@ -153,6 +153,25 @@ if (when) {
   check();
 }
 
+// A new API token: its secret is shown once, here.
+const tokenForm = document.querySelector('form[data-token-form]');
+tokenForm?.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  notice('');
+  const f = new FormData(tokenForm);
+  const body = { name: f.get('name') };
+  if (f.get('role')) body.role = f.get('role');
+  if (f.get('days')) body.expires_in = Math.round(Number(f.get('days')) * 86400);
+  try {
+    const t = await call('POST', '/v1/auth/tokens', JSON.stringify(body));
+    const out = document.getElementById('token-made');
+    out.className = 'status ok';
+    out.textContent = `Token ${t.name} made. Copy it now, it is not shown again: ${t.token}`;
+  } catch (err) {
+    notice(err.message);
+  }
+});
+
 const login = document.querySelector('form[data-login]');
 login?.addEventListener('submit', async (e) => {
   e.preventDefault();

@@ -36,7 +36,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
         ("GET" | "POST", "/v1/auth/tokens") => Login,
         ("DELETE", "/v1/auth/token/{id}") => Login,
 
-        ("GET", "/v1/audit") => ADMIN,
+        ("GET", "/v1/audit" | "/v1/users") => ADMIN,
 
         // Any login, or a token of the metrics scope (or no login when metrics.public is set).
         ("GET", "/metrics") => VIEWER,

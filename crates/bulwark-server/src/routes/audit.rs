@@ -1,4 +1,6 @@
-//! `GET /v1/audit`: the audit log, for admins. No route changes or deletes it.
+//! `GET /v1/audit`: the audit log, for admins (no route changes or deletes it); and `GET
+//! /v1/users`, who may log in (users are made and changed on the daemon's host with `bulwark
+//! user`).
 
 use axum::Json;
 use axum::extract::State;
@@ -6,7 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use bulwark_api::{AuditRecord, ErrorResponse};
+use bulwark_api::{AuditRecord, ErrorResponse, UserInfo};
 use bulwark_catalog::AuditFilter;
 use bulwark_core::timefmt::format_epoch;
 
@@ -15,7 +17,9 @@ use crate::extract::Query;
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit))
+    OpenApiRouter::new()
+        .routes(routes!(list_audit))
+        .routes(routes!(list_users))
 }
 
 /// Filters of the audit log.
@@ -82,6 +86,28 @@ async fn list_audit(
                 object: r.entry.object_uuid,
                 outcome: r.outcome,
                 detail: r.entry.detail,
+            })
+            .collect(),
+    ))
+}
+
+/// Lists the users who may log in, by name (admins only; users are made, changed and removed
+/// on the daemon's host with `bulwark user`).
+#[utoipa::path(get, path = "/v1/users", tag = "auth",
+    responses((status = 200, body = [UserInfo]), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
+async fn list_users(State(st): State<AppState>) -> ApiResult<Json<Vec<UserInfo>>> {
+    let users = st.catalog.list_users().await?;
+    Ok(Json(
+        users
+            .into_iter()
+            .map(|u| UserInfo {
+                name: u.name,
+                role: u.role.to_string(),
+                targets: u
+                    .targets
+                    .map(|t| t.into_iter().map(|t| t.to_string()).collect()),
+                created_at: format_epoch(u.created_at),
+                locked_until: u.locked_until.map(format_epoch),
             })
             .collect(),
     ))

@@ -3,6 +3,7 @@
 //! template. Actions are buttons the script turns into `/v1` calls; what the user's role may
 //! not do is not offered.
 
+mod admin;
 mod archives;
 mod dashboard;
 mod forms;
@@ -43,6 +44,7 @@ pub const PATHS: &[&str] = &[
     "/retention",
     "/retention/new",
     "/retention/{uuid}",
+    "/admin",
 ];
 
 pub(crate) fn routes() -> Router<Ui> {
@@ -69,6 +71,7 @@ pub(crate) fn routes() -> Router<Ui> {
         .route("/retention", get(resources::retention))
         .route("/retention/new", get(plans::new_retention))
         .route("/retention/{uuid}", get(plans::retention))
+        .route("/admin", get(admin::page))
 }
 
 /// One link of the main navigation.
@@ -101,10 +104,13 @@ impl Chrome {
             ("/schedules", "Schedules"),
             ("/retention", "Retention"),
         ];
+        let admin = [("/admin", "Admin")];
+        let extra: &[(&str, &str)] = if s.may("admin") { &admin } else { &[] };
         Chrome {
             title: title.into(),
             nav: links
                 .iter()
+                .chain(extra)
                 .map(|(href, label)| NavItem {
                     href,
                     label,

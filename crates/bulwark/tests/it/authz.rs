@@ -33,6 +33,7 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("get", "/v1/auth/tokens"), Login),
         (("post", "/v1/auth/tokens"), Login),
         (("delete", "/v1/auth/token/{id}"), Login),
+        (("get", "/v1/users"), Admin),
         (("get", "/v1/audit"), Admin),
         (("get", "/v1/archive/{uuid}/files"), Viewer),
         (("get", "/v1/archive/{uuid}/files/content"), Operator),

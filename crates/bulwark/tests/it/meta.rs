@@ -101,6 +101,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/auth/tokens"),
     ("post", "/v1/auth/tokens"),
     ("delete", "/v1/auth/token/{id}"),
+    ("get", "/v1/users"),
     ("get", "/v1/audit"),
     ("get", "/v1/archive/{uuid}/files"),
     ("get", "/v1/archive/{uuid}/files/content"),

@@ -138,7 +138,9 @@ fn pages(w: &World) -> Vec<String> {
 async fn every_page_renders_escaped_labelled_and_locked_down() {
     let w = world().await;
     let d = &w.d;
-    for path in pages(&w) {
+    let mut all = pages(&w);
+    all.push("/admin".into());
+    for path in all {
         let (status, headers, html) = page(d, Some(d.token()), &path).await;
         assert_eq!(status, 200, "{path}: {html}");
         assert_eq!(
@@ -293,6 +295,13 @@ async fn a_viewer_is_offered_no_action() {
     assert!(
         restore.contains("may look at archives but not restore"),
         "{restore}"
+    );
+    let (status, _, admin) = page(d, Some(&token), "/admin").await;
+    assert_eq!(status, 403, "{admin}");
+    let (_, _, dash) = page(d, Some(&token), "/").await;
+    assert!(
+        !dash.contains("href=\"/admin\""),
+        "a viewer is shown the admin page"
     );
     let (_, _, archive) = page(d, Some(&token), &format!("/archives/{}", w.archive)).await;
     assert!(!archive.contains("Restore this archive"), "{archive}");
