@@ -172,6 +172,19 @@ tokenForm?.addEventListener('submit', async (e) => {
   }
 });
 
+// An archive's notes.
+const notesForm = document.querySelector('form[data-notes-form]');
+notesForm?.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  notice('');
+  try {
+    await call('PUT', `/v1/archive/${notesForm.dataset.archive}`, JSON.stringify({ notes: notesForm.elements.notes.value }));
+    location.reload();
+  } catch (err) {
+    notice(err.message);
+  }
+});
+
 const login = document.querySelector('form[data-login]');
 login?.addEventListener('submit', async (e) => {
   e.preventDefault();

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 
-use bulwark_api::{ArchiveResponse, JobResponse, TaskResponse};
+use bulwark_api::{ArchiveResponse, JobResponse, ScheduleCheck, TaskResponse};
 
 use super::dashboard::{JobRow, TaskRow, job_rows, task_rows};
 use super::{Chrome, PageResult, q, render, session, uuid_of};
@@ -85,6 +85,7 @@ struct Job {
     drill: Option<Badge>,
     history: Vec<TaskRow>,
     archives: Vec<ArchiveRow>,
+    next_runs: Vec<String>,
     operator: bool,
 }
 
@@ -112,8 +113,18 @@ pub(crate) async fn detail(
             ),
         )
         .await?;
+    let next_runs = if j.paused {
+        Vec::new()
+    } else {
+        ui.api
+            .get::<ScheduleCheck>(&s, &format!("/v1/schedules/check?when={}", q(&j.schedule)))
+            .await
+            .map(|c| c.next_runs)
+            .unwrap_or_default()
+    };
     Ok(render(&Job {
         c: Chrome::new(&s, format!("Job {}", j.name), "/jobs"),
+        next_runs,
         health: badge(&j.health),
         last_good: match &j.last_success {
             Some(l) => ago(Some(&l.at), now),
