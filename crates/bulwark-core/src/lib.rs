@@ -19,6 +19,7 @@ pub mod clock;
 pub mod health;
 pub mod ids;
 pub mod redact;
+pub mod retention;
 pub mod role;
 pub mod state;
 pub mod timefmt;

@@ -30,6 +30,7 @@ mod receivers;
 mod repository;
 mod resources;
 mod restores;
+mod retention_rules;
 mod secrets;
 mod security;
 mod servers;
