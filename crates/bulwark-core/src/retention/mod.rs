@@ -149,7 +149,7 @@ pub fn decide<T: Clone>(
 ) -> Vec<Verdict<T>> {
     let mut list: Vec<&Item<T>> = items.iter().collect();
     // Newest first; archives taken at the same second keep the caller's order.
-    list.sort_by(|a, b| b.taken_at.cmp(&a.taken_at));
+    list.sort_by_key(|i| std::cmp::Reverse(i.taken_at));
     let mut buckets: Vec<Bucket> = [
         (
             Reason::Last,
