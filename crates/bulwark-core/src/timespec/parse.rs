@@ -91,6 +91,24 @@ pub(super) fn parse(input: &str) -> Result<Schedule, String> {
     if words.is_empty() {
         return Err("the schedule is empty".into());
     }
+    // cron's shortcuts, as crontab(5) defines them.
+    if let [only] = words.as_slice()
+        && let Some(name) = only.strip_prefix('@')
+    {
+        let phrase = match name.to_ascii_lowercase().as_str() {
+            "hourly" => "hourly",
+            "daily" | "midnight" => "daily",
+            "weekly" => "weekly",
+            "monthly" => "monthly",
+            "yearly" | "annually" => return parse_cron(&["0", "0", "1", "1", "*"]),
+            other => {
+                return Err(format!(
+                    "'@{other}' is not a cron shortcut; expected @hourly, @daily, @midnight, @weekly, @monthly, @yearly or @annually"
+                ));
+            }
+        };
+        return parse(phrase);
+    }
     if let Some(s) = parse_interval(&words)? {
         return Ok(s);
     }
@@ -271,7 +289,14 @@ impl Parser {
         }
     }
 
+    /// Midnight, for a bare `daily`, `weekly` or `monthly`.
+    const MIDNIGHT: Clock = Clock { hour: 0, minute: 0 };
+
     fn hourly(&mut self) -> Result<Schedule, String> {
+        if self.peek().is_none() {
+            // A bare `hourly`: on the hour, as cron's @hourly.
+            return Ok(Schedule::Hourly { minute: 0 });
+        }
         self.eat("at");
         if self.peek().is_none() {
             return Err("expected the minute of the hour, as in 'hourly at :15'".into());
@@ -281,6 +306,9 @@ impl Parser {
     }
 
     fn daily(&mut self) -> Result<Schedule, String> {
+        if self.peek().is_none() {
+            return Ok(Schedule::Daily { at: Self::MIDNIGHT });
+        }
         self.eat("at");
         let at = self.clock()?;
         Ok(Schedule::Daily { at })
@@ -288,6 +316,13 @@ impl Parser {
 
     /// `weekly [at] clock [on] weekday`, or the weekday first.
     fn weekly(&mut self) -> Result<Schedule, String> {
+        if self.peek().is_none() {
+            // A bare `weekly`: Sunday at midnight, as cron's @weekly.
+            return Ok(Schedule::Weekly {
+                weekday: Weekday::Sun,
+                at: Self::MIDNIGHT,
+            });
+        }
         let weekday_here = |p: &mut Parser| -> Result<Weekday, String> {
             p.eat("on");
             let wd = p
@@ -311,6 +346,13 @@ impl Parser {
 
     /// `monthly [at] clock [on] day`, or the day first.
     fn monthly(&mut self) -> Result<Schedule, String> {
+        if self.peek().is_none() {
+            // A bare `monthly`: the 1st at midnight, as cron's @monthly.
+            return Ok(Schedule::MonthlyDay {
+                day: 1,
+                at: Self::MIDNIGHT,
+            });
+        }
         let day_here = |p: &mut Parser| -> Result<u32, String> {
             p.eat("on");
             let day = match p.peek().map(|t| t.tok.clone()) {

@@ -103,8 +103,8 @@ fn errors_say_what_and_where() {
             "daily at 4: '4' is not a time: write 4am, 4pm or 4:00",
         ),
         (
-            "daily",
-            "daily: expected a time like 4am or 16:00, found the end",
+            "daily at",
+            "daily at: expected a time like 4am or 16:00, found the end",
         ),
         (
             "monthly at 4am on 32nd",
@@ -135,8 +135,8 @@ fn errors_say_what_and_where() {
             "hourly at :75: minute 75 is out of range (0 to 59)",
         ),
         (
-            "hourly",
-            "hourly: expected the minute of the hour, as in 'hourly at :15'",
+            "hourly at",
+            "hourly at: expected the minute of the hour, as in 'hourly at :15'",
         ),
         (
             "daily at 4am please",
@@ -395,4 +395,37 @@ fn cron_in_zone() {
         spec.next_after(utc(2026, 6, 1, 12, 0), berlin),
         Some(utc(2026, 6, 2, 2, 0))
     );
+}
+
+#[test]
+fn the_words_users_try_first() {
+    for (given, canonical) in [
+        ("daily", "daily at 0:00"),
+        ("hourly", "hourly at :00"),
+        ("weekly", "sundays at 0:00"),
+        ("monthly", "monthly at 0:00 on 1st"),
+        ("@hourly", "hourly at :00"),
+        ("@daily", "daily at 0:00"),
+        ("@midnight", "daily at 0:00"),
+        ("@weekly", "sundays at 0:00"),
+        ("@monthly", "monthly at 0:00 on 1st"),
+        ("every 15 minutes", "every 15 minutes"),
+    ] {
+        let s: Schedule = given.parse().unwrap_or_else(|e| panic!("{given}: {e}"));
+        assert_eq!(s.to_string(), canonical, "{given}");
+        assert_eq!(
+            s.to_string().parse::<Schedule>().unwrap().to_string(),
+            canonical
+        );
+    }
+    let yearly: Schedule = "@yearly".parse().unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    assert_eq!(
+        yearly.next_after(now, chrono_tz::UTC),
+        Some(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap())
+    );
+    let err = "@fortnightly".parse::<Schedule>().unwrap_err().to_string();
+    assert!(err.contains("not a cron shortcut"), "{err}");
+    let err = "hourly at".parse::<Schedule>().unwrap_err().to_string();
+    assert!(err.contains("minute of the hour"), "{err}");
 }
