@@ -586,6 +586,8 @@ pub struct ArchiveResponse {
     pub target_plugin: String,
     /// The target's endpoint, secrets redacted.
     pub target_endpoint: String,
+    /// Pinned by an operator: retention never purges it (it stays past `expires_at`).
+    pub keep: bool,
 }
 
 /// `PUT /v1/archive/{uuid}`
@@ -594,6 +596,10 @@ pub struct ArchiveResponse {
 pub struct UpdateArchive {
     /// The new notes.
     pub notes: String,
+    /// `true` pins the archive: retention never purges it (deleting it still can); `false`
+    /// unpins it. Absent: unchanged.
+    #[serde(default)]
+    pub keep: Option<bool>,
 }
 
 /// `POST /v1/archive/{uuid}/restore`; the body may be absent.

@@ -13,7 +13,7 @@ use crate::{Catalog, CatalogError, Result, Updated, parse_id, updated};
 
 const ARCHIVE_SELECT: &str =
     "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status, a.size,
-        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by,
+        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by, a.keep,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
         st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
         st.prune_schedule AS st_prune_schedule,
@@ -89,12 +89,20 @@ impl Catalog {
     }
 
     /// Replaces an archive's notes.
-    pub async fn annotate_archive(&self, id: ArchiveId, notes: &str) -> Result<Updated> {
+    pub async fn annotate_archive(
+        &self,
+        id: ArchiveId,
+        notes: &str,
+        keep: Option<bool>,
+    ) -> Result<Updated> {
         let r = self
             .write_one(
-                sqlx::query("UPDATE archives SET notes = ? WHERE uuid = ?")
-                    .bind(notes)
-                    .bind(id.to_string()),
+                sqlx::query(
+                    "UPDATE archives SET notes = ?, keep = COALESCE(?, keep) WHERE uuid = ?",
+                )
+                .bind(notes)
+                .bind(keep)
+                .bind(id.to_string()),
             )
             .await?;
         Ok(updated(r.rows_affected()))
@@ -264,6 +272,7 @@ fn archive_from_row(row: &SqliteRow) -> Result<Archive> {
             })?
         },
         plugin: row.try_get("made_by")?,
+        keep: row.try_get("keep")?,
         target: target_cols(row, "t_")?,
         store: store_cols(row, "st_")?,
     })

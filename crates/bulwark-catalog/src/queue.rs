@@ -185,7 +185,7 @@ impl Catalog {
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
             "SELECT uuid, target_uuid FROM archives a
-             WHERE (status = 'valid' AND expires_at <= ?1)
+             WHERE (status = 'valid' AND expires_at <= ?1 AND keep = 0)
                 OR (status = 'purging' AND NOT EXISTS (
                      SELECT 1 FROM tasks t WHERE t.archive_uuid = a.uuid AND t.op = 'purge'
                        AND (t.status IN ('pending', 'running') OR t.stopped_at > ?2)))",

@@ -224,6 +224,8 @@ pub struct Archive {
     /// The target it was taken from.
     /// The target plugin that made it (and so the one that can restore it).
     pub plugin: String,
+    /// Pinned by an operator: retention never purges it.
+    pub keep: bool,
     pub target: Target,
     /// The store that holds it.
     pub store: Store,

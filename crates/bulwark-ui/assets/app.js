@@ -178,7 +178,7 @@ notesForm?.addEventListener('submit', async (e) => {
   e.preventDefault();
   notice('');
   try {
-    await call('PUT', `/v1/archive/${notesForm.dataset.archive}`, JSON.stringify({ notes: notesForm.elements.notes.value }));
+    await call('PUT', `/v1/archive/${notesForm.dataset.archive}`, JSON.stringify({ notes: notesForm.elements.notes.value, keep: notesForm.elements.keep.checked }));
     location.reload();
   } catch (err) {
     notice(err.message);

@@ -59,6 +59,7 @@ fn response(a: Archive) -> ArchiveResponse {
         target_name: a.target.name,
         target_plugin: a.target.plugin,
         target_endpoint: redacted(&a.target.endpoint),
+        keep: a.keep,
     }
 }
 
@@ -131,7 +132,9 @@ async fn update_archive(
     updated(
         "archive",
         id,
-        st.catalog.annotate_archive(id, &req.notes).await?,
+        st.catalog
+            .annotate_archive(id, &req.notes, req.keep)
+            .await?,
     )
 }
 

@@ -245,6 +245,12 @@ pub enum EditWhat {
         /// Free-form notes.
         #[arg(long)]
         notes: Option<String>,
+        /// Pin it: retention never purges it (deleting it still can).
+        #[arg(long, conflicts_with = "no_keep")]
+        keep: bool,
+        /// Unpin it: retention purges it at its time again.
+        #[arg(long)]
+        no_keep: bool,
     },
 }
 
@@ -851,9 +857,17 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
             }
             body
         }
-        EditWhat::Archive { notes, .. } => {
-            let asked = nothing(notes.is_some(), &["notes"])?;
+        EditWhat::Archive {
+            notes,
+            keep,
+            no_keep,
+            ..
+        } => {
+            let asked = nothing(notes.is_some() || *keep || *no_keep, &["notes"])?;
             let mut body = json!({ "notes": pick(notes, "notes") });
+            if *keep || *no_keep {
+                body["keep"] = (*keep).into();
+            }
             merge(&mut body, asked);
             body
         }

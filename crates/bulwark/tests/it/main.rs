@@ -24,6 +24,7 @@ mod logins;
 mod meta;
 mod metrics;
 mod notify;
+mod pins;
 mod plugin_cli;
 mod plugins;
 mod receivers;
