@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use bulwark_api::{ErrorResponse, JobResponse, LastDrill, RunJob, ScheduledResponse};
+use bulwark_api::{ErrorResponse, LastDrill, RunJob, ScheduledResponse};
 use bulwark_catalog::{DrillRequest, Job};
 use bulwark_core::ids::{JobId, ScheduleId, TargetId};
 use bulwark_core::timefmt::format_epoch;
@@ -75,13 +75,21 @@ fn drill_in_temp(t: &bulwark_catalog::Target) -> bool {
 }
 
 /// The drill fields of a job's answer.
-pub(super) async fn fill(st: &AppState, j: &Job, r: &mut JobResponse) -> ApiResult<()> {
+pub(super) struct DrillFields {
+    pub(super) schedule_uuid: Option<uuid::Uuid>,
+    pub(super) schedule: Option<String>,
+    pub(super) target_uuid: Option<uuid::Uuid>,
+    pub(super) target_name: Option<String>,
+    pub(super) next: Option<String>,
+    pub(super) last_verified: Option<String>,
+    pub(super) rto: Option<f64>,
+    pub(super) last: Option<LastDrill>,
+}
+
+/// What a job's answer says of its drills.
+pub(super) async fn fields(st: &AppState, j: &Job) -> ApiResult<DrillFields> {
     let drills = st.catalog.job_drills(j.uuid).await?;
-    r.drill_schedule_uuid = j.drill_schedule.as_ref().map(|s| s.uuid.0);
-    r.drill_schedule = j.drill_schedule.as_ref().map(|s| s.timespec.clone());
-    r.drill_target_uuid = j.drill_target.as_ref().map(|t| t.uuid.0);
-    r.drill_target_name = j.drill_target.as_ref().map(|t| t.name.clone());
-    r.next_drill = match (&j.drill_schedule, j.paused) {
+    let next = match (&j.drill_schedule, j.paused) {
         (Some(s), false) => s
             .timespec
             .parse::<bulwark_core::timespec::Schedule>()
@@ -96,20 +104,26 @@ pub(super) async fn fill(st: &AppState, j: &Job, r: &mut JobResponse) -> ApiResu
             .map(|t| format_epoch(t.timestamp())),
         _ => None,
     };
-    r.last_verified = drills
-        .last_passed
-        .as_ref()
-        .map(|d| format_epoch(d.finished_at));
-    r.rto = drills.last_passed.as_ref().and_then(|d| d.rto);
-    r.last_drill = drills.last.map(|d| LastDrill {
-        at: format_epoch(d.finished_at),
-        task_uuid: d.task.0,
-        archive_uuid: d.archive.map(|a| a.0),
-        outcome: d.outcome.as_str().to_string(),
-        rto: d.rto,
-        detail: d.detail,
-    });
-    Ok(())
+    Ok(DrillFields {
+        schedule_uuid: j.drill_schedule.as_ref().map(|s| s.uuid.0),
+        schedule: j.drill_schedule.as_ref().map(|s| s.timespec.clone()),
+        target_uuid: j.drill_target.as_ref().map(|t| t.uuid.0),
+        target_name: j.drill_target.as_ref().map(|t| t.name.clone()),
+        next,
+        last_verified: drills
+            .last_passed
+            .as_ref()
+            .map(|d| format_epoch(d.finished_at)),
+        rto: drills.last_passed.as_ref().and_then(|d| d.rto),
+        last: drills.last.map(|d| LastDrill {
+            at: format_epoch(d.finished_at),
+            task_uuid: d.task.0,
+            archive_uuid: d.archive.map(|a| a.0),
+            outcome: d.outcome.as_str().to_string(),
+            rto: d.rto,
+            detail: d.detail,
+        }),
+    })
 }
 
 /// Queues a restore drill of the job now: its newest good archive restored into its drill

@@ -73,11 +73,11 @@ fn check_rpo(rpo: Option<i64>) -> ApiResult<()> {
 /// A job as the API shows it, with its health: its last runs, its RPO and its next run.
 pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
     let runs = st.catalog.job_runs(j.uuid).await?;
-    let drill_of = j.clone();
+    let drill = super::drills::fields(st, &j).await?;
     let a = crate::jobhealth::assess(&j, &runs, st.clock.now(), st.tz, st.mode);
     let (effective_rpo, health) = (a.effective_rpo, a.health);
     let next_run = a.next_run.map(|t| format_epoch(t.timestamp()));
-    let mut r = JobResponse {
+    Ok(JobResponse {
         uuid: j.uuid.0,
         name: j.name,
         summary: j.summary,
@@ -111,17 +111,15 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
             archive_uuid: archive.0,
         }),
         next_run,
-        drill_schedule_uuid: None,
-        drill_schedule: None,
-        drill_target_uuid: None,
-        drill_target_name: None,
-        next_drill: None,
-        last_verified: None,
-        rto: None,
-        last_drill: None,
-    };
-    super::drills::fill(st, &drill_of, &mut r).await?;
-    Ok(r)
+        drill_schedule_uuid: drill.schedule_uuid,
+        drill_schedule: drill.schedule,
+        drill_target_uuid: drill.target_uuid,
+        drill_target_name: drill.target_name,
+        next_drill: drill.next,
+        last_verified: drill.last_verified,
+        rto: drill.rto,
+        last_drill: drill.last,
+    })
 }
 
 /// Lists jobs.

@@ -5,6 +5,29 @@ use std::path::Path;
 use bulwark_testkit::TestDaemon;
 use serde_json::{Value, json};
 
+/// `bulwark server` on a new data directory in `dir` with no user made, on a free port, its
+/// stdout and stderr piped; returns its configuration file and the process.
+pub fn userless_server(dir: &Path) -> (std::path::PathBuf, std::process::Child) {
+    use std::process::{Command, Stdio};
+    let config = dir.join("bulwark.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin())
+        .args(["server", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (config, child)
+}
+
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_bulwark"))
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::common::{assert_error, bin};
-use crate::engine::{backup_archive, engine_daemon, finished, wire};
+use crate::engine::{Wired, backup_archive, engine_daemon, finished, wire};
 use crate::receivers::{Webhook, within};
 use crate::repository::{scribble, walk};
 use crate::servers::free_port;
@@ -33,6 +33,15 @@ fn tree(dir: &Path) {
     }
     std::fs::write(dir.join("sub/deeper/note.txt"), b"keep me").unwrap();
     std::os::unix::fs::symlink("sub/deeper/note.txt", dir.join("link")).unwrap();
+}
+
+/// A daemon and a job of an fs target over [`tree`] in `work/src` into a store of `store`.
+async fn fs_job(work: &Path, store: (&str, Value)) -> (PathBuf, TestDaemon, Wired) {
+    let src = work.join("src");
+    tree(&src);
+    let d = engine_daemon("").await;
+    let w = wire(&d, ("fs", json!({"base_dir": src})), store, 3600).await;
+    (src, d, w)
 }
 
 fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -84,17 +93,8 @@ fn staging_leftovers(d: &TestDaemon) -> Vec<String> {
 #[tokio::test]
 async fn an_fs_job_drills_into_a_temporary_directory_and_into_a_scratch_target() {
     let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
-    tree(&src);
     let repo = work.path().join("repo");
-    let d = engine_daemon("").await;
-    let w = wire(
-        &d,
-        ("fs", json!({"base_dir": src})),
-        ("repository", json!({"path": repo})),
-        3600,
-    )
-    .await;
+    let (src, d, w) = fs_job(work.path(), ("repository", json!({"path": repo}))).await;
     let path = format!("/v1/job/{}/drill", w.job);
     assert_error(
         d.post(&path, &json!({})).await.unwrap(),
@@ -232,14 +232,9 @@ async fn an_fs_job_drills_into_a_temporary_directory_and_into_a_scratch_target()
 #[tokio::test]
 async fn drill_settings_that_could_hurt_are_refused() {
     let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
-    tree(&src);
-    let d = engine_daemon("").await;
-    let w = wire(
-        &d,
-        ("fs", json!({"base_dir": src})),
+    let (_, d, w) = fs_job(
+        work.path(),
         ("fs", json!({"base_dir": work.path().join("blobs")})),
-        3600,
     )
     .await;
     let put = |changes: Value| {
@@ -480,14 +475,9 @@ async fn a_sqlite_job_drills_on_its_schedule() {
 async fn the_cli_sets_drills_and_runs_one() {
     use crate::cli::{cli, fails};
     let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
-    tree(&src);
-    let d = engine_daemon("").await;
-    let w = wire(
-        &d,
-        ("fs", json!({"base_dir": src})),
+    let (_, d, w) = fs_job(
+        work.path(),
         ("fs", json!({"base_dir": work.path().join("blobs")})),
-        3600,
     )
     .await;
     let job = d.get_ok(&format!("/v1/job/{}", w.job)).await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use bulwark_testkit::{TestDaemon, tree};
 use serde_json::{Value, json};
@@ -327,22 +327,7 @@ async fn users_are_managed_on_the_host_while_the_daemon_runs() {
 #[tokio::test]
 async fn a_daemon_without_users_says_how_to_make_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bulwark.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(bin())
-        .args(["server", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (config, mut child) = crate::common::userless_server(dir.path());
     use std::io::BufRead;
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut said = String::new();

@@ -3,11 +3,8 @@
 //! said in words; a viewer is offered no action; a stranger is sent to sign in; with no user
 //! yet, the sign-in page says how to make the first one.
 
-use std::process::{Command, Stdio};
+use serde_json::json;
 
-use serde_json::{Value, json};
-
-use crate::common::bin;
 use crate::engine::{backup_archive, engine_daemon, wire};
 use bulwark_testkit::TestDaemon;
 
@@ -310,22 +307,7 @@ async fn a_viewer_is_offered_no_action() {
 #[tokio::test]
 async fn with_no_user_the_sign_in_page_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bulwark.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(bin())
-        .args(["server", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (_, mut child) = crate::common::userless_server(dir.path());
     use std::io::BufRead;
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
@@ -352,5 +334,4 @@ async fn with_no_user_the_sign_in_page_says_how_to_make_one() {
         html.contains("bulwark user add admin --role admin --password-stdin"),
         "{html}"
     );
-    let _: Value = Value::Null;
 }
