@@ -11,8 +11,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 mod auth;
+mod jobs;
 mod notify;
 mod resources;
+mod retention;
 
 /// A whole number, written as JSON writes numbers: `3600` or `3600.0` (JSON Schema's
 /// `integer` allows both), but not `3600.5`.
@@ -28,9 +30,20 @@ pub(crate) fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D:
         ))),
     }
 }
+/// As [`integral`], for an optional field (`null` or absent: none).
+pub(crate) fn integral_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "integral")] i64);
+    Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
+}
+
 pub use auth::*;
+pub use jobs::*;
 pub use notify::*;
 pub use resources::*;
+pub use retention::*;
 
 /// `{"ok": "..."}`: what an update, delete, pause or unpause did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

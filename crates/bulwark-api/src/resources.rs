@@ -17,11 +17,16 @@ pub struct ScheduleResponse {
     pub name: String,
     /// Annotation for operators.
     pub summary: String,
-    /// The schedule, in its canonical form.
-    #[schema(example = "daily at 4:00")]
+    /// The schedule as its author wrote it.
+    #[schema(example = "daily at 4am")]
     pub when: String,
+    /// The same schedule in its canonical form, as Bulwark reads it.
+    #[schema(example = "daily at 4:00")]
+    pub canonical: String,
     /// The next time it fires (UTC), as the daemon's time zone and mode compute it.
     pub next_run: Option<String>,
+    /// Its next five runs (UTC).
+    pub next_runs: Vec<String>,
 }
 
 /// `POST /v1/schedules`
@@ -58,59 +63,6 @@ pub struct UpdateSchedule {
     pub summary: String,
     /// The schedule.
     pub when: String,
-}
-
-// ---- retention ----
-
-/// A retention policy as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RetentionResponse {
-    /// Its UUID.
-    pub uuid: Uuid,
-    /// Human-friendly name.
-    pub name: String,
-    /// Annotation for operators.
-    pub summary: String,
-    /// Seconds an archive is kept.
-    #[schema(example = 86400)]
-    pub expires: i64,
-}
-
-/// `POST /v1/retention`
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRetention {
-    /// Human-friendly name.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: String,
-    /// Annotation for operators (optional on create).
-    #[serde(default)]
-    pub summary: Option<String>,
-    /// Seconds to keep archives; at least 3600.
-    #[serde(deserialize_with = "crate::integral")]
-    pub expires: i64,
-}
-
-/// `PUT /v1/retention/{uuid}`: every field required.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateRetention {
-    /// Human-friendly name.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: String,
-    /// Annotation for operators.
-    pub summary: String,
-    /// Seconds to keep archives; at least 3600.
-    #[serde(deserialize_with = "crate::integral")]
-    pub expires: i64,
 }
 
 // ---- targets ----
@@ -323,224 +275,6 @@ pub struct ScheduleCheck {
     pub next_runs: Vec<String>,
 }
 
-// ---- jobs ----
-
-/// A job as the API shows it, with its target, store, schedule and retention joined in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct JobResponse {
-    /// Its UUID.
-    pub uuid: Uuid,
-    /// Human-friendly name.
-    pub name: String,
-    /// Annotation for operators.
-    pub summary: String,
-    /// 0 (highest) to 100.
-    pub priority: i64,
-    /// A paused job is not run by its schedule.
-    pub paused: bool,
-    /// The retention policy's name.
-    pub retention_name: String,
-    /// The retention policy.
-    pub retention_uuid: Uuid,
-    /// Seconds its archives are kept.
-    pub expiry: i64,
-    /// The schedule's name.
-    pub schedule_name: String,
-    /// The schedule.
-    pub schedule_uuid: Uuid,
-    /// The schedule, in its canonical form.
-    pub schedule: String,
-    /// The store.
-    pub store_uuid: Uuid,
-    /// The store's name.
-    pub store_name: String,
-    /// The store's plugin.
-    pub store_plugin: String,
-    /// The store's endpoint, secrets redacted.
-    pub store_endpoint: String,
-    /// The target.
-    pub target_uuid: Uuid,
-    /// The target's name.
-    pub target_name: String,
-    /// The target's plugin.
-    pub target_plugin: String,
-    /// The target's endpoint, secrets redacted.
-    pub target_endpoint: String,
-    /// The target's agent.
-    pub agent: String,
-    /// Its own recovery point objective in seconds, when set.
-    pub rpo: Option<i64>,
-    /// The RPO in force: its own, or twice the longest gap between two runs of its schedule.
-    pub effective_rpo: i64,
-    /// `ok`, `late` (the newest good archive is older than the RPO), `failing` (the last
-    /// finished backup failed), `never` (no good archive yet) or `paused`.
-    pub health: String,
-    /// Its last finished backup.
-    pub last_run: Option<LastRun>,
-    /// Its last backup that made an archive.
-    pub last_success: Option<LastSuccess>,
-    /// When its schedule runs it next (UTC); none while it is paused.
-    pub next_run: Option<String>,
-    /// The schedule of its restore drills, if they run on one.
-    pub drill_schedule_uuid: Option<Uuid>,
-    /// That schedule, in its canonical form.
-    pub drill_schedule: Option<String>,
-    /// The scratch target its drills restore into; none: a temporary directory (fs and sqlite
-    /// jobs).
-    pub drill_target_uuid: Option<Uuid>,
-    /// That target's name.
-    pub drill_target_name: Option<String>,
-    /// When its next scheduled drill runs (UTC); none while it is paused or has no drill
-    /// schedule.
-    pub next_drill: Option<String>,
-    /// When a drill last restored its newest archive and verified it (UTC).
-    pub last_verified: Option<String>,
-    /// The time to restore (RTO) that drill measured, in seconds.
-    pub rto: Option<f64>,
-    /// Its newest drill, whatever it found.
-    pub last_drill: Option<LastDrill>,
-}
-
-/// A job's newest restore drill.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct LastDrill {
-    /// When it ended (UTC).
-    pub at: String,
-    /// The task.
-    pub task_uuid: Uuid,
-    /// The archive it restored.
-    pub archive_uuid: Option<Uuid>,
-    /// `passed` (restored and verified), `unverified` (restored; the plugin cannot verify) or
-    /// `failed`.
-    pub outcome: String,
-    /// Seconds from the start of the retrieval to the end of the restore, when it got there.
-    pub rto: Option<f64>,
-    /// Its last log line.
-    pub detail: String,
-}
-
-/// A job's last finished backup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct LastRun {
-    /// When it ended (UTC).
-    pub at: String,
-    /// The task.
-    pub task_uuid: Uuid,
-    /// `done`, `failed` or `canceled`.
-    pub status: String,
-}
-
-/// A job's last good backup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct LastSuccess {
-    /// When it ended (UTC).
-    pub at: String,
-    /// The archive it made.
-    pub archive_uuid: Uuid,
-}
-
-/// `POST /v1/jobs`
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateJob {
-    /// Human-friendly name.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: String,
-    /// Annotation for operators (optional on create).
-    #[serde(default)]
-    pub summary: Option<String>,
-    /// The store to back up into.
-    pub store: Uuid,
-    /// The target to back up.
-    pub target: Uuid,
-    /// The retention policy of its archives.
-    pub retention: Uuid,
-    /// When it runs.
-    pub schedule: Uuid,
-    /// Whether it starts paused.
-    pub paused: bool,
-    /// 0 (highest) to 100; 50 when absent.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 100)]
-    pub priority: Option<i64>,
-    /// Its recovery point objective in seconds (60 to 100 years): it is `late` when its newest
-    /// good archive is older. Absent: twice the longest gap between two runs of its schedule.
-    #[serde(default)]
-    #[schema(minimum = 60, maximum = 3153600000i64)]
-    pub rpo: Option<i64>,
-    /// The schedule of its restore drills: its newest good archive restored into the drill
-    /// target (or a temporary directory) and verified. Absent: drills only when asked.
-    #[serde(default)]
-    pub drill_schedule: Option<Uuid>,
-    /// The scratch target drills restore into and wipe: same plugin as the target, backed up by
-    /// no job. Absent: a temporary directory on the daemon's host (fs and sqlite jobs only).
-    #[serde(default)]
-    pub drill_target: Option<Uuid>,
-}
-
-/// `PUT /v1/job/{uuid}`: every field but `priority` required; `paused` is not accepted (use the
-/// pause and unpause routes).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateJob {
-    /// Human-friendly name.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: String,
-    /// Annotation for operators.
-    pub summary: String,
-    /// The store to back up into.
-    pub store: Uuid,
-    /// The target to back up.
-    pub target: Uuid,
-    /// The retention policy of its archives.
-    pub retention: Uuid,
-    /// When it runs.
-    pub schedule: Uuid,
-    /// 0 (highest) to 100; unchanged when absent.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 100)]
-    pub priority: Option<i64>,
-    /// Refused with a message that points to the pause routes.
-    #[serde(default, skip_serializing)]
-    #[schema(ignore)]
-    pub paused: Option<serde_json::Value>,
-    /// Its recovery point objective in seconds (60 to 100 years): it is `late` when its newest
-    /// good archive is older. Absent: twice the longest gap between two runs of its schedule.
-    #[serde(default)]
-    #[schema(minimum = 60, maximum = 3153600000i64)]
-    pub rpo: Option<i64>,
-    /// The schedule of its restore drills: its newest good archive restored into the drill
-    /// target (or a temporary directory) and verified. Absent: drills only when asked.
-    #[serde(default)]
-    pub drill_schedule: Option<Uuid>,
-    /// The scratch target drills restore into and wipe: same plugin as the target, backed up by
-    /// no job. Absent: a temporary directory on the daemon's host (fs and sqlite jobs only).
-    #[serde(default)]
-    pub drill_target: Option<Uuid>,
-}
-
-/// `POST /v1/job/{uuid}/run`; the body may be absent.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunJob {
-    /// Who asks; `anon` when absent.
-    #[serde(default)]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub owner: Option<String>,
-}
-
 // ---- archives ----
 
 /// An archive as the API shows it.
@@ -553,8 +287,16 @@ pub struct ArchiveResponse {
     /// When it was taken (UTC).
     #[schema(example = "2015-10-25 11:32:00")]
     pub taken_at: String,
-    /// When it expires (UTC).
-    pub expires_at: String,
+    /// The earliest time the retention sweep could purge it (UTC); null while a count rule, a
+    /// pin or `min_good` holds it (it goes only when newer archives push it out). For an
+    /// archive no longer valid, the expiry it was given.
+    pub expires_at: Option<String>,
+    /// Why the retention rules keep it (`pinned`, `expires`, `keep_last`, `keep_hourly`,
+    /// `keep_daily`, `keep_weekly`, `keep_monthly`, `keep_yearly`, `keep_within`,
+    /// `min_good`); empty when the next sweep purges it, or when it is no longer valid.
+    pub kept_by: Vec<String>,
+    /// The job that made it, while it exists.
+    pub job_uuid: Option<Uuid>,
     /// Operator annotation.
     pub notes: String,
     /// `valid`, `purging` or `purged`.
@@ -586,7 +328,7 @@ pub struct ArchiveResponse {
     pub target_plugin: String,
     /// The target's endpoint, secrets redacted.
     pub target_endpoint: String,
-    /// Pinned by an operator: retention never purges it (it stays past `expires_at`).
+    /// Pinned by an operator: retention never purges it.
     pub keep: bool,
 }
 

@@ -13,7 +13,7 @@ use crate::{Catalog, CatalogError, Result, Updated, parse_id, updated};
 
 const ARCHIVE_SELECT: &str =
     "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status, a.size,
-        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by, a.keep,
+        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by, a.keep, a.job_uuid, a.rules,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
         st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
         st.prune_schedule AS st_prune_schedule,
@@ -58,7 +58,7 @@ impl Catalog {
              WHERE (?1 IS NULL OR a.target_uuid = ?1) AND (?2 IS NULL OR a.store_uuid = ?2)
                AND (?3 IS NULL OR a.taken_at >= ?3) AND (?4 IS NULL OR a.taken_at < ?4)
                AND (?5 IS NULL OR a.status = ?5)
-             ORDER BY a.taken_at DESC, a.uuid"
+             ORDER BY a.taken_at DESC, a.rowid DESC"
         );
         let rows = sqlx::query(&sql)
             .bind(f.target.map(|i| i.to_string()))
@@ -220,8 +220,8 @@ pub(crate) async fn insert_archive(
 ) -> Result<ArchiveId> {
     let id = a.uuid.unwrap_or_else(ArchiveId::new_random);
     let r = sqlx::query(
-        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, added, format, status, plugin)
-         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, ?, ?, 'valid', t.plugin
+        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, added, format, status, plugin, job_uuid)
+         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, ?, ?, 'valid', t.plugin, ?
          FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
     )
     .bind(id.to_string())
@@ -232,6 +232,7 @@ pub(crate) async fn insert_archive(
     .bind(a.size)
     .bind(a.added)
     .bind(a.format.as_str())
+    .bind(a.job.map(|j| j.to_string()))
     .bind(a.target.to_string())
     .bind(a.store.to_string())
     .execute(&mut *conn)
@@ -273,6 +274,17 @@ fn archive_from_row(row: &SqliteRow) -> Result<Archive> {
         },
         plugin: row.try_get("made_by")?,
         keep: row.try_get("keep")?,
+        job: row
+            .try_get::<Option<String>, _>("job_uuid")?
+            .map(|j| parse_id("job", &j))
+            .transpose()?,
+        rules: match row.try_get::<Option<String>, _>("rules")? {
+            Some(r) => Some(serde_json::from_str(&r).map_err(|e| CatalogError::Corrupt {
+                what: "archive",
+                detail: format!("its retention rules do not read: {e}"),
+            })?),
+            None => None,
+        },
         target: target_cols(row, "t_")?,
         store: store_cols(row, "st_")?,
     })

@@ -15,10 +15,25 @@ const ACTIVE_TASKS_OF_JOB: Reference = Reference {
     plural: "pending or running tasks",
 };
 
+/// When a job is deleted, its archives keep its policy's rules as they are then.
+const KEEP_RULES_OF_DELETED_JOB: &str = "UPDATE archives SET rules = (
+        SELECT json_object('expires', CASE WHEN r.expiry_set THEN r.expiry END,
+            'keep_last', r.keep_last, 'keep_hourly', r.keep_hourly, 'keep_daily', r.keep_daily,
+            'keep_weekly', r.keep_weekly, 'keep_monthly', r.keep_monthly,
+            'keep_yearly', r.keep_yearly, 'keep_within', r.keep_within, 'min_good', r.min_good)
+        FROM jobs j JOIN retention r ON r.uuid = j.retention_uuid WHERE j.uuid = ?1)
+    WHERE job_uuid = ?1 AND rules IS NULL";
+
 const JOB_SELECT: &str =
     "SELECT j.uuid, j.name, j.summary, j.priority, j.paused, j.last_fired_at, j.rpo,
         r.uuid AS r_uuid, r.name AS r_name, r.summary AS r_summary, r.expiry AS r_expiry,
+        r.expiry_set AS r_expiry_set, r.keep_last AS r_keep_last, r.keep_hourly AS r_keep_hourly,
+        r.keep_daily AS r_keep_daily, r.keep_weekly AS r_keep_weekly,
+        r.keep_monthly AS r_keep_monthly, r.keep_yearly AS r_keep_yearly,
+        r.keep_within AS r_keep_within, r.min_good AS r_min_good,
+        j.retries, j.retry_delay, j.grace, j.retry_attempt, j.retry_at,
         s.uuid AS s_uuid, s.name AS s_name, s.summary AS s_summary, s.timespec AS s_timespec,
+        s.author_text AS s_author_text,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
         st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
         st.prune_schedule AS st_prune_schedule,
@@ -26,6 +41,7 @@ const JOB_SELECT: &str =
         t.plugin AS t_plugin, t.endpoint AS t_endpoint, t.agent AS t_agent,
         j.drill_fired_at,
         ds.uuid AS ds_uuid, ds.name AS ds_name, ds.summary AS ds_summary, ds.timespec AS ds_timespec,
+        ds.author_text AS ds_author_text,
         dt.uuid AS dt_uuid, dt.name AS dt_name, dt.summary AS dt_summary,
         dt.plugin AS dt_plugin, dt.endpoint AS dt_endpoint, dt.agent AS dt_agent
     FROM jobs j
@@ -76,8 +92,8 @@ impl Catalog {
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
             "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid, rpo,
-                               drill_schedule_uuid, drill_target_uuid)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               drill_schedule_uuid, drill_target_uuid, retries, retry_delay, grace)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(&f.name)
@@ -91,6 +107,9 @@ impl Catalog {
         .bind(f.rpo)
         .bind(f.drill_schedule.map(|i| i.to_string()))
         .bind(f.drill_target.map(|i| i.to_string()))
+        .bind(f.retry.retries)
+        .bind(f.retry.retry_delay)
+        .bind(f.retry.grace)
         .execute(&mut *tx)
         .await?;
         self.commit(tx).await?;
@@ -113,7 +132,8 @@ impl Catalog {
         sqlx::query(
             "UPDATE jobs SET name = ?, summary = ?, priority = ?, target_uuid = ?, store_uuid = ?,
                              schedule_uuid = ?, retention_uuid = ?, rpo = ?,
-                             drill_schedule_uuid = ?, drill_target_uuid = ?
+                             drill_schedule_uuid = ?, drill_target_uuid = ?,
+                             retries = ?, retry_delay = ?, grace = ?
              WHERE uuid = ?",
         )
         .bind(&f.name)
@@ -126,6 +146,9 @@ impl Catalog {
         .bind(f.rpo)
         .bind(f.drill_schedule.map(|i| i.to_string()))
         .bind(f.drill_target.map(|i| i.to_string()))
+        .bind(f.retry.retries)
+        .bind(f.retry.retry_delay)
+        .bind(f.retry.grace)
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
@@ -211,7 +234,7 @@ impl Catalog {
         self.delete_unless_used(
             &id.to_string(),
             &[ACTIVE_TASKS_OF_JOB],
-            &[],
+            &[KEEP_RULES_OF_DELETED_JOB],
             "DELETE FROM jobs WHERE uuid = ?",
         )
         .await
@@ -299,5 +322,12 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
             None => None,
         },
         drill_fired_at: row.try_get("drill_fired_at")?,
+        retry: RetryFields {
+            retries: row.try_get("retries")?,
+            retry_delay: row.try_get("retry_delay")?,
+            grace: row.try_get("grace")?,
+        },
+        retry_attempt: row.try_get("retry_attempt")?,
+        retry_at: row.try_get("retry_at")?,
     })
 }

@@ -26,6 +26,8 @@ mod notifications;
 mod queue;
 pub mod records;
 mod resources;
+mod retention;
+mod runs;
 mod secrets;
 mod tasks;
 mod usage;
@@ -45,6 +47,7 @@ pub use maintenance::MAINTENANCE_PRIORITY;
 pub use metrics::JobFigures;
 pub use notifications::*;
 pub use records::*;
+pub use runs::{ActiveBackup, Skipped};
 pub use secrets::SealedRow;
 pub use usage::StoreUsage;
 

@@ -1,14 +1,11 @@
 //! The task queue as the task engine sees it: claiming the next task, writing its log as it
 //! runs, finishing it, and the bookkeeping of crash recovery, retention and purge retries.
 
-use sqlx::Row;
-
 use bulwark_core::ids::{ArchiveId, JobId, TaskId};
-use bulwark_core::state::{TaskOp, TaskStatus};
+use bulwark_core::state::TaskStatus;
 
-use crate::archives::{PURGE_PRIORITY, insert_archive};
+use crate::archives::insert_archive;
 use crate::records::*;
-use crate::tasks::insert_task;
 use crate::{Catalog, Result, parse_id};
 
 impl Catalog {
@@ -176,48 +173,5 @@ impl Catalog {
         .fetch_one(&self.pool)
         .await?;
         Ok(n > 0)
-    }
-
-    /// Queues purges, owned by "system": of valid archives past their expiry, and of archives
-    /// left `purging` whose last purge failed before `retry_before` (and has none queued).
-    /// Returns how many were queued.
-    pub async fn queue_due_purges(&self, now: i64, retry_before: i64) -> Result<u64> {
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
-            "SELECT uuid, target_uuid FROM archives a
-             WHERE (status = 'valid' AND expires_at <= ?1 AND keep = 0)
-                OR (status = 'purging' AND NOT EXISTS (
-                     SELECT 1 FROM tasks t WHERE t.archive_uuid = a.uuid AND t.op = 'purge'
-                       AND (t.status IN ('pending', 'running') OR t.stopped_at > ?2)))",
-        )
-        .bind(now)
-        .bind(retry_before)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut queued = 0;
-        for row in &rows {
-            let archive: ArchiveId = parse_id("archive", &row.try_get::<String, _>("uuid")?)?;
-            let target = parse_id("target", &row.try_get::<String, _>("target_uuid")?)?;
-            sqlx::query("UPDATE archives SET status = 'purging' WHERE uuid = ?")
-                .bind(archive.to_string())
-                .execute(&mut *tx)
-                .await?;
-            insert_task(
-                &mut tx,
-                &NewTask {
-                    owner: "system".into(),
-                    op: TaskOp::Purge,
-                    job: None,
-                    archive: Some(archive),
-                    target: Some(target),
-                    priority: PURGE_PRIORITY,
-                    requested_at: now,
-                },
-            )
-            .await?;
-            queued += 1;
-        }
-        self.commit(tx).await?;
-        Ok(queued)
     }
 }

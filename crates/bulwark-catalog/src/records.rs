@@ -1,6 +1,7 @@
 //! The records the catalog stores and returns.
 
 use bulwark_core::ids::{ArchiveId, JobId, RetentionId, ScheduleId, StoreId, TargetId, TaskId};
+use bulwark_core::retention::Rules;
 use bulwark_core::state::{ArchiveStatus, TaskOp, TaskStatus};
 
 /// A schedule: when a job runs.
@@ -14,6 +15,8 @@ pub struct Schedule {
     pub summary: String,
     /// The schedule in its canonical form (see `bulwark_core::timespec`).
     pub timespec: String,
+    /// The schedule as its author wrote it.
+    pub text: String,
 }
 
 /// The fields of a schedule that a user sets.
@@ -25,6 +28,8 @@ pub struct ScheduleFields {
     pub summary: String,
     /// The schedule, already validated and canonical.
     pub timespec: String,
+    /// The schedule as its author wrote it.
+    pub text: String,
 }
 
 /// A retention policy: how long archives are kept.
@@ -36,8 +41,8 @@ pub struct Retention {
     pub name: String,
     /// Annotation for operators.
     pub summary: String,
-    /// Seconds an archive is kept after it is taken.
-    pub expiry: i64,
+    /// Its rules.
+    pub rules: Rules,
 }
 
 /// The fields of a retention policy that a user sets.
@@ -47,8 +52,8 @@ pub struct RetentionFields {
     pub name: String,
     /// Annotation for operators.
     pub summary: String,
-    /// Seconds an archive is kept after it is taken.
-    pub expiry: i64,
+    /// Its rules, already validated.
+    pub rules: Rules,
 }
 
 /// A target: a data system to back up.
@@ -149,6 +154,25 @@ pub struct Job {
     pub drill_target: Option<Target>,
     /// When the scheduler last fired its drill (Unix seconds).
     pub drill_fired_at: Option<i64>,
+    /// Retries of a failed scheduled backup, and what a run that finds the last one running does.
+    pub retry: RetryFields,
+    /// Retries made since the last scheduled backup that did not fail.
+    pub retry_attempt: i64,
+    /// When the next retry is due, if one is.
+    pub retry_at: Option<i64>,
+}
+
+/// A job's retries and grace time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryFields {
+    /// How often a failed scheduled backup is tried again.
+    pub retries: i64,
+    /// Seconds before the first retry; each later one waits twice as long.
+    pub retry_delay: i64,
+    /// Seconds a running backup may have when the next scheduled run comes: within them the
+    /// run is skipped, past them the old backup is canceled and a new one starts. `None`: the
+    /// run is always skipped.
+    pub grace: Option<i64>,
 }
 
 /// The fields of a job that a user sets.
@@ -174,6 +198,8 @@ pub struct JobFields {
     pub drill_schedule: Option<ScheduleId>,
     /// The scratch target of its drills; `None`: a temporary directory.
     pub drill_target: Option<TargetId>,
+    /// Retries and grace time.
+    pub retry: RetryFields,
 }
 
 /// A job's last finished backup, and its last good one.
@@ -221,11 +247,15 @@ pub struct Archive {
     pub added: Option<i64>,
     /// How the data is kept.
     pub format: ArchiveFormat,
-    /// The target it was taken from.
     /// The target plugin that made it (and so the one that can restore it).
     pub plugin: String,
     /// Pinned by an operator: retention never purges it.
     pub keep: bool,
+    /// The job that made it, when known.
+    pub job: Option<JobId>,
+    /// The rules it keeps once its job is gone (`None` while the job decides).
+    pub rules: Option<Rules>,
+    /// The target it was taken from.
     pub target: Target,
     /// The store that holds it.
     pub store: Store,
@@ -271,6 +301,8 @@ impl ArchiveFormat {
 /// The fields of a new archive, written when a backup succeeds.
 #[derive(Debug, Clone)]
 pub struct NewArchive {
+    /// The job that made it.
+    pub job: Option<JobId>,
     /// Its id, when chosen before the backup (so the store can tag the data with it).
     pub uuid: Option<ArchiveId>,
     /// How the data is kept.

@@ -8,6 +8,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use bulwark_core::ids::{RetentionId, ScheduleId, StoreId, TargetId};
+use bulwark_core::retention::Rules;
 
 use crate::records::*;
 use crate::{Catalog, Deleted, Result, Updated, count, parse_id, updated};
@@ -83,7 +84,7 @@ impl Catalog {
     /// Lists schedules by name; `unused` keeps only those no job uses (true) or only used ones.
     pub async fn list_schedules(&self, unused: Option<bool>) -> Result<Vec<Schedule>> {
         let rows = sqlx::query(
-            "SELECT uuid, name, summary, timespec FROM schedules s
+            "SELECT uuid, name, summary, timespec, author_text FROM schedules s
              WHERE (?1 IS NULL OR ?1 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.schedule_uuid = s.uuid)))
              ORDER BY name, uuid",
         )
@@ -95,10 +96,12 @@ impl Catalog {
 
     /// Reads one schedule.
     pub async fn get_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>> {
-        let row = sqlx::query("SELECT uuid, name, summary, timespec FROM schedules WHERE uuid = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT uuid, name, summary, timespec, author_text FROM schedules WHERE uuid = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(schedule_from_row).transpose()
     }
 
@@ -108,12 +111,13 @@ impl Catalog {
         crate::audit::note_object("schedule", &id.to_string());
         self.write_one(
             sqlx::query(
-                "INSERT INTO schedules (uuid, name, summary, timespec) VALUES (?, ?, ?, ?)",
+                "INSERT INTO schedules (uuid, name, summary, timespec, author_text) VALUES (?, ?, ?, ?, ?)",
             )
             .bind(id.to_string())
             .bind(&f.name)
             .bind(&f.summary)
-            .bind(&f.timespec),
+            .bind(&f.timespec)
+            .bind(&f.text),
         )
         .await?;
         Ok(id)
@@ -124,11 +128,12 @@ impl Catalog {
         let r = self
             .write_one(
                 sqlx::query(
-                    "UPDATE schedules SET name = ?, summary = ?, timespec = ? WHERE uuid = ?",
+                    "UPDATE schedules SET name = ?, summary = ?, timespec = ?, author_text = ? WHERE uuid = ?",
                 )
                 .bind(&f.name)
                 .bind(&f.summary)
                 .bind(&f.timespec)
+                .bind(&f.text)
                 .bind(id.to_string()),
             )
             .await?;
@@ -150,20 +155,19 @@ impl Catalog {
 
     /// Lists retention policies by name; `unused` as for schedules.
     pub async fn list_retention(&self, unused: Option<bool>) -> Result<Vec<Retention>> {
-        let rows = sqlx::query(
-            "SELECT uuid, name, summary, expiry FROM retention r
+        let sql = format!(
+            "SELECT {RETENTION_COLS} FROM retention r
              WHERE (?1 IS NULL OR ?1 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.retention_uuid = r.uuid)))
-             ORDER BY name, uuid",
-        )
-        .bind(unused)
-        .fetch_all(&self.pool)
-        .await?;
+             ORDER BY name, uuid"
+        );
+        let rows = sqlx::query(&sql).bind(unused).fetch_all(&self.pool).await?;
         rows.iter().map(retention_from_row).collect()
     }
 
     /// Reads one retention policy.
     pub async fn get_retention(&self, id: RetentionId) -> Result<Option<Retention>> {
-        let row = sqlx::query("SELECT uuid, name, summary, expiry FROM retention WHERE uuid = ?")
+        let sql = format!("SELECT {RETENTION_COLS} FROM retention WHERE uuid = ?");
+        let row = sqlx::query(&sql)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -175,26 +179,34 @@ impl Catalog {
         let id = RetentionId::new_random();
         crate::audit::note_object("retention", &id.to_string());
         self.write_one(
-            sqlx::query("INSERT INTO retention (uuid, name, summary, expiry) VALUES (?, ?, ?, ?)")
-                .bind(id.to_string())
-                .bind(&f.name)
-                .bind(&f.summary)
-                .bind(f.expiry),
+            bind_rules(
+                sqlx::query(
+                    "INSERT INTO retention (name, summary, expiry, expiry_set, keep_last, keep_hourly,
+                       keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, min_good, uuid)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ),
+                f,
+            )
+            .bind(id.to_string()),
         )
         .await?;
         Ok(id)
     }
 
-    /// Replaces a retention policy's fields. Archives already taken keep their expiry.
+    /// Replaces a retention policy's fields; the next sweep applies them to every archive of
+    /// the jobs that use it.
     pub async fn update_retention(&self, id: RetentionId, f: &RetentionFields) -> Result<Updated> {
         let r = self
             .write_one(
-                sqlx::query(
-                    "UPDATE retention SET name = ?, summary = ?, expiry = ? WHERE uuid = ?",
+                bind_rules(
+                    sqlx::query(
+                        "UPDATE retention SET name = ?, summary = ?, expiry = ?, expiry_set = ?,
+                           keep_last = ?, keep_hourly = ?, keep_daily = ?, keep_weekly = ?,
+                           keep_monthly = ?, keep_yearly = ?, keep_within = ?, min_good = ?
+                         WHERE uuid = ?",
+                    ),
+                    f,
                 )
-                .bind(&f.name)
-                .bind(&f.summary)
-                .bind(f.expiry)
                 .bind(id.to_string()),
             )
             .await?;
@@ -386,18 +398,66 @@ pub(crate) fn schedule_cols(row: &SqliteRow, prefix: &str) -> Result<Schedule> {
         name: row.try_get(format!("{prefix}name").as_str())?,
         summary: row.try_get(format!("{prefix}summary").as_str())?,
         timespec: row.try_get(format!("{prefix}timespec").as_str())?,
+        text: row
+            .try_get::<Option<String>, _>(format!("{prefix}author_text").as_str())?
+            .unwrap_or_else(|| {
+                row.try_get(format!("{prefix}timespec").as_str())
+                    .unwrap_or_default()
+            }),
     })
 }
 
+/// A retention policy's columns, for `SELECT`.
+pub(crate) const RETENTION_COLS: &str = "uuid, name, summary, expiry, expiry_set, keep_last,
+    keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, min_good";
+
+/// Binds a policy's name, summary and rules in the order of [`RETENTION_COLS`] (after `uuid`).
+fn bind_rules<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    f: &'q RetentionFields,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let r = &f.rules;
+    // A policy of rules alone keeps a placeholder in the old NOT NULL column.
+    q.bind(&f.name)
+        .bind(&f.summary)
+        .bind(r.expires.unwrap_or(1))
+        .bind(r.expires.is_some())
+        .bind(r.keep_last)
+        .bind(r.keep_hourly)
+        .bind(r.keep_daily)
+        .bind(r.keep_weekly)
+        .bind(r.keep_monthly)
+        .bind(r.keep_yearly)
+        .bind(r.keep_within)
+        .bind(r.min_good)
+}
+
 pub(crate) fn retention_cols(row: &SqliteRow, prefix: &str) -> Result<Retention> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let count = |c: &str| -> Result<Option<u32>> { Ok(row.try_get(col(c).as_str())?) };
+    let expiry_set: bool = row.try_get(col("expiry_set").as_str())?;
     Ok(Retention {
         uuid: parse_id(
             "retention policy",
-            &row.try_get::<String, _>(format!("{prefix}uuid").as_str())?,
+            &row.try_get::<String, _>(col("uuid").as_str())?,
         )?,
-        name: row.try_get(format!("{prefix}name").as_str())?,
-        summary: row.try_get(format!("{prefix}summary").as_str())?,
-        expiry: row.try_get(format!("{prefix}expiry").as_str())?,
+        name: row.try_get(col("name").as_str())?,
+        summary: row.try_get(col("summary").as_str())?,
+        rules: Rules {
+            expires: if expiry_set {
+                Some(row.try_get(col("expiry").as_str())?)
+            } else {
+                None
+            },
+            keep_last: count("keep_last")?,
+            keep_hourly: count("keep_hourly")?,
+            keep_daily: count("keep_daily")?,
+            keep_weekly: count("keep_weekly")?,
+            keep_monthly: count("keep_monthly")?,
+            keep_yearly: count("keep_yearly")?,
+            keep_within: row.try_get(col("keep_within").as_str())?,
+            min_good: row.try_get(col("min_good").as_str())?,
+        },
     })
 }
 

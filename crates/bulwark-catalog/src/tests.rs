@@ -51,6 +51,7 @@ async fn archive(
         notes: String::new(),
         size: 0,
         uuid: None,
+        job: None,
         format: crate::ArchiveFormat::Raw,
         added: None,
     })
@@ -63,10 +64,10 @@ async fn migrations_apply_once_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 9);
+    assert_eq!(c.schema_version().await.unwrap(), 10);
     c.close().await;
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 9);
+    assert_eq!(c.schema_version().await.unwrap(), 10);
     c.health().await.unwrap();
 }
 
@@ -164,6 +165,7 @@ async fn job_with(
             name: "s".into(),
             summary: String::new(),
             timespec: "daily at 4:00".into(),
+            text: "daily at 4am".into(),
         })
         .await
         .unwrap();
@@ -171,7 +173,11 @@ async fn job_with(
         .create_retention(&RetentionFields {
             name: "r".into(),
             summary: String::new(),
-            expiry: 3600,
+            rules: bulwark_core::retention::Rules {
+                expires: Some(3600),
+                min_good: 1,
+                ..Default::default()
+            },
         })
         .await
         .unwrap();
@@ -187,6 +193,11 @@ async fn job_with(
             rpo: None,
             drill_schedule: None,
             drill_target: None,
+            retry: crate::RetryFields {
+                retries: 0,
+                retry_delay: 60,
+                grace: None,
+            },
         },
         false,
     )

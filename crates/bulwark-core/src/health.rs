@@ -1,7 +1,8 @@
 //! A job's health at a glance, from its last runs, its schedule and its recovery point objective
 //! (RPO: how old its newest good archive may be).
 //!
-//! In order: a paused job is `paused`; one whose last finished backup failed is `failing`; one
+//! In order: a paused job is `paused`; one whose last finished backup failed is `failing` (or
+//! `retrying` while a retry of it is due, see [`Health::retrying`]); one
 //! with no good archive yet is `never`; one whose newest good archive is older than its RPO is
 //! `late`; any other is `ok`. A job without an RPO of its own gets twice the longest gap between
 //! two runs of its schedule (so a nightly job is late after 48 hours without a good archive).
@@ -22,6 +23,8 @@ pub enum Health {
     Late,
     /// Its last finished backup failed (or was canceled).
     Failing,
+    /// Its last scheduled backup failed and a retry is due.
+    Retrying,
     /// It has no good archive yet.
     Never,
     /// It is paused.
@@ -30,8 +33,9 @@ pub enum Health {
 
 impl Health {
     /// Every health, in the order people care about them.
-    pub const ALL: [Health; 5] = [
+    pub const ALL: [Health; 6] = [
         Health::Failing,
+        Health::Retrying,
         Health::Late,
         Health::Never,
         Health::Paused,
@@ -44,8 +48,17 @@ impl Health {
             Health::Ok => "ok",
             Health::Late => "late",
             Health::Failing => "failing",
+            Health::Retrying => "retrying",
             Health::Never => "never",
             Health::Paused => "paused",
+        }
+    }
+
+    /// `failing` becomes `retrying` while a retry of the failed backup is due.
+    pub fn retrying(self, retry_due: bool) -> Health {
+        match self {
+            Health::Failing if retry_due => Health::Retrying,
+            h => h,
         }
     }
 

@@ -51,6 +51,18 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// `/metrics`.
     pub metrics: MetricsConfig,
+    /// For tests of the daemon only.
+    pub testing: TestingConfig,
+}
+
+/// `[testing]`: for Bulwark's own tests; never set in production.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestingConfig {
+    /// A file holding the time (Unix seconds) the daemon takes as now, read each time it asks:
+    /// tests move it to run months of schedules and retention in seconds. The daemon warns at
+    /// start while it is set.
+    pub clock_file: Option<PathBuf>,
 }
 
 /// `[notifications]`
@@ -254,6 +266,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             notifications: NotificationsConfig::default(),
             metrics: MetricsConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 }
@@ -287,6 +300,7 @@ const ENV_KEYS: &[&str] = &[
     "tls",
     "notifications",
     "metrics",
+    "testing",
 ];
 
 /// A configuration that cannot be used.

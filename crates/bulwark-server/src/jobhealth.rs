@@ -48,7 +48,8 @@ pub(crate) fn assess(
         runs.last_success.as_ref().map(|s| s.0),
         effective_rpo,
         now.timestamp(),
-    );
+    )
+    .retrying(j.retry_at.is_some());
     let next_run = if j.paused {
         None
     } else {

@@ -124,7 +124,14 @@ impl Server {
     /// Prepares the data directory, locks it, opens the catalog, loads the key pair and binds the
     /// listen address.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
-        Self::start_with_clock(config, Arc::new(SystemClock)).await
+        let clock: Arc<dyn Clock> = match &config.testing.clock_file {
+            Some(path) => {
+                tracing::warn!(file = %path.display(), "The daemon's clock is read from a file (testing.clock_file): for tests only.");
+                Arc::new(crate::state::FileClock(path.clone()))
+            }
+            None => Arc::new(SystemClock),
+        };
+        Self::start_with_clock(config, clock).await
     }
 
     /// [`Server::start`] with another clock (tests drive session and lockout times with one).

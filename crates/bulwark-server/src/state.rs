@@ -66,3 +66,18 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// The time written in a file (Unix seconds), read at every look; the wall clock when the file
+/// cannot be read. For tests only (`testing.clock_file`).
+#[derive(Debug, Clone)]
+pub struct FileClock(pub std::path::PathBuf);
+
+impl Clock for FileClock {
+    fn now(&self) -> DateTime<Utc> {
+        std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+            .unwrap_or_else(|| SystemClock.now())
+    }
+}

@@ -119,7 +119,9 @@ for (const form of document.querySelectorAll('form[data-plain-form]')) {
     notice('');
     const body = {};
     for (const el of form.querySelectorAll('[data-field]')) {
-      body[el.dataset.field] = el.dataset.scale ? Math.round(Number(el.value) * Number(el.dataset.scale)) : el.value;
+      if (el.hasAttribute('data-optional') && el.value.trim() === '') continue;
+      body[el.dataset.field] = el.dataset.scale ? Math.round(Number(el.value) * Number(el.dataset.scale))
+        : el.type === 'number' ? Number(el.value) : el.value;
     }
     const uuid = form.dataset.uuid;
     try {
@@ -130,6 +132,31 @@ for (const form of document.querySelectorAll('form[data-plain-form]')) {
     } catch (err) {
       notice(err.message);
     }
+  });
+}
+
+// A retention policy's preview for one job: every archive, kept or purged, and why.
+for (const b of document.querySelectorAll('button[data-preview]')) {
+  b.addEventListener('click', async () => {
+    const out = document.getElementById('preview');
+    try {
+      const p = await call('GET', b.dataset.preview);
+      const table = document.createElement('table');
+      const head = table.createTHead().insertRow();
+      for (const h of ['Taken (UTC)', 'The sweep', 'Kept by', 'Could go at the earliest (UTC)']) {
+        const th = document.createElement('th'); th.scope = 'col'; th.textContent = h; head.appendChild(th);
+      }
+      const body = table.createTBody();
+      for (const a of p.archives) {
+        const row = body.insertRow();
+        for (const v of [a.taken_at, a.action, a.kept_by.join(', ') || '-', a.expires_at || 'while a count holds it']) {
+          row.insertCell().textContent = v;
+        }
+      }
+      const caption = table.createCaption();
+      caption.textContent = `${p.rules}: keeps ${p.keep}, purges ${p.purge}`;
+      out.replaceChildren(table);
+    } catch (err) { notice(err.message); }
   });
 }
 

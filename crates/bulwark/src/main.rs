@@ -118,6 +118,13 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::notify::NotifyCmd,
     },
+    /// Retention: preview what a policy keeps of a job's archives, or run the sweep now.
+    ///
+    /// Example: bulwark retention preview keep-dailies --job orders-nightly
+    Retention {
+        #[command(subcommand)]
+        cmd: cli::retention::RetentionCmd,
+    },
     /// Check a target's or store's endpoint with its plugin's validate, without touching data
     /// (exit 1 when it does not work).
     ///
@@ -400,6 +407,7 @@ fn main() -> ExitCode {
         Command::Logout {} => cli::auth::logout(&conn),
         Command::Token { cmd } => cli::auth::token(&cmd, &conn),
         Command::Notify { cmd } => cli::notify::notify(&cmd, &conn),
+        Command::Retention { cmd } => cli::retention::retention(&cmd, &conn),
         Command::List { what } => cli::view::list(&what, &conn),
         Command::Show { kind, reference } => cli::view::show(kind, &reference, &conn),
         Command::Create { what } => cli::change::create(&what, &conn),

@@ -17,24 +17,34 @@ mod tests;
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
-/// A policy's rules.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A policy's rules. As JSON (an archive whose job was deleted keeps them), absent rules are
+/// left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Rules {
     /// Keep archives younger than this many seconds (the seed's `expires`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<i64>,
     /// Keep the N newest.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_last: Option<u32>,
     /// Keep the newest of each of the N newest hours.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_hourly: Option<u32>,
     /// ... days.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_daily: Option<u32>,
     /// ... ISO weeks (Monday to Sunday).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_weekly: Option<u32>,
     /// ... months.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_monthly: Option<u32>,
     /// ... years.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_yearly: Option<u32>,
     /// Keep every archive taken within this many seconds of the newest one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_within: Option<i64>,
     /// Never leave fewer than this many archives (default 1).
     pub min_good: u32,
@@ -103,6 +113,10 @@ pub struct Verdict<T> {
     pub taken_at: i64,
     /// Why it is kept; empty when it is purged.
     pub reasons: Vec<Reason>,
+    /// The earliest time it could go: `None` while a count rule, `min_good` or a pin holds it
+    /// (it goes only when newer archives push it out); `taken_at` plus `expires` or
+    /// `keep_within` when only those hold it; when it is purged, the time of the decision.
+    pub until: Option<i64>,
 }
 
 impl<T> Verdict<T> {
@@ -208,6 +222,7 @@ pub fn decide<T: Clone>(
         out.push(Verdict {
             id: item.id.clone(),
             taken_at: item.taken_at,
+            until: until(item.taken_at, &reasons, rules, now.timestamp()),
             reasons,
         });
     }
@@ -219,8 +234,118 @@ pub fn decide<T: Clone>(
         }
         if !v.keep() {
             v.reasons.push(Reason::MinGood);
+            v.until = None;
             short -= 1;
         }
     }
     out
+}
+
+/// One archive among all of them: its group (the archives that count together, such as one
+/// job's archives of one target in one store) and the rules of that group.
+#[derive(Debug, Clone)]
+pub struct Member<T> {
+    /// The archive.
+    pub item: Item<T>,
+    /// Archives with the same group are decided together.
+    pub group: String,
+    /// The group's rules.
+    pub rules: Rules,
+}
+
+/// Decides every archive: each group by its own rules (those of its first member). This is the
+/// whole retention sweep; its caller only reads the archives and queues the purges.
+pub fn decide_all<T: Clone>(members: &[Member<T>], now: DateTime<Utc>, tz: Tz) -> Vec<Verdict<T>> {
+    let mut groups: std::collections::BTreeMap<&str, (&Rules, Vec<Item<T>>)> =
+        std::collections::BTreeMap::new();
+    for m in members {
+        groups
+            .entry(m.group.as_str())
+            .or_insert_with(|| (&m.rules, Vec::new()))
+            .1
+            .push(m.item.clone());
+    }
+    groups
+        .into_values()
+        .flat_map(|(rules, items)| decide(&items, rules, now, tz))
+        .collect()
+}
+
+/// Seconds in the largest units that say them exactly: `2w`, `36h`, `90m`, `45s`, `1d12h`.
+fn span(s: i64) -> String {
+    let mut left = s;
+    let mut out = String::new();
+    for (unit, secs) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if left >= secs && (left % secs == 0 || out.len() < 4) {
+            out.push_str(&format!("{}{unit}", left / secs));
+            left %= secs;
+        }
+        if left == 0 {
+            return out;
+        }
+    }
+    out.push_str(&format!("{left}s"));
+    out
+}
+
+/// The earliest time an archive kept for `reasons` could go (see [`Verdict::until`]).
+fn until(taken_at: i64, reasons: &[Reason], rules: &Rules, now: i64) -> Option<i64> {
+    if reasons.is_empty() {
+        return Some(now);
+    }
+    let mut at = taken_at;
+    for r in reasons {
+        let by = match r {
+            Reason::Expires => rules.expires,
+            Reason::Within => rules.keep_within,
+            _ => return None,
+        };
+        at = at.max(taken_at.saturating_add(by.unwrap_or(0)));
+    }
+    Some(at)
+}
+
+impl Rules {
+    /// The rules in words: `for 30d, 7 daily, 4 weekly, at least 1 left`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(e) = self.expires {
+            parts.push(format!("for {}", span(e)));
+        }
+        for (n, word) in [
+            (self.keep_last, "last"),
+            (self.keep_hourly, "hourly"),
+            (self.keep_daily, "daily"),
+            (self.keep_weekly, "weekly"),
+            (self.keep_monthly, "monthly"),
+            (self.keep_yearly, "yearly"),
+        ] {
+            if let Some(n) = n.filter(|n| *n > 0) {
+                parts.push(format!("{n} {word}"));
+            }
+        }
+        if let Some(w) = self.keep_within {
+            parts.push(format!("all within {} of the newest", span(w)));
+        }
+        if self.min_good > 0 {
+            parts.push(format!("at least {} left", self.min_good));
+        }
+        parts.join(", ")
+    }
+
+    /// True when some rule can keep an archive (a policy of none would purge everything).
+    pub fn keeps_anything(&self) -> bool {
+        self.expires.is_some()
+            || self.keep_within.is_some()
+            || [
+                self.keep_last,
+                self.keep_hourly,
+                self.keep_daily,
+                self.keep_weekly,
+                self.keep_monthly,
+                self.keep_yearly,
+            ]
+            .into_iter()
+            .any(|n| n.is_some_and(|n| n > 0))
+    }
 }

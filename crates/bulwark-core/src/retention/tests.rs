@@ -182,3 +182,83 @@ fn min_good_holds_the_newest_when_every_rule_lets_go() {
     let none: Vec<Item<String>> = Vec::new();
     assert!(decide(&none, &rules, now, chrono_tz::UTC).is_empty());
 }
+
+#[test]
+fn until_says_when_an_archive_could_go_at_the_earliest() {
+    let times = ["2026-03-04 09:00", "2026-03-03 09:00", "2026-03-01 09:00"];
+    let rules = Rules {
+        expires: Some(2 * 86_400),
+        keep_within: Some(3 * 86_400),
+        keep_last: Some(1),
+        ..Rules::default()
+    };
+    let now = Utc.timestamp_opt(at("2026-03-04 10:00"), 0).unwrap();
+    let v = decide(&items(&times), &rules, now, chrono_tz::UTC);
+    // The newest is held by a count: it goes only when newer ones push it out.
+    assert_eq!(v[0].until, None);
+    // Held by expires (2 days) and keep_within (3 days): the later of the two.
+    assert_eq!(v[1].reasons, [Reason::Expires, Reason::Within]);
+    assert_eq!(v[1].until, Some(at("2026-03-06 09:00")));
+    // Held by nothing: due now.
+    assert!(!v[2].keep());
+    assert_eq!(v[2].until, Some(now.timestamp()));
+    assert!(rules.keeps_anything());
+    assert!(!Rules::default().keeps_anything());
+    let json = serde_json::to_string(&rules).unwrap();
+    assert_eq!(
+        json,
+        r#"{"expires":172800,"keep_last":1,"keep_within":259200,"min_good":0}"#
+    );
+    assert_eq!(serde_json::from_str::<Rules>(&json).unwrap(), rules);
+}
+
+#[test]
+fn decide_all_decides_each_group_by_its_own_rules() {
+    let member = |id: &str, t: &str, group: &str, keep_last: u32| Member {
+        item: Item {
+            id: id.to_string(),
+            taken_at: at(t),
+            pinned: false,
+        },
+        group: group.into(),
+        rules: Rules {
+            keep_last: Some(keep_last),
+            ..Rules::default()
+        },
+    };
+    let all = [
+        member("a1", "2026-03-01 00:00", "a", 1),
+        member("b1", "2026-03-01 00:00", "b", 2),
+        member("a2", "2026-03-02 00:00", "a", 1),
+        member("b2", "2026-03-02 00:00", "b", 2),
+        member("b3", "2026-03-03 00:00", "b", 2),
+    ];
+    let now = Utc.timestamp_opt(at("2026-03-04 00:00"), 0).unwrap();
+    let mut kept: Vec<String> = decide_all(&all, now, chrono_tz::UTC)
+        .into_iter()
+        .filter(|v| v.keep())
+        .map(|v| v.id)
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["a2", "b2", "b3"]);
+}
+
+#[test]
+fn rules_read_as_words() {
+    let rules = Rules {
+        expires: Some(30 * 86_400),
+        keep_daily: Some(7),
+        keep_weekly: Some(4),
+        keep_within: Some(36 * 3600),
+        min_good: 1,
+        ..Rules::default()
+    };
+    assert_eq!(
+        rules.describe(),
+        "for 4w2d, 7 daily, 4 weekly, all within 1d12h of the newest, at least 1 left"
+    );
+    assert_eq!(span(3600), "1h");
+    assert_eq!(span(90 * 60), "1h30m");
+    assert_eq!(span(45), "45s");
+    assert_eq!(span(14 * 86_400), "2w");
+}

@@ -67,8 +67,13 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
             | "/v1/task/{uuid}/log"
             | "/v1/archive/{uuid}/files"
             | "/v1/plugins"
-            | "/v1/plugin/{name}",
+            | "/v1/plugin/{name}"
+            | "/v1/retention/{uuid}/preview",
         ) => VIEWER,
+        // A preview of rules not yet saved changes nothing.
+        ("POST", "/v1/retention/preview") => VIEWER,
+        // The sweep applies the policies admins made, as the daemon does every minute.
+        ("POST", "/v1/retention/sweep") => OPERATOR,
 
         // Running, restoring, canceling, pausing and annotating.
         (

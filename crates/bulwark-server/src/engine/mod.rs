@@ -19,6 +19,8 @@ mod drill;
 mod maintain;
 mod recovery;
 mod restore;
+mod retention;
+mod retries;
 mod scheduler;
 mod tasklog;
 mod work;
@@ -105,6 +107,8 @@ pub(crate) struct Running {
     pub(crate) cancel: CancellationToken,
     /// Bytes its pipeline has moved so far.
     pub(crate) bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Why it was canceled, when not by a request (the line its log ends with).
+    pub(crate) why: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// What a cancel request found.
@@ -184,6 +188,26 @@ impl Engine {
             }
             None => Cancel::NotRunning,
         }
+    }
+
+    /// As [`Engine::cancel`], with the line the task's log ends with.
+    pub fn cancel_because(&self, id: TaskId, why: String) -> Cancel {
+        if let Some(run) = self.lock_running().get(&id) {
+            *run.why
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+        }
+        self.cancel(id)
+    }
+
+    /// Why a running task was canceled, when it was not by a request.
+    fn cancel_reason(&self, id: TaskId) -> Option<String> {
+        self.lock_running().get(&id).and_then(|r| {
+            r.why
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        })
     }
 
     /// Stops taking work, kills running tasks (they end as failed, "the daemon stopped during
@@ -282,15 +306,8 @@ impl Engine {
                 () = tokio::time::sleep(self.config().sweep_interval) => {}
                 () = self.inner.stop.cancelled() => break,
             }
-            let now = self.now();
-            let retry_before = now - self.config().purge_retry.as_secs() as i64;
-            match self.catalog().queue_due_purges(now, retry_before).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(purges = n, "Retention sweep queued purges.");
-                    self.wake();
-                }
-                Err(e) => tracing::error!(error = %e, "Retention sweep failed."),
+            if let Err(e) = self.sweep_once().await {
+                tracing::error!(error = %e, "Retention sweep failed.");
             }
         }
     }

@@ -1,5 +1,7 @@
 //! The scheduler: queues a backup, owned by "system", each time an unpaused job's schedule
-//! comes due. A job whose last backup is still pending or running is skipped (and logged). A
+//! comes due. A job whose last backup is still pending or running is skipped, and the skipped
+//! run recorded, unless that backup ran past the job's grace (then it is canceled and a new one
+//! starts; see `retries`). Failed scheduled backups are retried when their retry is due. A
 //! job remembers when it last fired, so runs missed while the daemon was down are made up by
 //! one run at start, not one per missed slot.
 //!
@@ -48,6 +50,7 @@ async fn tick(e: &Engine) -> Result<(), bulwark_catalog::CatalogError> {
         .await?;
     let now = e.inner.clock.now();
     for job in jobs {
+        super::retries::retry_if_due(e, &job, now.timestamp()).await?;
         let Some(last) = job.last_fired_at else {
             // First sight of a new job: its schedule counts from now.
             e.catalog().set_job_fired(job.uuid, now.timestamp()).await?;
@@ -59,14 +62,18 @@ async fn tick(e: &Engine) -> Result<(), bulwark_catalog::CatalogError> {
         if due > now {
             continue;
         }
-        if e.catalog().backup_active(job.uuid).await? {
-            tracing::info!(job = %job.uuid, name = %job.name, "Scheduled backup skipped: the previous one is still pending or running.");
-        } else if let Some(task) = e
-            .catalog()
-            .request_backup(job.uuid, SYSTEM, now.timestamp())
-            .await?
+        // A run that must not start is recorded as skipped by `overrun`.
+        if super::retries::overrun(e, &job, now.timestamp()).await?
+            && let Some(task) = e
+                .catalog()
+                .request_backup(job.uuid, SYSTEM, now.timestamp())
+                .await?
         {
             tracing::info!(job = %job.uuid, name = %job.name, task = %task, "Scheduled backup queued.");
+            // A run of the schedule starts a new series of retries.
+            if job.retry_attempt != 0 || job.retry_at.is_some() {
+                e.catalog().set_retry(job.uuid, 0, None).await?;
+            }
             let lag = (now - due).num_milliseconds() as f64 / 1000.0;
             e.metrics().scheduler_lag(lag.max(0.0));
             e.wake();

@@ -56,6 +56,7 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
         // A backup that succeeded has already been recorded with its archive.
         None => {
             tracing::info!(task = %id, "Task done.");
+            super::retries::after_success(e, &task).await;
             e.wake();
             observe(e, &task, began.elapsed()).await;
             super::alerts::after_task(e, &task, TaskStatus::Done, "").await;
@@ -63,6 +64,16 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
         }
         Some(end) => end,
     };
+    let mut end = end;
+    if end.status == TaskStatus::Canceled
+        && let Some(why) = e.cancel_reason(id)
+    {
+        end.line = why;
+    }
+    let retry = super::retries::after_failure(e, &task, end.status).await;
+    if let Some(note) = &retry {
+        end.line = format!("{} {note}", end.line);
+    }
     tracing::info!(task = %id, status = %end.status, reason = %end.line, "Task ended.");
     if let Err(err) = e
         .catalog()
@@ -73,7 +84,10 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
     }
     e.wake();
     observe(e, &task, began.elapsed()).await;
-    super::alerts::after_task(e, &task, end.status, &end.line).await;
+    // A failure that will be retried is announced only if the retries fail too.
+    if retry.is_none() {
+        super::alerts::after_task(e, &task, end.status, &end.line).await;
+    }
 }
 
 /// "in 1.234s (812.3 MiB/s)"
@@ -352,7 +366,8 @@ async fn backup(
                 store: store.uuid,
                 store_key: done.stored.key.clone(),
                 taken_at,
-                expires_at: taken_at.saturating_add(job.retention.expiry),
+                expires_at: taken_at.saturating_add(job.retention.rules.expires.unwrap_or(0)),
+                job: Some(job.uuid),
                 notes: String::new(),
                 size: i64::try_from(size).unwrap_or(i64::MAX),
             };
@@ -361,10 +376,11 @@ async fn backup(
                 None => String::new(),
             };
             let line = format!(
-                "Done: {size} bytes stored under key {}{added} {}; kept for {}s.",
+                "Done: {size} bytes stored under key {}{added} {}; kept by retention policy '{}' ({}).",
                 done.stored.key,
                 rate(size, clock.elapsed()),
-                job.retention.expiry
+                job.retention.name,
+                job.retention.rules.describe()
             );
             // Every line said so far goes in before the archive and the end are recorded.
             flusher.flush().await;

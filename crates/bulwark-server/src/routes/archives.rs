@@ -8,7 +8,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use bulwark_api::{ArchiveResponse, ErrorResponse, OkResponse, UpdateArchive};
 use bulwark_catalog::{Archive, ArchiveFilter, PurgeRequest};
+use std::collections::HashMap;
+
 use bulwark_core::ids::ArchiveId;
+use bulwark_core::retention::{Verdict, decide_all};
 use bulwark_core::state::ArchiveStatus;
 use bulwark_core::timefmt::{format_epoch, parse_day};
 
@@ -39,12 +42,30 @@ struct ArchiveQuery {
     status: Option<String>,
 }
 
-fn response(a: Archive) -> ArchiveResponse {
+/// What the retention rules say of every valid archive now.
+pub(super) async fn verdicts(st: &AppState) -> ApiResult<HashMap<ArchiveId, Verdict<ArchiveId>>> {
+    let members = st.catalog.retention_members(None, None).await?;
+    Ok(decide_all(&members, st.clock.now(), st.tz)
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect())
+}
+
+fn response(a: Archive, verdicts: &HashMap<ArchiveId, Verdict<ArchiveId>>) -> ArchiveResponse {
+    let (expires_at, kept_by) = match verdicts.get(&a.uuid) {
+        Some(v) if a.status == ArchiveStatus::Valid => (
+            v.until.map(format_epoch),
+            v.reasons.iter().map(|r| r.as_str().to_string()).collect(),
+        ),
+        _ => (Some(format_epoch(a.expires_at)), Vec::new()),
+    };
     ArchiveResponse {
         uuid: a.uuid.0,
         store_key: a.store_key,
         taken_at: format_epoch(a.taken_at),
-        expires_at: format_epoch(a.expires_at),
+        expires_at,
+        kept_by,
+        job_uuid: a.job.map(|j| j.0),
         notes: a.notes,
         status: a.status.to_string(),
         size: a.size,
@@ -89,9 +110,10 @@ async fn list_archives(
             .map_err(|e| ApiError::bad_request(format!("status: {e}")))?,
     };
     let rows = st.catalog.list_archives(&filter).await?;
+    let verdicts = verdicts(&st).await?;
     Ok(Json(
         rows.into_iter()
-            .map(response)
+            .map(|a| response(a, &verdicts))
             .filter(|a| caller.may_use(Some(bulwark_core::ids::TargetId(a.target_uuid))))
             .collect(),
     ))
@@ -111,7 +133,7 @@ async fn get_archive(
         .get_archive(id)
         .await?
         .ok_or_else(|| not_found("archive", id))?;
-    Ok(Json(response(a)))
+    Ok(Json(response(a, &verdicts(&st).await?)))
 }
 
 /// Replaces an archive's notes (the only thing about an archive that can change).

@@ -7,12 +7,12 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use bulwark_api::{
-    CreateJob, CreatedResponse, ErrorResponse, JobResponse, LastRun, LastSuccess, OkResponse,
-    RunJob, ScheduledResponse, UpdateJob,
+    CreateJob, CreatedResponse, ErrorResponse, JobResponse, JobUpdated, LastRun, LastSuccess,
+    OkResponse, RunJob, ScheduledResponse, SkippedRun, UpdateJob,
 };
 use bulwark_core::timefmt::format_epoch;
 
-use bulwark_catalog::{Job, JobFields, JobFilter};
+use bulwark_catalog::{Job, JobFields, JobFilter, RetryFields};
 use bulwark_core::ids::JobId;
 
 use super::{changed, check_name, deleted, not_found, owner, redacted, updated};
@@ -61,6 +61,36 @@ fn check_priority(p: i64) -> ApiResult<()> {
     }
 }
 
+/// Checks a body's retries, retry delay and grace time.
+fn check_retry(
+    retries: Option<i64>,
+    retry_delay: Option<i64>,
+    grace: Option<i64>,
+) -> ApiResult<RetryFields> {
+    let retries = retries.unwrap_or(0);
+    if !(0..=100).contains(&retries) {
+        return Err(ApiError::bad_request(format!(
+            "retries must be 0 to 100, not {retries}"
+        )));
+    }
+    let retry_delay = retry_delay.unwrap_or(60);
+    if !(1..=86_400).contains(&retry_delay) {
+        return Err(ApiError::bad_request(format!(
+            "retry_delay must be 1 to 86400 seconds, not {retry_delay}"
+        )));
+    }
+    if let Some(g) = grace.filter(|g| !(0..=3_153_600_000).contains(g)) {
+        return Err(ApiError::bad_request(format!(
+            "grace must be 0 to 3153600000 seconds (100 years), not {g}"
+        )));
+    }
+    Ok(RetryFields {
+        retries,
+        retry_delay,
+        grace,
+    })
+}
+
 fn check_rpo(rpo: Option<i64>) -> ApiResult<()> {
     match rpo {
         Some(r) if !(60..=3_153_600_000).contains(&r) => Err(ApiError::bad_request(format!(
@@ -74,6 +104,7 @@ fn check_rpo(rpo: Option<i64>) -> ApiResult<()> {
 pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
     let runs = st.catalog.job_runs(j.uuid).await?;
     let drill = super::drills::fields(st, &j).await?;
+    let (skipped_runs, last_skipped) = st.catalog.skipped_runs(j.uuid).await?;
     let a = crate::jobhealth::assess(&j, &runs, st.clock.now(), st.tz, st.mode);
     let (effective_rpo, health) = (a.effective_rpo, a.health);
     let next_run = a.next_run.map(|t| format_epoch(t.timestamp()));
@@ -85,7 +116,8 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
         paused: j.paused,
         retention_name: j.retention.name,
         retention_uuid: j.retention.uuid.0,
-        expiry: j.retention.expiry,
+        expiry: j.retention.rules.expires,
+        retention_rules: j.retention.rules.describe(),
         schedule_name: j.schedule.name,
         schedule_uuid: j.schedule.uuid.0,
         schedule: j.schedule.timespec,
@@ -119,6 +151,17 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
         last_verified: drill.last_verified,
         rto: drill.rto,
         last_drill: drill.last,
+        retries: j.retry.retries,
+        retry_delay: j.retry.retry_delay,
+        grace: j.retry.grace,
+        retry_attempt: j.retry_attempt,
+        next_retry: j.retry_at.map(format_epoch),
+        skipped_runs,
+        last_skipped: last_skipped.map(|s| SkippedRun {
+            at: format_epoch(s.at),
+            reason: s.reason,
+            task_uuid: s.task.map(|t| t.0),
+        }),
     })
 }
 
@@ -143,7 +186,7 @@ async fn list_jobs(
         .map(|h| {
             bulwark_core::health::Health::parse(h).ok_or_else(|| {
                 ApiError::bad_request(format!(
-                    "health must be ok, late, failing, never or paused, not '{h}'"
+                    "health must be ok, late, failing, retrying, never or paused, not '{h}'"
                 ))
             })
         })
@@ -179,6 +222,7 @@ async fn create_job(
     );
     super::drills::check_drill(&st, None, req.target.into(), drill_schedule, drill_target).await?;
     let fields = JobFields {
+        retry: check_retry(req.retries, req.retry_delay, req.grace)?,
         rpo: req.rpo,
         drill_schedule,
         drill_target,
@@ -218,12 +262,13 @@ async fn get_job(
 /// Replaces a job's fields; `paused` is changed only through pause and unpause.
 #[utoipa::path(put, path = "/v1/job/{uuid}", tag = "jobs", request_body = UpdateJob,
     params(("uuid" = uuid::Uuid, Path, description = "The job")),
-    responses((status = 200, body = OkResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = JobUpdated), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn update_job(
     State(st): State<AppState>,
+    axum::extract::Extension(caller): axum::extract::Extension<crate::auth::Caller>,
     Path(uuid): Path<String>,
     JsonBody(req): JsonBody<UpdateJob>,
-) -> ApiResult<Json<OkResponse>> {
+) -> ApiResult<Json<JobUpdated>> {
     let id: JobId = parse_id("job", &uuid)?;
     if req.paused.is_some() {
         return Err(ApiError::bad_request(format!(
@@ -252,6 +297,7 @@ async fn update_job(
     )
     .await?;
     let fields = JobFields {
+        retry: check_retry(req.retries, req.retry_delay, req.grace)?,
         rpo: req.rpo,
         drill_schedule,
         drill_target,
@@ -263,7 +309,33 @@ async fn update_job(
         schedule: req.schedule.into(),
         retention: req.retention.into(),
     };
-    updated("job", id, st.catalog.update_job(id, &fields).await?)
+    let policy_changed = fields.retention != old.retention.uuid;
+    let Json(OkResponse { ok }) = updated("job", id, st.catalog.update_job(id, &fields).await?)?;
+    let mut answer = JobUpdated {
+        ok,
+        would_purge: None,
+        warning: None,
+    };
+    if policy_changed && let Some(new) = st.catalog.get_retention(fields.retention).await? {
+        let p = super::retention::preview(&st, &caller, id, &new.rules).await?;
+        let purge: Vec<_> = p
+            .archives
+            .iter()
+            .filter(|a| a.action == "purge")
+            .map(|a| a.uuid)
+            .collect();
+        if !purge.is_empty() {
+            answer.warning = Some(format!(
+                "under retention policy '{}' ({}) the next sweep purges {} of the job's {} archives",
+                new.name,
+                p.rules,
+                purge.len(),
+                p.archives.len()
+            ));
+        }
+        answer.would_purge = Some(purge);
+    }
+    Ok(Json(answer))
 }
 
 /// Deletes a job that has no pending or running task.

@@ -48,19 +48,26 @@ async fn check_schedule(
         .when
         .parse()
         .map_err(|e| ApiError::bad_request(format!("when: {e}")))?;
-    let mut next_runs = Vec::new();
+    Ok(Json(bulwark_api::ScheduleCheck {
+        when: spec.to_string(),
+        next_runs: next_runs(&st, Some(&spec)),
+    }))
+}
+
+/// The next five runs of `spec` from now (UTC).
+fn next_runs(st: &AppState, spec: Option<&Spec>) -> Vec<String> {
+    let mut out = Vec::new();
     let mut at = st.clock.now();
-    while next_runs.len() < 5 {
+    while let Some(spec) = spec
+        && out.len() < 5
+    {
         let Some(t) = spec.next_after(at, st.tz) else {
             break;
         };
-        next_runs.push(bulwark_core::timefmt::format_epoch(t.timestamp()));
+        out.push(bulwark_core::timefmt::format_epoch(t.timestamp()));
         at = t;
     }
-    Ok(Json(bulwark_api::ScheduleCheck {
-        when: spec.to_string(),
-        next_runs,
-    }))
+    out
 }
 
 /// `?unused=t|f`
@@ -89,15 +96,15 @@ fn response(st: &AppState, s: Schedule) -> ScheduleResponse {
         Mode::Dev => "every minute".parse::<Spec>().ok(),
         Mode::Normal => s.timespec.parse::<Spec>().ok(),
     };
-    let next_run = spec
-        .and_then(|spec| spec.next_after(st.clock.now(), st.tz))
-        .map(|t| bulwark_core::timefmt::format_epoch(t.timestamp()));
+    let next_runs = next_runs(st, spec.as_ref());
     ScheduleResponse {
         uuid: s.uuid.0,
         name: s.name,
         summary: s.summary,
-        when: s.timespec,
-        next_run,
+        when: s.text,
+        canonical: s.timespec,
+        next_run: next_runs.first().cloned(),
+        next_runs,
     }
 }
 
@@ -122,6 +129,7 @@ async fn create_schedule(
     check_name("name", &req.name)?;
     let fields = ScheduleFields {
         timespec: parse_when(&req.when)?,
+        text: req.when.trim().to_string(),
         name: req.name,
         summary: req.summary.unwrap_or_default(),
     };
@@ -163,6 +171,7 @@ async fn update_schedule(
     check_name("name", &req.name)?;
     let fields = ScheduleFields {
         timespec: parse_when(&req.when)?,
+        text: req.when.trim().to_string(),
         name: req.name,
         summary: req.summary,
     };

@@ -22,8 +22,8 @@ struct Plan {
     summary: String,
     /// A schedule's phrase.
     when: String,
-    /// A policy's days.
-    days: String,
+    /// A policy's rule fields.
+    rules: Vec<RuleField>,
     used_by: Vec<(String, String)>,
     admin: bool,
     /// Where it is created (`/v1/schedules`) and where it lives (`/v1/schedule/`).
@@ -68,7 +68,7 @@ fn plan(s: &crate::api::Session, kind: &'static str, heading: String) -> Plan {
         name: String::new(),
         summary: String::new(),
         when: String::new(),
-        days: String::new(),
+        rules: rule_fields(None),
         used_by: Vec::new(),
         admin: s.may("admin"),
         create,
@@ -85,7 +85,7 @@ pub(crate) async fn new_schedule(State(ui): State<Ui>, headers: HeaderMap) -> Pa
 pub(crate) async fn new_retention(State(ui): State<Ui>, headers: HeaderMap) -> PageResult {
     let s = session(&ui, &headers).await?;
     let mut p = plan(&s, "retention", "New retention policy".into());
-    p.days = "7".into();
+    p.rules[0].value = "7".into();
     Ok(render(&p))
 }
 
@@ -117,13 +117,100 @@ pub(crate) async fn retention(
     let mut p = plan(&s, "retention", format!("Retention policy {}", x.name));
     p.uuid = id.to_string();
     p.used_by = used_by(&ui, &s, &format!("retention={id}")).await?;
+    p.rules = rule_fields(Some(&x));
     p.name = x.name;
     p.summary = x.summary;
-    let days = x.expires as f64 / 86_400.0;
-    p.days = if days.fract() == 0.0 {
-        format!("{days:.0}")
-    } else {
-        format!("{days:.3}")
-    };
     Ok(render(&p))
+}
+
+/// Seconds as days for a form field ("" when absent).
+fn days(seconds: Option<i64>) -> String {
+    seconds.map_or_else(String::new, |s| {
+        let d = s as f64 / 86_400.0;
+        if d.fract() == 0.0 {
+            format!("{d:.0}")
+        } else {
+            format!("{d:.3}")
+        }
+    })
+}
+
+/// One rule of a policy's form.
+struct RuleField {
+    field: &'static str,
+    label: &'static str,
+    value: String,
+    help: &'static str,
+    /// Shown in days, sent in seconds.
+    days: bool,
+}
+
+/// The fields of a policy's form, filled from `x` when it exists.
+fn rule_fields(x: Option<&RetentionResponse>) -> Vec<RuleField> {
+    let n = |v: Option<u32>| v.map_or_else(String::new, |v| v.to_string());
+    [
+        (
+            "expires",
+            "Keep every archive for (days)",
+            days(x.and_then(|x| x.expires)),
+            "An archive younger than this is kept. Leave empty to keep by the counts below alone.",
+        ),
+        (
+            "keep_last",
+            "Keep the newest",
+            n(x.and_then(|x| x.keep_last)),
+            "archives",
+        ),
+        (
+            "keep_hourly",
+            "Keep hourly",
+            n(x.and_then(|x| x.keep_hourly)),
+            "the newest archive of each of this many hours",
+        ),
+        (
+            "keep_daily",
+            "Keep daily",
+            n(x.and_then(|x| x.keep_daily)),
+            "the newest archive of each of this many days",
+        ),
+        (
+            "keep_weekly",
+            "Keep weekly",
+            n(x.and_then(|x| x.keep_weekly)),
+            "the newest archive of each of this many weeks (Monday to Sunday)",
+        ),
+        (
+            "keep_monthly",
+            "Keep monthly",
+            n(x.and_then(|x| x.keep_monthly)),
+            "the newest archive of each of this many months",
+        ),
+        (
+            "keep_yearly",
+            "Keep yearly",
+            n(x.and_then(|x| x.keep_yearly)),
+            "the newest archive of each of this many years",
+        ),
+        (
+            "keep_within",
+            "Keep all taken within (days) of the newest",
+            days(x.and_then(|x| x.keep_within)),
+            "every archive taken this close to the job's newest one",
+        ),
+        (
+            "min_good",
+            "Never leave fewer than",
+            x.map_or_else(|| "1".to_string(), |x| x.min_good.to_string()),
+            "archives of a job, whatever the rules say (0 turns this guard off)",
+        ),
+    ]
+    .into_iter()
+    .map(|(field, label, value, help)| RuleField {
+        field,
+        label,
+        value,
+        help,
+        days: field == "expires" || field == "keep_within",
+    })
+    .collect()
 }

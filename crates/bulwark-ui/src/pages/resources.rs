@@ -8,7 +8,7 @@ use bulwark_api::{RetentionResponse, ScheduleResponse, StoreResponse, TargetResp
 
 use super::{Chrome, PageResult, render, session};
 use crate::Ui;
-use crate::format::{bytes, span, until};
+use crate::format::{bytes, until};
 
 #[derive(Template)]
 #[template(path = "list.html")]
@@ -142,10 +142,10 @@ pub(crate) async fn retention(State(ui): State<Ui>, headers: HeaderMap) -> PageR
         },
         new_label: "New retention policy",
         intro: "How long archives are kept.".into(),
-        columns: vec!["Name", "Keeps archives for", "Summary"],
+        columns: vec!["Name", "Keeps", "Summary"],
         rows: list
             .into_iter()
-            .map(|t| vec![t.name, span(t.expires), t.summary])
+            .map(|t| vec![t.name, t.rules, t.summary])
             .collect(),
         empty: "No retention policies yet.".into(),
     }))

@@ -46,9 +46,12 @@ pub struct ScheduleArgs {
 pub struct RetentionArgs {
     #[command(flatten)]
     pub common: Common,
-    /// How long archives are kept: seconds, or a duration such as 7d, 12h, 2w (at least 1h).
+    /// Keep every archive this long: seconds, or a duration such as 7d, 12h, 2w (at least
+    /// 1h); `none` (edit) to keep by the other rules alone.
     #[arg(long, value_name = "DURATION")]
     pub expires: Option<String>,
+    #[command(flatten)]
+    pub rules: super::retention::RuleArgs,
 }
 
 /// How an endpoint is given.
@@ -152,6 +155,8 @@ pub struct JobArgs {
     /// Not paused (edit only): it runs on its schedule again.
     #[arg(long)]
     pub unpaused: bool,
+    #[command(flatten)]
+    pub retry: super::retention::RetryArgs,
 }
 
 /// What `create` makes.
@@ -546,9 +551,18 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
             let mut body = Map::new();
             body.insert("name".into(), name(&a.common)?.into());
             insert_opt(&mut body, "summary", a.common.summary.clone());
-            let expires =
-                asker.required(a.expires.clone(), "expires", "Keep archives for (e.g. 30d)")?;
-            body.insert("expires".into(), seconds(&expires)?.into());
+            // Rules alone need no expiry; without any rule, ask for one.
+            let expires = if a.rules.given() {
+                a.expires.clone()
+            } else {
+                Some(asker.required(
+                    a.expires.clone(),
+                    "expires",
+                    "Keep archives for (e.g. 30d)",
+                )?)
+            };
+            super::retention::duration_or_none(&mut body, "expires", expires.as_deref())?;
+            a.rules.apply(&mut body)?;
             (Kind::Retention, Value::Object(body))
         }
         CreateWhat::Target(a) => {
@@ -619,6 +633,7 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
             if let Some(p) = a.priority {
                 body.insert("priority".into(), p.into());
             }
+            a.retry.apply(&mut body, None)?;
             (Kind::Job, Value::Object(body))
         }
     })
@@ -741,22 +756,25 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
         }
         EditWhat::Retention { args: a, .. } => {
             let asked = nothing(
-                common_given(&a.common) || a.expires.is_some(),
+                common_given(&a.common) || a.expires.is_some() || a.rules.given(),
                 &["name", "summary", "expires"],
             )?;
             let mut body = json!({
                 "name": pick(&a.common.name, "name"),
                 "summary": pick(&a.common.summary, "summary"),
-                "expires": cur["expires"].clone(),
             });
+            if let Value::Object(m) = &mut body {
+                m.extend(super::retention::current_rules(&cur));
+            }
             merge(&mut body, asked);
             let expires = match (&a.expires, &body["expires"]) {
                 (Some(e), _) => Some(e.clone()),
                 (None, Value::String(s)) => Some(s.clone()),
                 _ => None,
             };
-            if let Some(e) = expires {
-                body["expires"] = seconds(&e)?.into();
+            if let Value::Object(m) = &mut body {
+                super::retention::duration_or_none(m, "expires", expires.as_deref())?;
+                a.rules.apply(m)?;
             }
             body
         }
@@ -811,6 +829,7 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                     || a.rpo.is_some()
                     || a.drill_schedule.is_some()
                     || a.drill_target.is_some()
+                    || a.retry.given()
                     || a.paused
                     || a.unpaused,
                 &["name", "summary", "priority"],
@@ -847,6 +866,9 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
             }
             if a.paused || a.unpaused {
                 body["paused"] = a.paused.into();
+            }
+            if let Value::Object(m) = &mut body {
+                a.retry.apply(m, Some(&cur))?;
             }
             merge(&mut body, asked);
             if let Value::String(p) = &body["priority"] {

@@ -22,6 +22,7 @@ pub mod browse;
 pub mod change;
 pub mod complete;
 pub mod notify;
+pub mod retention;
 pub mod task;
 pub mod validate;
 pub mod view;

@@ -245,19 +245,7 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
             ("WHEN", f("when")),
             ("NEXT RUN", f("next_run")),
         ],
-        Kind::Retention => vec![
-            ("UUID", uuid),
-            ("NAME", f("name")),
-            (
-                "KEEPS FOR",
-                Box::new(|v: &Value| {
-                    v["expires"]
-                        .as_u64()
-                        .map(human_duration)
-                        .unwrap_or_default()
-                }),
-            ),
-        ],
+        Kind::Retention => vec![("UUID", uuid), ("NAME", f("name")), ("KEEPS", f("rules"))],
         Kind::Target => vec![
             ("UUID", uuid),
             ("NAME", f("name")),
@@ -451,7 +439,11 @@ fn human(key: &str, v: &Value) -> String {
         ) => {
             format!("{} ({b} bytes)", indicatif::HumanBytes(b))
         }
-        ("expires" | "expiry" | "uptime_seconds" | "idle_timeout", Some(s)) => human_duration(s),
+        (
+            "expires" | "expiry" | "uptime_seconds" | "idle_timeout" | "keep_within" | "grace"
+            | "retry_delay",
+            Some(s),
+        ) => human_duration(s),
         _ => text(v),
     }
 }

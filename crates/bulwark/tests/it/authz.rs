@@ -55,6 +55,9 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("get", "/v1/retention/{uuid}"), Viewer),
         (("put", "/v1/retention/{uuid}"), Admin),
         (("delete", "/v1/retention/{uuid}"), Admin),
+        (("get", "/v1/retention/{uuid}/preview"), Viewer),
+        (("post", "/v1/retention/preview"), Viewer),
+        (("post", "/v1/retention/sweep"), Operator),
         (("get", "/v1/targets"), Viewer),
         (("post", "/v1/targets"), Admin),
         (("get", "/v1/target/{uuid}"), Viewer),
@@ -162,9 +165,19 @@ fn fill(path: &str, side: &BTreeMap<&'static str, String>) -> String {
         .split('/')
         .next()
         .unwrap_or("");
-    path.replace("{uuid}", side.get(kind).map_or("x", String::as_str))
+    let filled = path
+        .replace("{uuid}", side.get(kind).map_or("x", String::as_str))
         .replace("{name}", "fs")
-        .replace("{id}", "000000000000")
+        .replace("{id}", "000000000000");
+    // A retention preview is of one job's archives.
+    if path.ends_with("/preview") {
+        format!(
+            "{filled}?job={}",
+            side.get("job").map_or("x", String::as_str)
+        )
+    } else {
+        filled
+    }
 }
 
 /// Principals of every kind.

@@ -556,7 +556,8 @@ async fn a_full_backup_and_restore_cycle_with_cli_commands_only() {
         &["edit", "schedule", "nightly", "--when", "daily at 2am"],
     );
     let s = json(&d, &["show", "schedule", "nightly"]);
-    assert_eq!(s["when"], "daily at 2:00");
+    assert_eq!(s["when"], "daily at 2am");
+    assert_eq!(s["canonical"], "daily at 2:00");
     json(
         &d,
         &["update", "retention", "policy", "week", "--expires", "14d"],

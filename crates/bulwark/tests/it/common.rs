@@ -202,6 +202,7 @@ pub async fn record_archive(
             notes: String::new(),
             size: 0,
             uuid: None,
+            job: None,
             format: bulwark_catalog::ArchiveFormat::Raw,
             added: None,
         })

@@ -68,7 +68,8 @@ pub(crate) async fn wire(
     let retention = d
         .create(
             "/v1/retention",
-            &json!({"name": format!("r {tag}"), "expires": expires}),
+            // No min_good: these tests watch expiry alone (retention.rs tests the guard).
+            &json!({"name": format!("r {tag}"), "expires": expires, "min_good": 0}),
         )
         .await
         .unwrap();

@@ -119,7 +119,7 @@ async fn every_job_says_how_it_is_doing() {
     let s = d.get_ok("/v1/status").await.unwrap();
     assert_eq!(
         s["jobs"],
-        json!({"ok": 0, "late": 1, "failing": 1, "never": 1, "paused": 1})
+        json!({"ok": 0, "late": 1, "failing": 1, "retrying": 0, "never": 1, "paused": 1})
     );
     let attention: Vec<&str> = s["attention"]
         .as_array()

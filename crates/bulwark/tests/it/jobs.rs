@@ -25,7 +25,9 @@ async fn job_show_carries_joined_fields() {
         "last_run": null, "last_success": null,
         "drill_schedule": null, "drill_schedule_uuid": null, "drill_target_name": null,
         "drill_target_uuid": null, "next_drill": null, "last_verified": null, "rto": null,
-        "last_drill": null,
+        "last_drill": null, "retention_rules": "for 1w, at least 1 left",
+        "retries": 0, "retry_delay": 60, "grace": null, "retry_attempt": 0, "next_retry": null,
+        "skipped_runs": 0, "last_skipped": null,
     });
     assert_eq!(j, want);
     let mut list = d.get_ok("/v1/jobs").await.unwrap();
@@ -50,7 +52,11 @@ async fn job_update_pause_unpause_delete() {
         )
         .await
         .unwrap();
-    assert_eq!((status, body), (200, json!({"ok": "updated"})));
+    // A new policy: the answer says what it would purge (the job has no archives).
+    assert_eq!(
+        (status, body),
+        (200, json!({"ok": "updated", "would_purge": []}))
+    );
     let j = d.get_ok(&path).await.unwrap();
     assert_eq!(j["name"], "moved");
     assert_eq!(j["summary"], "now elsewhere");

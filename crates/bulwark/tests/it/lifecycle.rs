@@ -37,7 +37,7 @@ async fn restart_keeps_everything() {
     );
     assert_eq!(
         d.get_ok("/v1/status").await.unwrap()["catalog"]["schema_version"],
-        9
+        10
     );
 
     // And survives SIGKILL too: every answered write was committed.
@@ -214,7 +214,11 @@ async fn dev_mode_fires_every_minute() {
         .unwrap();
     let s = d.get_ok(&format!("/v1/schedule/{id}")).await.unwrap();
     assert_eq!(
-        s["when"], "monthly at 4:00 on 1st",
+        (&s["when"], &s["canonical"]),
+        (
+            &json!("monthly at 4am on 1st"),
+            &json!("monthly at 4:00 on 1st")
+        ),
         "the schedule itself is kept"
     );
     let next =

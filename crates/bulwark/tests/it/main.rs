@@ -31,6 +31,7 @@ mod receivers;
 mod repository;
 mod resources;
 mod restores;
+mod retention;
 mod retention_rules;
 mod secrets;
 mod security;

@@ -19,7 +19,10 @@ async fn schedule_crud() {
     let s = d.get_ok(&format!("/v1/schedule/{id}")).await.unwrap();
     assert_eq!(s["name"], "Nightly");
     assert_eq!(s["summary"], "");
-    assert_eq!(s["when"], "daily at 4:00", "stored in canonical form");
+    assert_eq!(s["when"], "daily 4am", "the author's text comes back");
+    assert_eq!(s["canonical"], "daily at 4:00", "beside its canonical form");
+    assert_eq!(s["next_runs"].as_array().unwrap().len(), 5, "{s}");
+    assert_eq!(s["next_runs"][0], s["next_run"]);
     let next = s["next_run"].as_str().unwrap();
     assert!(
         next.ends_with("04:00:00"),
@@ -37,7 +40,8 @@ async fn schedule_crud() {
     let s = d.get_ok(&format!("/v1/schedule/{id}")).await.unwrap();
     assert_eq!(s["name"], "Weekly");
     assert_eq!(s["summary"], "sunday mornings");
-    assert_eq!(s["when"], "sundays at 8:00");
+    assert_eq!(s["when"], "sundays 8am");
+    assert_eq!(s["canonical"], "sundays at 8:00");
 
     let list = d.get_ok("/v1/schedules").await.unwrap();
     assert_eq!(uuids(&list), vec![id.clone()]);
@@ -67,7 +71,8 @@ async fn schedules_accept_cron_and_intervals() {
             .await
             .unwrap();
         let s = d.get_ok(&format!("/v1/schedule/{id}")).await.unwrap();
-        assert_eq!(s["when"], canonical);
+        assert_eq!(s["when"], when);
+        assert_eq!(s["canonical"], canonical);
         assert!(s["next_run"].is_string(), "{s}");
     }
 }
@@ -85,7 +90,10 @@ async fn retention_crud() {
     let r = d.get_ok(&format!("/v1/retention/{id}")).await.unwrap();
     assert_eq!(
         r,
-        json!({"uuid": id, "name": "1 day", "summary": "short", "expires": 86400})
+        json!({"uuid": id, "name": "1 day", "summary": "short", "expires": 86400,
+               "keep_last": null, "keep_hourly": null, "keep_daily": null, "keep_weekly": null,
+               "keep_monthly": null, "keep_yearly": null, "keep_within": null, "min_good": 1,
+               "rules": "for 1d, at least 1 left"})
     );
     let (status, _) = d
         .put(
