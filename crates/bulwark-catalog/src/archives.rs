@@ -13,7 +13,7 @@ use crate::{Catalog, CatalogError, Result, Updated, parse_id, updated};
 
 const ARCHIVE_SELECT: &str =
     "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status, a.size,
-        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by, a.keep, a.job_uuid, a.rules,
+        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by, a.keep, jl.uuid AS job_uuid, a.rules,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
         st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
         st.prune_schedule AS st_prune_schedule,
@@ -21,7 +21,8 @@ const ARCHIVE_SELECT: &str =
         t.plugin AS t_plugin, t.endpoint AS t_endpoint, t.agent AS t_agent
     FROM archives a
     JOIN stores st ON st.uuid = a.store_uuid
-    JOIN targets t ON t.uuid = a.target_uuid";
+    JOIN targets t ON t.uuid = a.target_uuid
+    LEFT JOIN jobs jl ON jl.uuid = a.job_uuid";
 
 /// Priority of restores: someone is waiting for them.
 pub const RESTORE_PRIORITY: i64 = 0;

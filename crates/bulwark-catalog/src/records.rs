@@ -251,7 +251,7 @@ pub struct Archive {
     pub plugin: String,
     /// Pinned by an operator: retention never purges it.
     pub keep: bool,
-    /// The job that made it, when known.
+    /// The job that made it, while that job exists.
     pub job: Option<JobId>,
     /// The rules it keeps once its job is gone (`None` while the job decides).
     pub rules: Option<Rules>,

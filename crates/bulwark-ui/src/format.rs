@@ -73,7 +73,7 @@ pub struct Badge {
 pub fn badge(state: &str) -> Badge {
     let (icon, tone) = match state {
         "ok" | "done" | "valid" | "passed" => ("✓", "ok"),
-        "late" | "never" | "canceled" | "purging" | "unverified" => ("!", "warn"),
+        "late" | "never" | "canceled" | "purging" | "unverified" | "retrying" => ("!", "warn"),
         "failing" | "failed" => ("✗", "bad"),
         "running" => ("▶", "busy"),
         "pending" => ("…", "busy"),

@@ -58,10 +58,11 @@ struct Dashboard {
 fn rank(health: &str) -> u8 {
     match health {
         "failing" => 0,
-        "late" => 1,
-        "never" => 2,
-        "ok" => 3,
-        _ => 4,
+        "retrying" => 1,
+        "late" => 2,
+        "never" => 3,
+        "ok" => 4,
+        _ => 5,
     }
 }
 

@@ -736,3 +736,68 @@ async fn a_run_that_finds_the_last_backup_running_skips_or_cancels_by_grace() {
         }
     }
 }
+
+#[tokio::test]
+async fn archives_of_a_deleted_job_keep_the_policy_they_were_made_under() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), "data").unwrap();
+    let d = engine_daemon("[retention]\nsweep_interval = 3600").await;
+    let w = wire(
+        &d,
+        ("fs", json!({"base_dir": src})),
+        ("fs", json!({"base_dir": work.path().join("store")})),
+        3600,
+    )
+    .await;
+    let policy = d
+        .create("/v1/retention", &json!({"name": "last 2", "keep_last": 2}))
+        .await
+        .unwrap();
+    let job = d.get_ok(&format!("/v1/job/{}", w.job)).await.unwrap();
+    let (s, b) = d
+        .put(
+            &format!("/v1/job/{}", w.job),
+            &json!({"name": job["name"], "summary": "", "store": w.store, "target": w.target,
+                    "schedule": job["schedule_uuid"], "retention": policy}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{b}");
+    for _ in 0..3 {
+        backup_archive(&d, &w.job).await;
+    }
+    d.post_ok("/v1/retention/sweep", &json!({})).await.unwrap();
+    purges_done(&d).await;
+    assert_eq!(valid(&archives(&d, &w.target).await).len(), 2);
+    // The job goes; the policy, now unused, is tightened to one archive.
+    assert_eq!(
+        d.delete(&format!("/v1/job/{}", w.job)).await.unwrap().0,
+        200
+    );
+    let (s, b) = d
+        .put(
+            &format!("/v1/retention/{policy}"),
+            &json!({"name": "last 1", "summary": "", "keep_last": 1}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{b}");
+    // The archives keep "last 2", as they were made under it.
+    assert_eq!(
+        d.post_ok("/v1/retention/sweep", &json!({})).await.unwrap()["purges"],
+        0
+    );
+    let list = archives(&d, &w.target).await;
+    assert_eq!(valid(&list).len(), 2);
+    for a in list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "valid")
+    {
+        assert_eq!(a["kept_by"], json!(["keep_last"]), "{a}");
+        assert_eq!(a["job_uuid"], Value::Null, "the job is gone");
+    }
+}

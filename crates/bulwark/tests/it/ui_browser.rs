@@ -140,7 +140,10 @@ async fn the_ui_in_a_real_browser() {
     let shots = shots();
     std::fs::create_dir_all(&shots).unwrap();
     let profile = work.path().join("profile");
+    let sleepy_retention =
+        d.get_ok(&format!("/v1/job/{}", sleepy.job)).await.unwrap()["retention_uuid"].clone();
     let env = json!({
+        "sleepy_retention": sleepy_retention,
         "base": d.base_url, "shots": shots, "profile": profile,
         "admin": "admin", "admin_password": d.admin_password,
         "viewer": "watcher", "viewer_password": "watcher pw 123456",
