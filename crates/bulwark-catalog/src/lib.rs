@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod agents;
 mod archives;
 pub mod audit;
 mod auth;
@@ -39,6 +40,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use agents::{Agent, NewAgent, Redeemed};
 pub use archives::{PurgeRequest, RestoreRequest};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use auth::*;

@@ -59,4 +59,6 @@ id_type!(
     ArchiveId,
     /// Identifies a task: one backup, restore or purge run.
     TaskId,
+    /// Identifies an agent: a Bulwark process on a data system's host.
+    AgentId,
 );

@@ -12,10 +12,12 @@
 
 pub mod files;
 mod keys;
+pub mod session;
 mod verify;
 
 pub use files::{FileError, load_or_create, read_authorized};
 pub use keys::{Identity, KeyError, PublicKey};
+pub use session::{Hello, Keepalive, Session, SessionError, Welcome};
 pub use verify::Pins;
 
 use std::sync::Arc;

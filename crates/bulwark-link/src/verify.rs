@@ -14,12 +14,38 @@ use crate::PublicKey;
 /// The keys one end accepts from the other. Shared: the core adds an agent's key when it is
 /// enrolled and removes it when it is revoked, and connections made after that see the change.
 #[derive(Debug, Clone, Default)]
-pub struct Pins(Arc<RwLock<BTreeSet<PublicKey>>>);
+pub struct Pins {
+    keys: Arc<RwLock<BTreeSet<PublicKey>>>,
+    /// Keys accepted by fingerprint (an agent joining with a token knows only the core's).
+    fingerprints: Arc<RwLock<BTreeSet<String>>>,
+    /// Any key: the handshake still proves the other end holds it, and the caller decides what
+    /// that key may do (the core's port for dial-out agents, which enroll or are refused).
+    any: bool,
+}
 
 impl Pins {
     /// Pins these keys.
     pub fn of(keys: impl IntoIterator<Item = PublicKey>) -> Pins {
-        Pins(Arc::new(RwLock::new(keys.into_iter().collect())))
+        Pins {
+            keys: Arc::new(RwLock::new(keys.into_iter().collect())),
+            ..Pins::default()
+        }
+    }
+
+    /// Pins the key with this fingerprint (`SHA256:...`).
+    pub fn fingerprint(fingerprint: &str) -> Pins {
+        Pins {
+            fingerprints: Arc::new(RwLock::new([fingerprint.to_string()].into())),
+            ..Pins::default()
+        }
+    }
+
+    /// Accepts any ed25519 key that the other end proves it holds; see [`crate::peer_key`].
+    pub fn any() -> Pins {
+        Pins {
+            any: true,
+            ..Pins::default()
+        }
     }
 
     /// Accepts this key from now on.
@@ -34,14 +60,21 @@ impl Pins {
 
     /// True when the key is pinned.
     pub fn contains(&self, key: &PublicKey) -> bool {
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(key)
+        self.any
+            || self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(key)
+            || self
+                .fingerprints
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(&key.fingerprint())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeSet<PublicKey>> {
-        self.0
+        self.keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -54,13 +87,20 @@ impl Pins {
         if self.contains(&key) {
             return Ok(());
         }
-        let pinned: Vec<String> = self
-            .0
+        let mut pinned: Vec<String> = self
+            .keys
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .map(PublicKey::fingerprint)
             .collect();
+        pinned.extend(
+            self.fingerprints
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .cloned(),
+        );
         Err(Error::General(format!(
             "the {who} presented key {key}, which is not pinned here (pinned: {})",
             if pinned.is_empty() {
