@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+mod agents;
 mod auth;
 mod jobs;
 mod notify;
@@ -39,6 +40,7 @@ pub(crate) fn integral_opt<'de, D: serde::Deserializer<'de>>(
     Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
 }
 
+pub use agents::*;
 pub use auth::*;
 pub use jobs::*;
 pub use notify::*;

@@ -144,8 +144,13 @@ impl Catalog {
 
     /// Deletes an agent (its tokens' link to it is cleared).
     pub async fn delete_agent(&self, id: AgentId) -> Result<Deleted> {
-        self.delete_unless_used(&id.to_string(), &[], &[], "DELETE FROM agents WHERE uuid = ?")
-            .await
+        self.delete_unless_used(
+            &id.to_string(),
+            &[],
+            &[],
+            "DELETE FROM agents WHERE uuid = ?",
+        )
+        .await
     }
 
     /// Records an enrollment token: the hash of its secret, the address it enrolls, its expiry.
@@ -221,11 +226,7 @@ impl Catalog {
     }
 }
 
-async fn insert_agent(
-    tx: &mut sqlx::SqliteConnection,
-    a: &NewAgent,
-    now: i64,
-) -> Result<AgentId> {
+async fn insert_agent(tx: &mut sqlx::SqliteConnection, a: &NewAgent, now: i64) -> Result<AgentId> {
     for (col, value, what) in [
         ("address", &a.address, "address"),
         ("public_key", &a.public_key, "key"),

@@ -195,3 +195,5 @@ where
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;

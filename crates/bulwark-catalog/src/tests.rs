@@ -64,10 +64,10 @@ async fn migrations_apply_once_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 10);
+    assert_eq!(c.schema_version().await.unwrap(), 11);
     c.close().await;
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 10);
+    assert_eq!(c.schema_version().await.unwrap(), 11);
     c.health().await.unwrap();
 }
 

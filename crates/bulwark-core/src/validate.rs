@@ -42,9 +42,20 @@ pub fn plugin_name(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks an agent address: `host:port`, with an IPv6 host in brackets (`[::1]:5444`).
+/// The `agent` of a target on the daemon's own host.
+pub const LOCAL_AGENT: &str = "local";
+
+/// Checks an agent: [`LOCAL_AGENT`], or an address `host:port`, with an IPv6 host in brackets
+/// (`[::1]:5444`).
 pub fn agent_address(value: &str) -> Result<(), String> {
-    let bad = || format!("agent '{value}' is not a host:port address (for example 127.0.0.1:5444)");
+    if value == LOCAL_AGENT {
+        return Ok(());
+    }
+    let bad = || {
+        format!(
+            "agent '{value}' is neither 'local' (the daemon's host) nor a host:port address (for example 10.0.0.5:5444)"
+        )
+    };
     let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
     let host_ok = if let Some(inner) = host.strip_prefix('[') {
         inner

@@ -86,7 +86,9 @@ pub async fn read_line<T: DeserializeOwned, IO: AsyncRead + Unpin>(
             break;
         }
         if line.len() >= LINE_LIMIT {
-            return Err(SessionError::Protocol("an introduction line over 64 KiB".into()));
+            return Err(SessionError::Protocol(
+                "an introduction line over 64 KiB".into(),
+            ));
         }
         line.push(b);
     }
@@ -112,7 +114,11 @@ impl Default for Keepalive {
 }
 
 /// The agent's side: serves `router` over HTTP/2 until the link closes.
-pub async fn serve<IO>(io: IO, router: axum::Router, keepalive: Keepalive) -> Result<(), SessionError>
+pub async fn serve<IO>(
+    io: IO,
+    router: axum::Router,
+    keepalive: Keepalive,
+) -> Result<(), SessionError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -164,7 +170,9 @@ impl Session {
         let mut sender = self.sender.clone();
         sender.ready().await?;
         let bytes = match body {
-            Some(b) => Bytes::from(serde_json::to_vec(b).map_err(|e| SessionError::Protocol(e.to_string()))?),
+            Some(b) => Bytes::from(
+                serde_json::to_vec(b).map_err(|e| SessionError::Protocol(e.to_string()))?,
+            ),
             None => Bytes::new(),
         };
         let req = hyper::Request::builder()

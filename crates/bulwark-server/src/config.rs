@@ -51,8 +51,30 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// `/metrics`.
     pub metrics: MetricsConfig,
+    /// Agents on other hosts.
+    pub agents: AgentsConfig,
     /// For tests of the daemon only.
     pub testing: TestingConfig,
+}
+
+/// `[agents]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsConfig {
+    /// The address dial-out agents connect to (TLS with pinned keys; put no TLS-terminating
+    /// proxy in front). None: no agent can dial in; listen-mode agents still work.
+    pub listen: Option<SocketAddr>,
+    /// Seconds between keepalive pings of an agent session, and before an unanswered one ends it.
+    pub keepalive: u64,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            listen: None,
+            keepalive: 20,
+        }
+    }
 }
 
 /// `[testing]`: for Bulwark's own tests; never set in production.
@@ -266,6 +288,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             notifications: NotificationsConfig::default(),
             metrics: MetricsConfig::default(),
+            agents: AgentsConfig::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -300,6 +323,7 @@ const ENV_KEYS: &[&str] = &[
     "tls",
     "notifications",
     "metrics",
+    "agents",
     "testing",
 ];
 
@@ -382,6 +406,7 @@ impl Config {
                 u64::from(self.auth.address_failures),
             ),
             ("tasks.timeout", self.tasks.timeout),
+            ("agents.keepalive", self.agents.keepalive),
             ("retention.sweep_interval", self.retention.sweep_interval),
             ("retention.purge_retry", self.retention.purge_retry),
             ("notifications.retry_delay", self.notifications.retry_delay),

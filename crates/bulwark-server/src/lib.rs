@@ -13,6 +13,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agent_host;
+pub mod agents;
 pub mod auth;
 pub mod config;
 pub mod engine;
@@ -114,6 +116,7 @@ fn warnings(config: &Config) -> Vec<String> {
 /// A started daemon: listener bound, catalog open.
 pub struct Server {
     listener: TcpListener,
+    agent_listener: Option<TcpListener>,
     state: AppState,
     tls: Option<Arc<rustls::ServerConfig>>,
     // Held for the life of the server: the lock on the data directory.
@@ -222,7 +225,29 @@ impl Server {
                 staging_dir: config.data_dir.join("staging"),
             },
         );
+        let core_identity = std::fs::read_to_string(dir.join(keys::KEY_FILE))
+            .ok()
+            .and_then(|t| bulwark_link::Identity::from_openssh(&t).ok())
+            .ok_or_else(|| ServerError::Vault("the core key cannot be read back".into()))?;
+        let hub = agents::Hub::new(
+            core_identity,
+            catalog.clone(),
+            clock.clone(),
+            bulwark_link::Keepalive {
+                interval: Duration::from_secs(config.agents.keepalive),
+                timeout: Duration::from_secs(config.agents.keepalive),
+            },
+        );
+        let agent_listener = match config.agents.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let state = AppState {
+            agents: hub,
             catalog,
             started_at: clock.now(),
             clock,
@@ -253,6 +278,7 @@ impl Server {
         );
         Ok(Server {
             listener,
+            agent_listener,
             state,
             tls,
             _lock: lock,
@@ -268,6 +294,13 @@ impl Server {
     /// Where the API is: `http://ADDR` or `https://ADDR`.
     pub fn url(&self) -> String {
         serve::url(self.local_addr(), self.tls.is_some())
+    }
+
+    /// The address dial-out agents connect to, when there is one.
+    pub fn agent_addr(&self) -> Option<SocketAddr> {
+        self.agent_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The address the API listens on.
@@ -286,10 +319,15 @@ impl Server {
         let catalog = self.state.catalog.clone();
         let engine = self.state.engine.clone();
         let mut parts = engine.start().await;
+        let stop_agents = tokio_util::sync::CancellationToken::new();
+        if let Some(l) = self.agent_listener {
+            tokio::spawn(self.state.agents.clone().listen(l, stop_agents.clone()));
+        }
         let app = router(self.state);
         let result = serve::serve(self.listener, app, self.tls, shutdown)
             .await
             .map_err(ServerError::Serve);
+        stop_agents.cancel();
         // Running tasks are killed and cleaned up before the catalog closes.
         engine.shutdown();
         let drained = tokio::time::timeout(Duration::from_secs(60), async {

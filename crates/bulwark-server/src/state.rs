@@ -47,6 +47,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// What the operator should fix, shown in `/v1/status`.
     pub warnings: Arc<[String]>,
+    /// Agents and their sessions.
+    pub agents: crate::agents::Hub,
 }
 
 impl AppState {

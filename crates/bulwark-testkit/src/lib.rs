@@ -51,6 +51,8 @@ pub struct TestDaemon {
     extra_config: String,
     /// `http://127.0.0.1:PORT`
     pub base_url: String,
+    /// Where dial-out agents connect (`127.0.0.1:PORT`), when `[agents] listen` is set.
+    pub agent_addr: Option<String>,
     client: reqwest::Client,
     /// The admin's password.
     pub admin_password: String,
@@ -83,6 +85,7 @@ impl TestDaemon {
             dir: dir.to_path_buf(),
             extra_config: extra_config.to_string(),
             base_url: String::new(),
+            agent_addr: None,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
@@ -274,6 +277,10 @@ impl TestDaemon {
             .find(|w| w.starts_with("http://"))
             .ok_or_else(|| anyhow!("unexpected first line from the daemon: {first}"))?;
         self.base_url = url.trim_end_matches("/v1").to_string();
+        self.agent_addr = first
+            .split("agents dial in on ")
+            .nth(1)
+            .map(|a| a.trim().to_string());
         self.child = Some(child);
         Ok(())
     }

@@ -118,6 +118,42 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::notify::NotifyCmd,
     },
+    /// Run the agent on a data system's host: it serves an authorized core over TLS with both
+    /// keys pinned, listening (the core dials it) or dialing the core (behind NAT). With
+    /// --fingerprint it prints its key's fingerprint; with --authorize it authorizes a core.
+    ///
+    /// Example: bulwark agent --config /etc/bulwark/agent.toml --token bwa1_...
+    Agent(cli::agents::AgentArgs),
+    /// Enrollment tokens for dial-out agents.
+    ///
+    /// Example: bulwark agent-token create --address db1.internal:5444
+    AgentToken {
+        #[command(subcommand)]
+        cmd: cli::agents::TokenCmd,
+    },
+    /// Approve an agent recorded at first contact, giving the fingerprint its host prints.
+    ///
+    /// Example: bulwark approve agent db1 --fingerprint SHA256:t1Vh0s...
+    Approve {
+        /// The word `agent`.
+        #[arg(value_name = "agent", value_parser = ["agent"])]
+        word: String,
+        /// The agent's name, UUID or unique UUID prefix.
+        reference: String,
+        /// Its key's fingerprint, as `bulwark agent --fingerprint` prints it on its host.
+        #[arg(long, value_name = "SHA256:...")]
+        fingerprint: String,
+    },
+    /// Revoke an agent: its session closes at once and its key is refused from now on.
+    ///
+    /// Example: bulwark revoke agent db1
+    Revoke {
+        /// The word `agent`.
+        #[arg(value_name = "agent", value_parser = ["agent"])]
+        word: String,
+        /// The agent's name, UUID or unique UUID prefix.
+        reference: String,
+    },
     /// Retention: preview what a policy keeps of a job's archives, or run the sweep now.
     ///
     /// Example: bulwark retention preview keep-dailies --job orders-nightly
@@ -408,6 +444,14 @@ fn main() -> ExitCode {
         Command::Token { cmd } => cli::auth::token(&cmd, &conn),
         Command::Notify { cmd } => cli::notify::notify(&cmd, &conn),
         Command::Retention { cmd } => cli::retention::retention(&cmd, &conn),
+        Command::Agent(args) => cli::agents::agent(&args),
+        Command::AgentToken { cmd } => cli::agents::token(&cmd, &conn),
+        Command::Approve {
+            reference,
+            fingerprint,
+            ..
+        } => cli::agents::decide(&reference, Some(&fingerprint), &conn),
+        Command::Revoke { reference, .. } => cli::agents::decide(&reference, None, &conn),
         Command::List { what } => cli::view::list(&what, &conn),
         Command::Show { kind, reference } => cli::view::show(kind, &reference, &conn),
         Command::Create { what } => cli::change::create(&what, &conn),
@@ -553,8 +597,12 @@ fn run_server(config_file: Option<PathBuf>) -> ExitCode {
         let server = bulwark_server::Server::start(config).await?;
         let url = server.url();
         // The first line on stdout says where to reach the daemon; tools and tests read it.
+        let agents = server
+            .agent_addr()
+            .map(|a| format!("; agents dial in on {a}"))
+            .unwrap_or_default();
         println!(
-            "Bulwark API listening on {url}/v1 (OpenAPI: {url}/v1/openapi.json); web UI on {url}/"
+            "Bulwark API listening on {url}/v1 (OpenAPI: {url}/v1/openapi.json); web UI on {url}/{agents}"
         );
         if server.needs_first_user().await {
             eprintln!(

@@ -17,6 +17,7 @@ pub mod browse;
 mod check_blobs;
 mod drill;
 mod maintain;
+mod placement;
 mod recovery;
 mod restore;
 mod retention;

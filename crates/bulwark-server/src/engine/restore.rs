@@ -59,6 +59,11 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
         Ok(None) => return Some(End::failed("Failed: the target no longer exists.")),
         Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
     };
+    if opts.to_dir.is_none()
+        && let Err(line) = super::placement::on_this_host(e, &target).await
+    {
+        return Some(End::failed(line));
+    }
     let store = &archive.store;
     let into = match &opts.to_dir {
         Some(d) => format!("directory {d}"),

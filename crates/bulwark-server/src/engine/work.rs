@@ -274,6 +274,9 @@ async fn backup(
         _ => job.store.clone(),
     };
     let target = &job.target;
+    if let Err(line) = super::placement::on_this_host(e, target).await {
+        return Some(End::failed(line));
+    }
     say(
         log,
         format!(

@@ -1,6 +1,7 @@
 //! The `/v1` routes, one module per resource, gathered into one router whose OpenAPI document is
 //! generated from the same handlers (so the document cannot miss a route).
 
+mod agents;
 mod archives;
 mod audit;
 mod auth;
@@ -67,6 +68,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(notifications::router())
         .merge(files::router())
         .merge(restore::router())
+        .merge(agents::router())
 }
 
 /// Every `(method, route)` the API serves: the OpenAPI document's operations, the document

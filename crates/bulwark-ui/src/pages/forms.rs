@@ -148,7 +148,7 @@ async fn new_form(ui: &Ui, headers: &HeaderMap, kind: &'static str, n: New) -> P
         uuid: String::new(),
         name: String::new(),
         summary: String::new(),
-        agent: "127.0.0.1:5444".into(),
+        agent: "local".into(),
         fields,
         used_by: Vec::new(),
         admin: s.may("admin"),

@@ -16,8 +16,8 @@ use serde_json::{Map, Value, json};
 
 use super::{CliResult, Client, Conn, Kind, encode, finish, label, print_json, reference, text};
 
-/// The seed's default agent port; tasks run on the daemon's host until agents exist.
-const DEFAULT_AGENT: &str = "127.0.0.1:5444";
+/// A target's agent by default: the daemon's own host.
+const DEFAULT_AGENT: &str = bulwark_core::validate::LOCAL_AGENT;
 
 /// Fields every resource has.
 #[derive(Debug, Args, Clone, Default)]
@@ -86,8 +86,8 @@ pub struct TargetArgs {
     pub plugin: Option<String>,
     #[command(flatten)]
     pub endpoint: EndpointArgs,
-    /// The host:port of the agent that reaches it (default 127.0.0.1:5444; every task runs on
-    /// the daemon's host for now).
+    /// `local` (the default: the daemon's own host) or the host:port of the agent that reaches
+    /// it (see `bulwark list agents`).
     #[arg(long, value_name = "HOST:PORT")]
     pub agent: Option<String>,
     /// Create it without running the plugin's `validate` on the endpoint first (create only).

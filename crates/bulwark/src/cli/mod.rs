@@ -17,6 +17,7 @@
 //! Who is calling: `BULWARK_TOKEN`, else the token `bulwark login` saved for this daemon in
 //! `~/.config/bulwark/credentials.json` (mode 0600), sent as `Authorization: Bearer TOKEN`.
 
+pub mod agents;
 pub mod auth;
 pub mod browse;
 pub mod change;
@@ -64,6 +65,9 @@ pub enum Kind {
     /// A notification channel.
     #[value(alias = "notifications", alias = "channel")]
     Notification,
+    /// An agent on another host.
+    #[value(alias = "agents")]
+    Agent,
 }
 
 impl Kind {
@@ -83,6 +87,7 @@ impl Kind {
                 "/v1/notification/",
                 "notification channel",
             ),
+            Kind::Agent => ("/v1/agents", "/v1/agent/", "agent"),
         }
     }
 

@@ -106,6 +106,8 @@ pub enum ListWhat {
     },
     /// Installed plugins. Example: bulwark list plugins
     Plugins,
+    /// Agents on other hosts. Example: bulwark list agents
+    Agents,
     /// The audit log, newest first (admins). Example: bulwark list audit --user alice --after 20261101
     Audit(super::auth::AuditFilter),
 }
@@ -216,6 +218,7 @@ fn list_path(c: &Client, what: &ListWhat) -> CliResult<(String, Kind)> {
             Kind::Task
         }
         ListWhat::Plugins => Kind::Plugin,
+        ListWhat::Agents => Kind::Agent,
         ListWhat::Audit(_) => return Err("the audit log is listed by cli::auth".into()),
     };
     let base = kind.paths().0;
@@ -325,6 +328,15 @@ fn columns(kind: Kind) -> Vec<(&'static str, Box<dyn Fn(&Value) -> String>)> {
             ("NAME", f("name")),
             ("KIND", f("kind")),
             ("ENABLED", f("enabled")),
+        ],
+        Kind::Agent => vec![
+            ("UUID", uuid),
+            ("NAME", f("name")),
+            ("ADDRESS", f("address")),
+            ("MODE", f("mode")),
+            ("STATUS", f("status")),
+            ("ONLINE", f("online")),
+            ("KEY", f("fingerprint")),
         ],
     }
 }

@@ -58,6 +58,13 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("get", "/v1/retention/{uuid}/preview"), Viewer),
         (("post", "/v1/retention/preview"), Viewer),
         (("post", "/v1/retention/sweep"), Operator),
+        (("get", "/v1/agents"), Viewer),
+        (("post", "/v1/agents"), Admin),
+        (("get", "/v1/agent/{uuid}"), Viewer),
+        (("delete", "/v1/agent/{uuid}"), Admin),
+        (("post", "/v1/agent/{uuid}/approve"), Admin),
+        (("post", "/v1/agent/{uuid}/revoke"), Admin),
+        (("post", "/v1/agent-tokens"), Admin),
         (("get", "/v1/targets"), Viewer),
         (("post", "/v1/targets"), Admin),
         (("get", "/v1/target/{uuid}"), Viewer),
@@ -125,6 +132,21 @@ async fn world(dir: &std::path::Path) -> (TestDaemon, Objects) {
         record_archive(&catalog, &fa, "k", 1_700_000_000, 4_000_000_000).await,
         record_archive(&catalog, &fb, "k", 1_700_000_000, 4_000_000_000).await,
     );
+    // An agent, recorded at first contact.
+    let agent = catalog
+        .create_agent(
+            &bulwark_catalog::NewAgent {
+                name: "db".into(),
+                address: "10.9.9.9:5444".into(),
+                mode: "listen",
+                public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ agent".into(),
+                status: "pending",
+            },
+            1_700_000_000,
+        )
+        .await
+        .unwrap()
+        .to_string();
     catalog.close().await;
     d.restart().unwrap();
     let side = async |f: &crate::common::Fixture, archive: String| {
@@ -146,6 +168,7 @@ async fn world(dir: &std::path::Path) -> (TestDaemon, Objects) {
         ])
     };
     let mut a = side(&fa, aa).await;
+    a.insert("agent", agent);
     let b = side(&fb, ab).await;
     let channel = d
         .create(

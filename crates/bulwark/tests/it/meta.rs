@@ -14,7 +14,7 @@ async fn status_reports_health() {
     assert_eq!(s["mode"], "normal");
     assert_eq!(s["catalog"]["kind"], "sqlite");
     assert_eq!(s["catalog"]["ok"], true);
-    assert_eq!(s["catalog"]["schema_version"], 10);
+    assert_eq!(s["catalog"]["schema_version"], 11);
     assert!(s["uptime_seconds"].is_u64());
     // The log goes to a file here: no colour codes in it.
     assert!(d.log().contains("Daemon started."));
@@ -63,6 +63,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/retention/{uuid}/preview"),
     ("post", "/v1/retention/preview"),
     ("post", "/v1/retention/sweep"),
+    ("get", "/v1/agents"),
+    ("post", "/v1/agents"),
+    ("get", "/v1/agent/{uuid}"),
+    ("delete", "/v1/agent/{uuid}"),
+    ("post", "/v1/agent/{uuid}/approve"),
+    ("post", "/v1/agent/{uuid}/revoke"),
+    ("post", "/v1/agent-tokens"),
     ("get", "/v1/targets"),
     ("post", "/v1/targets"),
     ("get", "/v1/target/{uuid}"),

@@ -49,7 +49,7 @@ async fn bad_requests_change_nothing() {
         ("POST", "/v1/targets".into(), json!({"name": "x", "plugin": "fs", "endpoint": "{oops", "agent": "h:1"}).to_string(), 400, "endpoint is not valid JSON"),
         ("POST", "/v1/targets".into(), json!({"name": "x", "plugin": "fs", "endpoint": 42, "agent": "h:1"}).to_string(), 400, "at 'endpoint'"),
         ("POST", "/v1/targets".into(), json!({"name": "x", "plugin": "Bad Plugin", "endpoint": "{}", "agent": "h:1"}).to_string(), 400, "not a valid plugin name"),
-        ("POST", "/v1/targets".into(), json!({"name": "x", "plugin": "fs", "endpoint": "{}", "agent": "nowhere"}).to_string(), 400, "not a host:port address"),
+        ("POST", "/v1/targets".into(), json!({"name": "x", "plugin": "fs", "endpoint": "{}", "agent": "nowhere"}).to_string(), 400, "neither 'local' (the daemon's host) nor a host:port address"),
         ("POST", "/v1/targets".into(), json!({"name": "x", "plugin": "fs", "endpoint": {"password": "<redacted>"}, "agent": "h:1"}).to_string(), 400, "no value is stored"),
         ("PUT", format!("/v1/target/{}", f.target), json!({"name": "x", "plugin": "fs", "endpoint": "{}", "agent": "h:1"}).to_string(), 400, "missing field `summary`"),
         ("PUT", format!("/v1/target/{}", f.target), json!({"name": "x", "summary": "", "plugin": "fs", "endpoint": {"token": "<redacted>"}, "agent": "h:1"}).to_string(), 400, "no value is stored"),
