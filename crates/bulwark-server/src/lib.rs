@@ -229,6 +229,11 @@ impl Server {
             .ok()
             .and_then(|t| bulwark_link::Identity::from_openssh(&t).ok())
             .ok_or_else(|| ServerError::Vault("the core key cannot be read back".into()))?;
+        tracing::info!(
+            fingerprint = %core_identity.public(),
+            "The core's key is {}; agents authorize it.",
+            core_identity.public()
+        );
         let hub = agents::Hub::new(
             core_identity,
             catalog.clone(),
