@@ -17,7 +17,7 @@ mod verify;
 
 pub use files::{FileError, load_or_create, read_authorized};
 pub use keys::{Identity, KeyError, PublicKey};
-pub use session::{Hello, Keepalive, Session, SessionError, Welcome};
+pub use session::{Hello, Keepalive, Lines, Session, SessionError, Welcome};
 pub use verify::Pins;
 
 use std::sync::Arc;

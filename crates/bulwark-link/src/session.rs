@@ -160,6 +160,33 @@ impl Session {
         self.sender.is_closed()
     }
 
+    /// A request whose answer is read line by line as it comes (a task's events).
+    pub async fn stream(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, Lines), SessionError> {
+        let mut sender = self.sender.clone();
+        sender.ready().await?;
+        let bytes = serde_json::to_vec(body).map_err(|e| SessionError::Protocol(e.to_string()))?;
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://agent{path}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| SessionError::Protocol(e.to_string()))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        Ok((
+            status,
+            Lines {
+                body: resp.into_body(),
+                buf: Vec::new(),
+            },
+        ))
+    }
+
     /// One request; the answer's status and JSON body (`null` when it has none).
     pub async fn request(
         &self,
@@ -190,5 +217,40 @@ impl Session {
             serde_json::from_slice(&body).map_err(|e| SessionError::Protocol(e.to_string()))?
         };
         Ok((status, value))
+    }
+}
+
+/// The lines of a streamed answer.
+pub struct Lines {
+    body: hyper::body::Incoming,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    /// The next line, without its newline; `None` at the end of the answer.
+    pub async fn next(&mut self) -> Result<Option<String>, SessionError> {
+        loop {
+            if let Some(at) = self.buf.iter().position(|b| *b == b'\n') {
+                let rest = self.buf.split_off(at + 1);
+                let mut line = std::mem::replace(&mut self.buf, rest);
+                line.pop();
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+            if self.buf.len() > LINE_LIMIT * 16 {
+                return Err(SessionError::Protocol("a line over 1 MiB".into()));
+            }
+            match self.body.frame().await {
+                Some(frame) => {
+                    if let Ok(data) = frame?.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+                None if self.buf.is_empty() => return Ok(None),
+                None => {
+                    let line = std::mem::take(&mut self.buf);
+                    return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+                }
+            }
+        }
     }
 }

@@ -206,6 +206,24 @@ impl Server {
                     source,
                 })?;
         let bulwark_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("bulwark"));
+        let core_identity = std::fs::read_to_string(dir.join(keys::KEY_FILE))
+            .ok()
+            .and_then(|t| bulwark_link::Identity::from_openssh(&t).ok())
+            .ok_or_else(|| ServerError::Vault("the core key cannot be read back".into()))?;
+        tracing::info!(
+            fingerprint = %core_identity.public(),
+            "The core's key is {}; agents authorize it.",
+            core_identity.public()
+        );
+        let hub = agents::Hub::new(
+            core_identity,
+            catalog.clone(),
+            clock.clone(),
+            bulwark_link::Keepalive {
+                interval: Duration::from_secs(config.agents.keepalive),
+                timeout: Duration::from_secs(config.agents.keepalive),
+            },
+        );
         let engine = Engine::new(
             catalog.clone(),
             clock.clone(),
@@ -223,24 +241,7 @@ impl Server {
                 check_schedule,
                 notifications: config.notifications.clone(),
                 staging_dir: config.data_dir.join("staging"),
-            },
-        );
-        let core_identity = std::fs::read_to_string(dir.join(keys::KEY_FILE))
-            .ok()
-            .and_then(|t| bulwark_link::Identity::from_openssh(&t).ok())
-            .ok_or_else(|| ServerError::Vault("the core key cannot be read back".into()))?;
-        tracing::info!(
-            fingerprint = %core_identity.public(),
-            "The core's key is {}; agents authorize it.",
-            core_identity.public()
-        );
-        let hub = agents::Hub::new(
-            core_identity,
-            catalog.clone(),
-            clock.clone(),
-            bulwark_link::Keepalive {
-                interval: Duration::from_secs(config.agents.keepalive),
-                timeout: Duration::from_secs(config.agents.keepalive),
+                agents: Some(hub.clone()),
             },
         );
         let agent_listener = match config.agents.listen {

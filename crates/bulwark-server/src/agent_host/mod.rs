@@ -11,6 +11,8 @@
 //! connection (the file is read again each time, so `bulwark agent authorize` needs no restart).
 
 mod config;
+mod tasks;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -241,7 +243,19 @@ where
 /// The agent API the core calls.
 fn api(config: &AgentConfig, exe: &Path, key: PublicKey) -> axum::Router {
     let info = Arc::new((config.clone(), exe.to_path_buf(), key));
-    axum::Router::new().route(
+    let tasks = tasks::Tasks {
+        config: Arc::new(config.clone()),
+        exe: Arc::new(exe.to_path_buf()),
+        running: Arc::default(),
+    };
+    let work = axum::Router::new()
+        .route("/agent/v1/backups", axum::routing::post(tasks::backup))
+        .route(
+            "/agent/v1/tasks/{task}/cancel",
+            axum::routing::post(tasks::cancel),
+        )
+        .with_state(tasks);
+    axum::Router::new().merge(work).route(
         "/agent/v1/info",
         get(move || {
             let info = info.clone();

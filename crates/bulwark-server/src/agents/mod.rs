@@ -35,6 +35,12 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hub({})", self.key())
+    }
+}
+
 struct Inner {
     me: Identity,
     catalog: Catalog,

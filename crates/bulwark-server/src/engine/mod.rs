@@ -19,12 +19,13 @@ mod drill;
 mod maintain;
 mod placement;
 mod recovery;
+mod remote;
 mod restore;
 mod retention;
 mod retries;
 mod scheduler;
 mod tasklog;
-mod work;
+pub(crate) mod work;
 
 pub(crate) use drill::TEMPORARY_OK as DRILL_IN_TEMPORARY_DIR;
 pub use restore::RestoreOptions;
@@ -75,6 +76,8 @@ pub struct EngineConfig {
     /// Where a restore stages an archive before its target sees it (made at start, 0700; what
     /// a stopped daemon left in it is removed).
     pub staging_dir: PathBuf,
+    /// The agents tasks may run on.
+    pub agents: Option<crate::agents::Hub>,
 }
 
 /// A handle on the engine; cheap to clone.

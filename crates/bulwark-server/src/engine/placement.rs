@@ -1,10 +1,9 @@
 //! Where a target's tasks run. `local` is the daemon's own host; so is a loopback address no
 //! agent is enrolled at (what targets said before agents existed). Any other address names an
-//! agent: with none enrolled there the task fails saying how to enroll one; with one enrolled,
-//! it fails too, because this version enrolls agents but does not yet run tasks on them (it
-//! never runs a task meant for another host on its own).
+//! agent: with none enrolled there the task fails saying how to enroll one; a pending or revoked
+//! agent fails it too. A task meant for another host never runs on the daemon's own.
 
-use bulwark_catalog::Target;
+use bulwark_catalog::{Agent, Target};
 use bulwark_core::validate::LOCAL_AGENT;
 
 use super::Engine;
@@ -15,18 +14,38 @@ fn loopback(address: &str) -> bool {
     host == "localhost" || host == "[::1]" || host.starts_with("127.")
 }
 
+/// Where a task runs.
+pub(super) enum Place {
+    /// On the daemon's host.
+    Here,
+    /// On this approved agent.
+    Agent(Agent),
+}
+
 /// `Ok` when the target's tasks run on this host; otherwise the line that says why not.
 pub(super) async fn on_this_host(e: &Engine, target: &Target) -> Result<(), String> {
+    match place(e, target).await? {
+        Place::Here => Ok(()),
+        Place::Agent(a) => Err(format!(
+            "Failed: target '{}' is reached through agent '{}' at {}, and this version runs only backups on agents; set the target's agent to local to run this on the daemon's host.",
+            target.name, a.name, a.address
+        )),
+    }
+}
+
+/// Where the target's tasks run; the line that says why they cannot run anywhere.
+pub(super) async fn place(e: &Engine, target: &Target) -> Result<Place, String> {
     let agent = target.agent.as_str();
     if agent == LOCAL_AGENT {
-        return Ok(());
+        return Ok(Place::Here);
     }
     match e.catalog().agent_by_address(agent).await {
+        Ok(Some(a)) if a.status == "approved" => Ok(Place::Agent(a)),
         Ok(Some(a)) => Err(format!(
-            "Failed: target '{}' is reached through agent '{}' at {agent}, and this version does not run tasks on agents yet; set the target's agent to local to run its tasks on the daemon's host.",
-            target.name, a.name
+            "Failed: target '{}' is reached through agent '{}' at {agent}, which is {}.",
+            target.name, a.name, a.status
         )),
-        Ok(None) if loopback(agent) => Ok(()),
+        Ok(None) if loopback(agent) => Ok(Place::Here),
         Ok(None) => Err(format!(
             "Failed: target '{}' names agent {agent}, and no agent is enrolled there: enroll one (`bulwark agent-token create --address {agent}` for an agent that dials in, POST /v1/agents for one that listens), or set the target's agent to local.",
             target.name

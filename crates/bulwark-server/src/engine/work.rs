@@ -119,18 +119,18 @@ pub(super) fn say(log: &LogSink, line: impl Into<String>) {
 /// name and by the `password` fields its `info` declares) to hide in what it prints. A store
 /// also carries what its own secret gives: a repository password in `env`, or the `key` its
 /// streams are sealed with.
-pub(super) struct Resolved {
-    pub(super) command: PluginCommand,
+pub(crate) struct Resolved {
+    pub(crate) command: PluginCommand,
     /// The endpoint with its sealed values opened: it exists only in memory and in the plugin's
     /// environment (or, for a plugin of the plain protocol, on its command line).
-    pub(super) endpoint: String,
-    pub(super) secrets: Vec<String>,
-    pub(super) env: Vec<(String, String)>,
-    pub(super) key: Option<StreamKey>,
+    pub(crate) endpoint: String,
+    pub(crate) secrets: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) key: Option<StreamKey>,
 }
 
 impl Resolved {
-    pub(super) fn side(&self) -> Side<'_> {
+    pub(crate) fn side(&self) -> Side<'_> {
         Side {
             plugin: &self.command,
             endpoint: &self.endpoint,
@@ -162,7 +162,25 @@ pub(super) async fn resolve(
 ) -> Result<Resolved, String> {
     let endpoint = crate::sealing::open(&e.config().vault, sealed_endpoint)
         .map_err(|err| format!("the {role}'s endpoint cannot be opened: {err}"))?;
-    let installed = plugins::discover(&e.config().plugin_dirs, &e.config().bulwark_exe)
+    resolve_plain(
+        &e.config().plugin_dirs,
+        &e.config().bulwark_exe,
+        name,
+        endpoint,
+        role,
+    )
+    .await
+}
+
+/// [`resolve`] with the endpoint in clear, among the plugins of `dirs` (an agent's own).
+pub(crate) async fn resolve_plain(
+    dirs: &[std::path::PathBuf],
+    exe: &std::path::Path,
+    name: &str,
+    endpoint: String,
+    role: Role,
+) -> Result<Resolved, String> {
+    let installed = plugins::discover(dirs, exe)
         .into_iter()
         .find(|p| p.command.name() == name)
         .ok_or_else(|| format!("the {role} plugin '{name}' is not installed on this host"))?;
@@ -274,8 +292,12 @@ async fn backup(
         _ => job.store.clone(),
     };
     let target = &job.target;
-    if let Err(line) = super::placement::on_this_host(e, target).await {
-        return Some(End::failed(line));
+    match super::placement::place(e, target).await {
+        Ok(super::placement::Place::Here) => {}
+        Ok(super::placement::Place::Agent(agent)) => {
+            return super::remote::backup(e, task, run, log, flusher, &job, &store, &agent).await;
+        }
+        Err(line) => return Some(End::failed(line)),
     }
     say(
         log,
@@ -329,7 +351,7 @@ async fn backup(
         }
         (
             ArchiveFormat::Tree,
-            tree_backup(e, &s, dir, parent.as_deref(), &upload, run, log).await,
+            tree_backup(&s, dir, parent.as_deref(), &upload, &limits(e, run), log).await,
         )
     } else {
         let format = if repo {
@@ -353,49 +375,24 @@ async fn backup(
     let store_side = s.side();
     match result {
         Ok(done) => {
-            let taken_at = task.started_at.unwrap_or_else(|| e.now());
-            let size = done
-                .stored
-                .archive_size
-                .filter(|_| tree.is_some())
-                .unwrap_or(done.bytes);
-            // A blob store grows by the blob it kept; a repository says what it grew by.
-            let added = done.stored.added.or(done.stored.archive_size);
-            let archive = NewArchive {
-                uuid: Some(archive_id),
-                format,
-                added: added.map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
-                target: target.uuid,
-                store: store.uuid,
-                store_key: done.stored.key.clone(),
-                taken_at,
-                expires_at: taken_at.saturating_add(job.retention.rules.expires.unwrap_or(0)),
-                job: Some(job.uuid),
-                notes: String::new(),
-                size: i64::try_from(size).unwrap_or(i64::MAX),
+            let stored = Stored {
+                key: done.stored.key.clone(),
+                archive_size: done.stored.archive_size,
+                added: done.stored.added,
+                bytes: done.bytes,
             };
-            let added = match added {
-                Some(a) => format!(" ({a} bytes added to the store)"),
-                None => String::new(),
-            };
-            let line = format!(
-                "Done: {size} bytes stored under key {}{added} {}; kept by retention policy '{}' ({}).",
-                done.stored.key,
-                rate(size, clock.elapsed()),
-                job.retention.name,
-                job.retention.rules.describe()
-            );
             // Every line said so far goes in before the archive and the end are recorded.
             flusher.flush().await;
-            match e
-                .catalog()
-                .complete_backup(task.uuid, &archive, &line, e.now())
-                .await
-            {
-                Ok(id) => {
-                    tracing::info!(task = %task.uuid, archive = %id, bytes = done.bytes, "Backup done.");
-                    None
-                }
+            let made = NewBackup {
+                job: &job,
+                store: &store,
+                archive: archive_id,
+                format,
+                tree: tree.is_some(),
+                took: clock.elapsed(),
+            };
+            match record(e, task, &made, &stored).await {
+                Ok(()) => None,
                 Err(err) => {
                     // The data is stored but cannot be recorded: remove it rather than keep
                     // an archive nobody knows about.
@@ -415,9 +412,79 @@ async fn backup(
     }
 }
 
+/// What a backup stored, wherever it ran.
+pub(super) struct Stored {
+    /// The store's key.
+    pub(super) key: String,
+    /// Bytes the store keeps for it, when it says.
+    pub(super) archive_size: Option<u64>,
+    /// Bytes the store grew by, when it says.
+    pub(super) added: Option<u64>,
+    /// Bytes from the target to the store.
+    pub(super) bytes: u64,
+}
+
+/// The backup whose archive is recorded.
+pub(super) struct NewBackup<'a> {
+    pub(super) job: &'a bulwark_catalog::Job,
+    pub(super) store: &'a bulwark_catalog::Store,
+    pub(super) archive: ArchiveId,
+    pub(super) format: ArchiveFormat,
+    /// A directory tree (its size is the snapshot's, not the stream's).
+    pub(super) tree: bool,
+    pub(super) took: Duration,
+}
+
+/// Records a backup's archive and the task's end in one transaction.
+pub(super) async fn record(
+    e: &Engine,
+    task: &Task,
+    b: &NewBackup<'_>,
+    stored: &Stored,
+) -> Result<(), bulwark_catalog::CatalogError> {
+    let (job, target) = (b.job, &b.job.target);
+    let taken_at = task.started_at.unwrap_or_else(|| e.now());
+    let size = stored
+        .archive_size
+        .filter(|_| b.tree)
+        .unwrap_or(stored.bytes);
+    // A blob store grows by the blob it kept; a repository says what it grew by.
+    let added = stored.added.or(stored.archive_size);
+    let archive = NewArchive {
+        uuid: Some(b.archive),
+        format: b.format,
+        added: added.map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
+        target: target.uuid,
+        store: b.store.uuid,
+        store_key: stored.key.clone(),
+        taken_at,
+        expires_at: taken_at.saturating_add(job.retention.rules.expires.unwrap_or(0)),
+        job: Some(job.uuid),
+        notes: String::new(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+    };
+    let added = match added {
+        Some(a) => format!(" ({a} bytes added to the store)"),
+        None => String::new(),
+    };
+    let line = format!(
+        "Done: {size} bytes stored under key {}{added} {}; kept by retention policy '{}' ({}).",
+        stored.key,
+        rate(size, b.took),
+        job.retention.name,
+        job.retention.rules.describe()
+    );
+    let id = e
+        .catalog()
+        .complete_backup(task.uuid, &archive, &line, e.now())
+        .await?;
+    tracing::info!(task = %task.uuid, archive = %id, bytes = stored.bytes, "Backup done.");
+    Ok(())
+}
+
 /// Removes what a failed backup left in its store: the blob under a key the store printed,
 /// and whatever remains of the upload.
-pub(super) async fn cleanup_backup(
+pub(crate) async fn cleanup_backup(
     store: Side<'_>,
     key: Option<&str>,
     upload: &str,
@@ -520,13 +587,12 @@ pub(super) fn snapshot_filename(target: &str) -> String {
 
 /// Backs up a directory into a repository store as a tree snapshot (one process: the
 /// repository plugin reads the files itself).
-async fn tree_backup(
-    e: &Engine,
+pub(crate) async fn tree_backup(
     s: &Resolved,
     dir: &str,
     parent: Option<&str>,
     upload: &str,
-    run: &Running,
+    limits: &Limits,
     log: &LogSink,
 ) -> Result<pipeline::Backup, pipeline::PipelineError> {
     let mut args = vec!["backup-tree", "--dir", dir];
@@ -543,7 +609,7 @@ async fn tree_backup(
         failure,
         stored: None,
     };
-    let out = run_logged(call, &limits(e, run), log).await.map_err(fail)?;
+    let out = run_logged(call, limits, log).await.map_err(fail)?;
     let stored = bulwark_plugin::StoreOutput::parse(&out).map_err(|m| {
         fail(Failure::Plugin {
             role: Role::Store,

@@ -465,7 +465,8 @@ async fn a_task_runs_only_where_its_target_says() {
         "{}",
         t["log"]
     );
-    // An enrolled agent: not run on the daemon's host in its place.
+    // An enrolled agent: the backup runs there (and this agent allows no directory at all),
+    // never on the daemon's host in its place.
     let mut a = agent(root.path(), "db", None);
     a.start(None);
     let address = a.listen.clone().unwrap();
@@ -481,14 +482,26 @@ async fn a_task_runs_only_where_its_target_says() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    d.create("/v1/agents", &json!({"address": address}))
+    let id = d
+        .create("/v1/agents", &json!({"address": address}))
         .await
         .unwrap();
     set_agent(&address).await;
+    // Pending, it runs nothing.
+    let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &w.job).await).await;
+    assert_eq!(t["status"], "failed");
+    assert!(last_line(&t).contains("which is pending"), "{}", t["log"]);
+    d.post_ok(
+        &format!("/v1/agent/{id}/approve"),
+        &json!({"fingerprint": a.fingerprint()}),
+    )
+    .await
+    .unwrap();
     let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &w.job).await).await;
     assert_eq!(t["status"], "failed");
     assert!(
-        last_line(&t).contains("does not run tasks on agents yet"),
+        t["log"].as_str().unwrap().contains("on agent 'db' at")
+            && last_line(&t).contains("is not under this agent's paths"),
         "{}",
         t["log"]
     );
@@ -498,4 +511,203 @@ async fn a_task_runs_only_where_its_target_says() {
         let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &w.job).await).await;
         assert_eq!(t["status"], "done", "{here}: {}", t["log"]);
     }
+}
+
+/// An agent that dials `d`, enrolled at `address`, allowed `plugins` under `root`.
+async fn enrolled(
+    d: &TestDaemon,
+    root: &Path,
+    name: &str,
+    address: &str,
+    plugins: &[&str],
+) -> Agent {
+    let core = d.agent_addr.clone().unwrap();
+    let a = agent(root, name, Some(&core));
+    let list: Vec<String> = plugins.iter().map(|p| format!("\"{p}\"")).collect();
+    let config = std::fs::read_to_string(a.config()).unwrap().replace(
+        "plugins = [\"fs\", \"sqlite\"]",
+        &format!(
+            "plugins = [{}]\npaths = [\"{}\"]\nplugin_dirs = [\"{}\"]",
+            list.join(", "),
+            root.display(),
+            crate::engine::fixture_plugins().display()
+        ),
+    );
+    std::fs::write(a.config(), config).unwrap();
+    let mut a = a;
+    a.start(Some(&token(d, address, None).await));
+    until(d, "the agent online", |l| {
+        l.iter()
+            .any(|x| x["address"] == address && x["online"] == true)
+    })
+    .await;
+    a
+}
+
+#[tokio::test]
+async fn backups_run_on_the_agent_straight_into_the_store() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().canonicalize().unwrap();
+    let src = root.join("src");
+    std::fs::create_dir(&src).unwrap();
+    bulwark_testkit::tree::tricky(&src, 3 * 1024 * 1024).unwrap();
+    let d = TestDaemon::start_with(bin(), "[agents]\nlisten = \"127.0.0.1:0\"\nkeepalive = 2")
+        .await
+        .unwrap();
+    let _db1 = enrolled(
+        &d,
+        &root,
+        "db1",
+        "db1:5444",
+        &["fs", "repository", "shtarget"],
+    )
+    .await;
+    let target = d
+        .create(
+            "/v1/targets",
+            &json!({"name": "remote", "plugin": "fs", "endpoint": {"base_dir": src}, "agent": "db1:5444", "validate": false}),
+        )
+        .await
+        .unwrap();
+    let schedule = d
+        .create("/v1/schedules", &json!({"name": "n", "when": "daily"}))
+        .await
+        .unwrap();
+    let policy = d
+        .create("/v1/retention", &json!({"name": "r", "keep_last": 5}))
+        .await
+        .unwrap();
+    let job = async |name: &str, store: &str| {
+        d.create(
+            "/v1/jobs",
+            &json!({"name": name, "target": target, "store": store, "schedule": schedule,
+                    "retention": policy, "paused": true}),
+        )
+        .await
+        .unwrap()
+    };
+    let blobs = d
+        .create(
+            "/v1/stores",
+            &json!({"name": "blobs", "plugin": "fs", "endpoint": {"base_dir": root.join("store")}, "validate": false}),
+        )
+        .await
+        .unwrap();
+    let repo = d
+        .create(
+            "/v1/stores",
+            &json!({"name": "repo", "plugin": "repository", "endpoint": {"path": root.join("repo")}, "validate": false}),
+        )
+        .await
+        .unwrap();
+
+    // Into a plugin store (sealed on the agent), and into a repository as a tree.
+    for (store, format) in [(&blobs, "sealed"), (&repo, "tree")] {
+        let j = job(&format!("remote into {format}"), store).await;
+        let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &j).await).await;
+        assert_eq!(t["status"], "done", "{}", t["log"]);
+        let log = t["log"].as_str().unwrap();
+        assert!(log.contains("on agent 'db1' at db1:5444"), "{log}");
+        let a = d
+            .get_ok(&format!(
+                "/v1/archive/{}",
+                t["archive_uuid"].as_str().unwrap()
+            ))
+            .await
+            .unwrap();
+        assert_eq!(a["format"], format, "{a}");
+        // Back into a directory on the daemon's host, byte for byte.
+        let out = root.join(format!("out-{format}"));
+        let body = if format == "tree" {
+            json!({"to_dir": out})
+        } else {
+            let copy = d
+                .create(
+                    "/v1/targets",
+                    &json!({"name": "copy", "plugin": "fs", "endpoint": {"base_dir": out}, "agent": "local", "validate": false}),
+                )
+                .await
+                .unwrap();
+            json!({"target": copy})
+        };
+        let r = d
+            .post_ok(
+                &format!("/v1/archive/{}/restore", a["uuid"].as_str().unwrap()),
+                &body,
+            )
+            .await
+            .unwrap();
+        let r = crate::engine::finished(&d, r["task_uuid"].as_str().unwrap()).await;
+        assert_eq!(r["status"], "done", "{}", r["log"]);
+        bulwark_testkit::tree::assert_same_tree(&src, &out).unwrap();
+    }
+
+    // Refused by the agent: a plugin it does not allow, a directory outside its paths.
+    let (s, _) = d
+        .put(
+            &format!("/v1/target/{target}"),
+            &json!({"name": "remote", "summary": "", "plugin": "fs", "endpoint": {"base_dir": "/etc"}, "agent": "db1:5444"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200);
+    let j = job("outside", &blobs).await;
+    let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &j).await).await;
+    assert_eq!(t["status"], "failed");
+    assert!(
+        t["log"]
+            .as_str()
+            .unwrap()
+            .contains("is not under this agent's paths"),
+        "{}",
+        t["log"]
+    );
+
+    // Canceled on the core: the plugins on the agent are killed, sleeper and all.
+    let pidfile = root.join("hang.pid");
+    let (s, _) = d
+        .put(
+            &format!("/v1/target/{target}"),
+            &json!({"name": "remote", "summary": "", "plugin": "shtarget",
+                    "endpoint": {"base_dir": src, "mode": "hang", "pidfile": pidfile}, "agent": "db1:5444"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200);
+    let j = job("hangs", &blobs).await;
+    let task = crate::engine::run_job(&d, &j).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&pidfile)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the plugin never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(d.delete(&format!("/v1/task/{task}")).await.unwrap().0, 200);
+    let t = crate::engine::finished(&d, &task).await;
+    assert_eq!(t["status"], "canceled", "{}", t["log"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sleeper {pid} survived the cancel"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Only two archives exist, and nothing of the failed and canceled backups.
+    let archives = d
+        .get_ok(&format!("/v1/archives?target={target}"))
+        .await
+        .unwrap();
+    assert_eq!(archives.as_array().unwrap().len(), 2, "{archives}");
 }

@@ -1,0 +1,244 @@
+//! Tasks on the agent: the core sends a backup, the agent runs the target and the store on its
+//! own host with the same runner the daemon uses, data going straight from the target to the
+//! store, and streams back log lines, progress and the result. The core never sees the data.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use bulwark_runner::codec::StreamKey;
+use bulwark_runner::pipeline::{self, Failure, Limits, Role};
+
+use super::AgentConfig;
+use super::wire::{BackupSpec, Event, PluginSpec};
+use crate::engine::work::{Resolved, cleanup_backup, resolve_plain, tree_backup};
+
+/// What the task routes share: the agent's configuration and its running tasks.
+#[derive(Clone)]
+pub(super) struct Tasks {
+    pub(super) config: Arc<AgentConfig>,
+    pub(super) exe: Arc<PathBuf>,
+    pub(super) running: Arc<Mutex<HashMap<String, CancellationToken>>>,
+}
+
+impl Tasks {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A plugin the agent may run, resolved on its own host; `Err` says why not.
+async fn local(t: &Tasks, spec: &PluginSpec, role: Role) -> Result<Resolved, String> {
+    if !t.config.plugins.iter().any(|p| p == &spec.plugin) {
+        return Err(format!(
+            "this agent does not run the {role} plugin '{}' (its allow-list: {})",
+            spec.plugin,
+            t.config.plugins.join(", ")
+        ));
+    }
+    if spec.plugin == "fs" {
+        allowed_path(&t.config.paths, &spec.endpoint)?;
+    }
+    let mut r = resolve_plain(
+        &t.config.plugin_dirs,
+        &t.exe,
+        &spec.plugin,
+        spec.endpoint.clone(),
+        role,
+    )
+    .await?;
+    r.env = spec.env.clone();
+    r.secrets.extend(spec.secrets.iter().cloned());
+    r.key = match &spec.key {
+        Some(k) => Some(StreamKey::parse(k)?),
+        None => None,
+    };
+    Ok(r)
+}
+
+/// An fs endpoint's `base_dir` must be under one of the agent's paths.
+fn allowed_path(paths: &[PathBuf], endpoint: &str) -> Result<(), String> {
+    let dir = serde_json::from_str::<serde_json::Value>(endpoint)
+        .ok()
+        .and_then(|v| v["base_dir"].as_str().map(PathBuf::from))
+        .ok_or("the fs endpoint has no base_dir")?;
+    let ok = dir.is_absolute()
+        && !dir
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        && paths.iter().any(|p| dir.starts_with(p));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not under this agent's paths ({})",
+            dir.display(),
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+fn line(event: &Event) -> Bytes {
+    let mut v = serde_json::to_vec(event).unwrap_or_default();
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+/// `POST /agent/v1/backups`: runs a backup, answering its events as they come.
+pub(super) async fn backup(State(t): State<Tasks>, Json(spec): Json<BackupSpec>) -> Response {
+    let cancel = CancellationToken::new();
+    {
+        let mut running = t.running();
+        if running.contains_key(&spec.task) {
+            return (StatusCode::CONFLICT, "this task is running already").into_response();
+        }
+        running.insert(spec.task.clone(), cancel.clone());
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    tokio::spawn(async move {
+        let end = run_backup(&t, &spec, cancel, &tx).await;
+        let _ = tx.send(end);
+        t.running().remove(&spec.task);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|e| (Ok::<Bytes, Infallible>(line(&e)), rx))
+    });
+    Response::builder()
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `POST /agent/v1/tasks/{task}/cancel`
+pub(super) async fn cancel(State(t): State<Tasks>, UrlPath(task): UrlPath<String>) -> StatusCode {
+    match t.running().get(&task) {
+        Some(c) => {
+            c.cancel();
+            StatusCode::OK
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn run_backup(
+    t: &Tasks,
+    spec: &BackupSpec,
+    cancel: CancellationToken,
+    events: &tokio::sync::mpsc::UnboundedSender<Event>,
+) -> Event {
+    let failed = |reason: String| Event::Failed {
+        reason,
+        canceled: false,
+    };
+    let target = match local(t, &spec.target, Role::Target).await {
+        Ok(r) => r,
+        Err(m) => return failed(m),
+    };
+    let store = match local(t, &spec.store, Role::Store).await {
+        Ok(r) => r,
+        Err(m) => return failed(m),
+    };
+    // Log lines and progress go to the core as they come.
+    let (log, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let forward = {
+        let events = events.clone();
+        tokio::spawn(async move {
+            while let Some(l) = lines.recv().await {
+                let _ = events.send(Event::Log(l));
+            }
+        })
+    };
+    let progress = Arc::new(AtomicU64::new(0));
+    let ticker = {
+        let (events, progress) = (events.clone(), progress.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if events
+                    .send(Event::Progress(progress.load(Ordering::Relaxed)))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+    let limits = Limits {
+        timeout: Duration::from_secs(spec.timeout),
+        cancel,
+        progress,
+    };
+    let result = match &spec.tree {
+        Some(tree) => {
+            tree_backup(
+                &store,
+                &tree.dir,
+                tree.parent.as_deref(),
+                &spec.upload,
+                &limits,
+                &log,
+            )
+            .await
+        }
+        None => pipeline::backup(target.side(), store.side(), &spec.upload, &limits, &log).await,
+    };
+    let end = match result {
+        Ok(done) => Event::Done {
+            key: done.stored.key,
+            archive_size: done.stored.archive_size,
+            added: done.stored.added,
+            bytes: done.bytes,
+        },
+        Err(err) => {
+            let key = err.stored.as_ref().map(|o| o.key.as_str());
+            cleanup_backup(store.side(), key, &spec.upload, &log).await;
+            Event::Failed {
+                reason: err.failure.brief(),
+                canceled: matches!(err.failure, Failure::Canceled),
+            }
+        }
+    };
+    ticker.abort();
+    drop(log);
+    let _ = forward.await;
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fs_endpoints_stay_under_the_agents_paths() {
+        let paths = [PathBuf::from("/srv/data")];
+        assert!(allowed_path(&paths, r#"{"base_dir": "/srv/data/orders"}"#).is_ok());
+        for bad in [
+            r#"{"base_dir": "/etc"}"#,
+            r#"{"base_dir": "/srv/data/../../etc"}"#,
+            r#"{"base_dir": "srv/data"}"#,
+            r#"{}"#,
+        ] {
+            assert!(allowed_path(&paths, bad).is_err(), "{bad}");
+        }
+        assert!(allowed_path(&[], r#"{"base_dir": "/srv/data"}"#).is_err());
+    }
+}

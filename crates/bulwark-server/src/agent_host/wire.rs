@@ -1,0 +1,80 @@
+//! What the core sends an agent to run a task, and the events the agent answers with, one JSON
+//! object per line.
+
+use serde::{Deserialize, Serialize};
+
+/// One plugin of a task, as the agent needs it: its endpoint in clear (the agent keeps it in
+/// memory only), and for a store what its secret gives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSpec {
+    /// The plugin's name; the agent runs it only if its allow-list names it.
+    pub plugin: String,
+    /// Its endpoint document.
+    pub endpoint: String,
+    /// Environment variables for it (a repository's password, snapshot tags).
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// The age key its stream is sealed with (a plugin store).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Values to hide in what it prints, besides those the agent finds in the endpoint.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+/// A tree snapshot: the directory, and the snapshot it builds on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeSpec {
+    /// The directory on the agent's host.
+    pub dir: String,
+    /// The parent snapshot, if any.
+    pub parent: Option<String>,
+}
+
+/// A backup the agent runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSpec {
+    /// The task's UUID (a second request with the same one is refused while it runs).
+    pub task: String,
+    /// The upload's name for the store.
+    pub upload: String,
+    /// The target.
+    pub target: PluginSpec,
+    /// The store.
+    pub store: PluginSpec,
+    /// Set for a tree into a repository store.
+    pub tree: Option<TreeSpec>,
+    /// Seconds it may take.
+    pub timeout: u64,
+}
+
+/// One event of a running task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// A line for the task's log.
+    Log(String),
+    /// Bytes moved so far.
+    Progress(u64),
+    /// It succeeded: what the store printed, and the bytes moved.
+    Done {
+        /// The store's key.
+        key: String,
+        /// Bytes the store keeps for it, when it says.
+        archive_size: Option<u64>,
+        /// Bytes the store grew by, when it says.
+        added: Option<u64>,
+        /// Bytes from target to store.
+        bytes: u64,
+    },
+    /// It failed (what is left in the store was cleaned up on the agent).
+    Failed {
+        /// The reason, in one line.
+        reason: String,
+        /// It was canceled.
+        canceled: bool,
+    },
+}
