@@ -33,6 +33,9 @@ pub struct AgentResponse {
     pub last_seen: Option<String>,
     /// Why the last attempt to reach it failed.
     pub last_error: String,
+    /// Bytes the core and the agent exchanged since the daemon started, both ways: task
+    /// orders and events only, since the data goes between the agent and the store.
+    pub link_bytes: u64,
 }
 
 /// `POST /v1/agents`: first contact with a listen-mode agent.

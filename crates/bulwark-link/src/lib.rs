@@ -10,11 +10,13 @@
 //! Only TLS 1.3 is offered (no TLS 1.2, so no renegotiation), with no session resumption and no
 //! early data: every connection proves both keys afresh.
 
+mod counted;
 pub mod files;
 mod keys;
 pub mod session;
 mod verify;
 
+pub use counted::Counted;
 pub use files::{FileError, load_or_create, read_authorized};
 pub use keys::{Identity, KeyError, PublicKey};
 pub use session::{Hello, Keepalive, Lines, Session, SessionError, Welcome};

@@ -25,6 +25,7 @@ pub mod keys;
 pub mod metrics;
 mod notify;
 pub mod plugins;
+mod restore_run;
 pub mod rotate;
 mod routes;
 pub mod sealing;

@@ -250,6 +250,7 @@ fn api(config: &AgentConfig, exe: &Path, key: PublicKey) -> axum::Router {
     };
     let work = axum::Router::new()
         .route("/agent/v1/backups", axum::routing::post(tasks::backup))
+        .route("/agent/v1/restores", axum::routing::post(tasks::restore))
         .route(
             "/agent/v1/tasks/{task}/cancel",
             axum::routing::post(tasks::cancel),

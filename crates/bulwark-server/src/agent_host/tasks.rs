@@ -21,8 +21,9 @@ use bulwark_runner::codec::StreamKey;
 use bulwark_runner::pipeline::{self, Failure, Limits, Role};
 
 use super::AgentConfig;
-use super::wire::{BackupSpec, Event, PluginSpec};
+use super::wire::{BackupSpec, Event, PluginSpec, RestoreSpec};
 use crate::engine::work::{Resolved, cleanup_backup, resolve_plain, tree_backup};
+use crate::restore_run::{Outcome, RestoreRun, execute};
 
 /// What the task routes share: the agent's configuration and its running tasks.
 #[derive(Clone)]
@@ -103,19 +104,41 @@ fn line(event: &Event) -> Bytes {
 
 /// `POST /agent/v1/backups`: runs a backup, answering its events as they come.
 pub(super) async fn backup(State(t): State<Tasks>, Json(spec): Json<BackupSpec>) -> Response {
+    let id = spec.task.clone();
+    events(&t.clone(), &id, move |cancel, tx| async move {
+        run_backup(&t, &spec, cancel, &tx).await
+    })
+}
+
+/// `POST /agent/v1/restores`: runs a restore, answering its events as they come.
+pub(super) async fn restore(State(t): State<Tasks>, Json(spec): Json<RestoreSpec>) -> Response {
+    let id = spec.task.clone();
+    events(&t.clone(), &id, move |cancel, tx| async move {
+        run_restore(&t, &spec, cancel, &tx).await
+    })
+}
+
+/// Runs `work` as task `id` (one at a time per id), answering its events as a stream whose
+/// last line is its end.
+fn events<F, Fut>(t: &Tasks, id: &str, work: F) -> Response
+where
+    F: FnOnce(CancellationToken, tokio::sync::mpsc::UnboundedSender<Event>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Event> + Send + 'static,
+{
     let cancel = CancellationToken::new();
     {
         let mut running = t.running();
-        if running.contains_key(&spec.task) {
+        if running.contains_key(id) {
             return (StatusCode::CONFLICT, "this task is running already").into_response();
         }
-        running.insert(spec.task.clone(), cancel.clone());
+        running.insert(id.to_string(), cancel.clone());
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let (tasks, id) = (t.clone(), id.to_string());
     tokio::spawn(async move {
-        let end = run_backup(&t, &spec, cancel, &tx).await;
+        let end = work(cancel, tx.clone()).await;
         let _ = tx.send(end);
-        t.running().remove(&spec.task);
+        tasks.running().remove(&id);
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -139,6 +162,117 @@ pub(super) async fn cancel(State(t): State<Tasks>, UrlPath(task): UrlPath<String
     }
 }
 
+/// Log lines and progress of a task, forwarded as events while it runs.
+struct Relay {
+    log: bulwark_runner::LogSink,
+    progress: Arc<AtomicU64>,
+    forward: tokio::task::JoinHandle<()>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    fn start(events: &tokio::sync::mpsc::UnboundedSender<Event>) -> Relay {
+        let (log, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let forward = {
+            let events = events.clone();
+            tokio::spawn(async move {
+                while let Some(l) = lines.recv().await {
+                    let _ = events.send(Event::Log(l));
+                }
+            })
+        };
+        let progress = Arc::new(AtomicU64::new(0));
+        let ticker = {
+            let (events, progress) = (events.clone(), progress.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if events
+                        .send(Event::Progress(progress.load(Ordering::Relaxed)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+        };
+        Relay {
+            log,
+            progress,
+            forward,
+            ticker,
+        }
+    }
+
+    /// Stops relaying once every line said so far has gone out.
+    async fn finish(self) {
+        self.ticker.abort();
+        drop(self.log);
+        let _ = self.forward.await;
+    }
+}
+
+async fn run_restore(
+    t: &Tasks,
+    spec: &RestoreSpec,
+    cancel: CancellationToken,
+    events: &tokio::sync::mpsc::UnboundedSender<Event>,
+) -> Event {
+    let failed = |reason: String| Event::Failed {
+        reason,
+        canceled: false,
+    };
+    let Some(format) = bulwark_catalog::ArchiveFormat::parse(&spec.format) else {
+        return failed(format!("unknown archive format '{}'", spec.format));
+    };
+    let target = match local(t, &spec.target, Role::Target).await {
+        Ok(r) => r,
+        Err(m) => return failed(m),
+    };
+    let store = match local(t, &spec.store, Role::Store).await {
+        Ok(r) => r,
+        Err(m) => return failed(m),
+    };
+    let staging = t.config.data_dir.join("staging");
+    if let Err(err) = make_private_dir(&staging) {
+        return failed(format!("{}: {err}", staging.display()));
+    }
+    let relay = Relay::start(events);
+    let run = RestoreRun {
+        key: &spec.key,
+        format,
+        dir: spec.dir.clone(),
+        paths: &spec.paths,
+        to_file: None,
+        staging: staging.join(format!("{}.restore", spec.task)),
+        limits: Limits {
+            timeout: Duration::from_secs(spec.timeout),
+            cancel,
+            progress: relay.progress.clone(),
+        },
+        log: &relay.log,
+    };
+    let end = match execute(&store, Some(&target), &run).await {
+        Ok(bytes) => Event::Restored { bytes },
+        Err(Outcome::Refused(line)) => failed(line),
+        Err(Outcome::Broke(err)) => Event::Failed {
+            reason: err.failure.brief(),
+            canceled: matches!(err.failure, Failure::Canceled),
+        },
+    };
+    relay.finish().await;
+    end
+}
+
+/// Makes a directory only its owner may enter.
+fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 async fn run_backup(
     t: &Tasks,
     spec: &BackupSpec,
@@ -157,35 +291,12 @@ async fn run_backup(
         Ok(r) => r,
         Err(m) => return failed(m),
     };
-    // Log lines and progress go to the core as they come.
-    let (log, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let forward = {
-        let events = events.clone();
-        tokio::spawn(async move {
-            while let Some(l) = lines.recv().await {
-                let _ = events.send(Event::Log(l));
-            }
-        })
-    };
-    let progress = Arc::new(AtomicU64::new(0));
-    let ticker = {
-        let (events, progress) = (events.clone(), progress.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if events
-                    .send(Event::Progress(progress.load(Ordering::Relaxed)))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        })
-    };
+    let relay = Relay::start(events);
+    let log = relay.log.clone();
     let limits = Limits {
         timeout: Duration::from_secs(spec.timeout),
         cancel,
-        progress,
+        progress: relay.progress.clone(),
     };
     let result = match &spec.tree {
         Some(tree) => {
@@ -217,9 +328,8 @@ async fn run_backup(
             }
         }
     };
-    ticker.abort();
     drop(log);
-    let _ = forward.await;
+    relay.finish().await;
     end
 }
 

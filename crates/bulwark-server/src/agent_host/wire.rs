@@ -51,6 +51,29 @@ pub struct BackupSpec {
     pub timeout: u64,
 }
 
+/// A restore the agent runs: an archive of a store into a target, both on its host's side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreSpec {
+    /// The task's UUID.
+    pub task: String,
+    /// The archive's key in the store.
+    pub key: String,
+    /// `raw`, `sealed`, `stream` or `tree`.
+    pub format: String,
+    /// The target.
+    pub target: PluginSpec,
+    /// The store (its `key` is set only for a sealed archive).
+    pub store: PluginSpec,
+    /// Where a tree goes (the fs target's directory).
+    pub dir: Option<String>,
+    /// Only these paths of a tree.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Seconds it may take.
+    pub timeout: u64,
+}
+
 /// One event of a running task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -68,6 +91,11 @@ pub enum Event {
         /// Bytes the store grew by, when it says.
         added: Option<u64>,
         /// Bytes from target to store.
+        bytes: u64,
+    },
+    /// A restore succeeded: the bytes that went into the target.
+    Restored {
+        /// Bytes restored.
         bytes: u64,
     },
     /// It failed (what is left in the store was cleaned up on the agent).

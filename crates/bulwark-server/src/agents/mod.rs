@@ -11,6 +11,7 @@
 mod token;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use bulwark_catalog::{Agent, Catalog, NewAgent, Redeemed};
 use bulwark_core::clock::Clock;
 use bulwark_core::ids::AgentId;
 use bulwark_link::session::{read_line, write_line};
-use bulwark_link::{Hello, Identity, Keepalive, Pins, PublicKey, Session, Welcome};
+use bulwark_link::{Counted, Hello, Identity, Keepalive, Pins, PublicKey, Session, Welcome};
 
 pub use token::{make_token, parse_token};
 
@@ -47,6 +48,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     keepalive: Keepalive,
     sessions: Mutex<HashMap<AgentId, Session>>,
+    /// Bytes exchanged with each agent since the daemon started, both ways.
+    traffic: Mutex<HashMap<AgentId, Arc<AtomicU64>>>,
 }
 
 impl Hub {
@@ -59,6 +62,7 @@ impl Hub {
                 clock,
                 keepalive,
                 sessions: Mutex::new(HashMap::new()),
+                traffic: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -77,6 +81,22 @@ impl Hub {
             .sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The counter of bytes exchanged with an agent.
+    fn traffic(&self, id: AgentId) -> Arc<AtomicU64> {
+        self.inner
+            .traffic
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    /// Bytes exchanged with the agent since the daemon started, both ways.
+    pub fn link_bytes(&self, id: AgentId) -> u64 {
+        self.traffic(id).load(Ordering::Relaxed)
     }
 
     /// True while a session with the agent is open.
@@ -144,7 +164,7 @@ impl Hub {
             .await
             .map_err(|e| e.to_string())?;
         let id = verdict?;
-        let session = Session::open(tls, self.inner.keepalive)
+        let session = Session::open(Counted::new(tls, self.traffic(id)), self.inner.keepalive)
             .await
             .map_err(|e| e.to_string())?;
         self.started(id, session).await;
@@ -295,9 +315,12 @@ impl Hub {
             write_line(&mut tls, &welcome)
                 .await
                 .map_err(|e| Contact::Failed(e.to_string()))?;
-            Session::open(tls, self.inner.keepalive)
-                .await
-                .map_err(|e| Contact::Failed(e.to_string()))
+            Session::open(
+                Counted::new(tls, self.traffic(agent.uuid)),
+                self.inner.keepalive,
+            )
+            .await
+            .map_err(|e| Contact::Failed(e.to_string()))
         }
         .await;
         match result {

@@ -19,18 +19,7 @@ pub(super) enum Place {
     /// On the daemon's host.
     Here,
     /// On this approved agent.
-    Agent(Agent),
-}
-
-/// `Ok` when the target's tasks run on this host; otherwise the line that says why not.
-pub(super) async fn on_this_host(e: &Engine, target: &Target) -> Result<(), String> {
-    match place(e, target).await? {
-        Place::Here => Ok(()),
-        Place::Agent(a) => Err(format!(
-            "Failed: target '{}' is reached through agent '{}' at {}, and this version runs only backups on agents; set the target's agent to local to run this on the daemon's host.",
-            target.name, a.name, a.address
-        )),
-    }
+    Agent(Box<Agent>),
 }
 
 /// Where the target's tasks run; the line that says why they cannot run anywhere.
@@ -40,7 +29,7 @@ pub(super) async fn place(e: &Engine, target: &Target) -> Result<Place, String> 
         return Ok(Place::Here);
     }
     match e.catalog().agent_by_address(agent).await {
-        Ok(Some(a)) if a.status == "approved" => Ok(Place::Agent(a)),
+        Ok(Some(a)) if a.status == "approved" => Ok(Place::Agent(Box::new(a))),
         Ok(Some(a)) => Err(format!(
             "Failed: target '{}' is reached through agent '{}' at {agent}, which is {}.",
             target.name, a.name, a.status

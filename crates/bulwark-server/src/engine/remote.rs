@@ -4,15 +4,18 @@
 //! agent's `done` event: a broken link or a failure never becomes an archive (the agent cleans
 //! up what its store kept).
 
-use bulwark_catalog::{Agent, ArchiveFormat, Job, Store, Task};
+use bulwark_catalog::{Agent, Archive, ArchiveFormat, Job, Store, Target, Task};
 use bulwark_core::ids::ArchiveId;
 use bulwark_core::state::TaskStatus;
 use bulwark_runner::LogSink;
 
+use super::RestoreOptions;
 use super::tasklog::Flusher;
-use super::work::{End, NewBackup, Stored, record, say, sentence, snapshot_filename, tree_dir};
+use super::work::{
+    End, NewBackup, Stored, rate, record, say, sentence, snapshot_filename, tree_dir,
+};
 use super::{Engine, Running};
-use crate::agent_host::wire::{BackupSpec, Event, PluginSpec, TreeSpec};
+use crate::agent_host::wire::{BackupSpec, Event, PluginSpec, RestoreSpec, TreeSpec};
 use crate::store_keys::{self, is_repository};
 
 /// Runs the job's backup on `agent`.
@@ -36,9 +39,6 @@ pub(super) async fn backup(
             target.name, target.plugin, agent.name, agent.address, store.name, store.plugin
         ),
     );
-    let Some(hub) = e.config().agents.clone() else {
-        return failed("this daemon has no agents".into());
-    };
     let vault = &e.config().vault;
     let open = |sealed: &str| crate::sealing::open(vault, sealed);
     let (target_endpoint, store_endpoint) = match (open(&target.endpoint), open(&store.endpoint)) {
@@ -98,26 +98,166 @@ pub(super) async fn backup(
         tree: tree.clone(),
         timeout: e.config().task_timeout.as_secs(),
     };
-    let session = match hub.session(agent).await {
-        Ok(s) => s,
-        Err(err) => return failed(format!("agent '{}' cannot be reached: {err}", agent.name)),
+    let clock = std::time::Instant::now();
+    let end = match follow(e, task, run, log, agent, "/agent/v1/backups", &spec).await {
+        Ok(end) => end,
+        Err(end) => return end,
     };
-    let body = match serde_json::to_value(&spec) {
-        Ok(b) => b,
-        Err(err) => return failed(err.to_string()),
+    match end {
+        Event::Done {
+            key,
+            archive_size,
+            added,
+            bytes,
+        } => {
+            flusher.flush().await;
+            let stored = Stored {
+                key,
+                archive_size,
+                added,
+                bytes,
+            };
+            let made = NewBackup {
+                job,
+                store,
+                archive: archive_id,
+                format,
+                tree: tree.is_some(),
+                took: clock.elapsed(),
+            };
+            match record(e, task, &made, &stored).await {
+                Ok(()) => None,
+                Err(err) => failed(format!(
+                    "the archive could not be recorded: {err}; its data stays in the store under key {}",
+                    stored.key
+                )),
+            }
+        }
+        other => failed(format!("agent '{}' ended with {other:?}", agent.name)),
+    }
+}
+
+/// Restores `archive` into `target` on `agent`: the agent retrieves it from the store into
+/// its own staging directory, checks it, and only then feeds the target.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn restore(
+    e: &Engine,
+    task: &Task,
+    run: &Running,
+    log: &LogSink,
+    archive: &Archive,
+    target: &Target,
+    opts: &RestoreOptions,
+    agent: &Agent,
+) -> Option<End> {
+    let failed = |m: String| Some(End::failed(sentence(&format!("Failed: {m}"))));
+    let store = &archive.store;
+    say(
+        log,
+        format!(
+            "Restoring archive {} (key {}) from store '{}' ({}) into target '{}' ({}) on agent '{}' at {}; the data goes from the store to the agent.",
+            archive.uuid,
+            archive.store_key,
+            store.name,
+            store.plugin,
+            target.name,
+            target.plugin,
+            agent.name,
+            agent.address
+        ),
+    );
+    let vault = &e.config().vault;
+    let open = |sealed: &str| crate::sealing::open(vault, sealed);
+    let (target_endpoint, store_endpoint) = match (open(&target.endpoint), open(&store.endpoint)) {
+        (Ok(t), Ok(s)) => (t, s),
+        (Err(err), _) | (_, Err(err)) => {
+            return failed(format!("an endpoint cannot be opened: {err}"));
+        }
+    };
+    let access = match store_keys::access(vault, store) {
+        Ok(a) => a,
+        Err(m) => return failed(m),
+    };
+    let key = match (archive.format, access.key) {
+        (ArchiveFormat::Sealed, None) => {
+            return failed("the archive is sealed but its store has no stream key".into());
+        }
+        (ArchiveFormat::Sealed, Some(k)) => Some(k.secret()),
+        // A stream kept as the target wrote it is handed back as it is.
+        _ => None,
+    };
+    let spec = RestoreSpec {
+        task: task.uuid.to_string(),
+        key: archive.store_key.clone(),
+        format: archive.format.as_str().to_string(),
+        target: PluginSpec {
+            plugin: target.plugin.clone(),
+            endpoint: target_endpoint,
+            ..PluginSpec::default()
+        },
+        store: PluginSpec {
+            plugin: store.plugin.clone(),
+            endpoint: store_endpoint,
+            env: access.env,
+            key,
+            secrets: access.secrets,
+        },
+        dir: tree_dir(target),
+        paths: opts.paths.clone(),
+        timeout: e.config().task_timeout.as_secs(),
     };
     let clock = std::time::Instant::now();
-    let (status, mut lines) = match session.stream("POST", "/agent/v1/backups", &body).await {
-        Ok(s) => s,
-        Err(err) => return failed(format!("agent '{}': {err}", agent.name)),
+    match follow(e, task, run, log, agent, "/agent/v1/restores", &spec).await {
+        Ok(Event::Restored { bytes }) => Some(End {
+            status: TaskStatus::Done,
+            line: format!(
+                "Done: restored {bytes} bytes into target '{}' on agent '{}' {}.",
+                target.name,
+                agent.name,
+                rate(bytes, clock.elapsed())
+            ),
+        }),
+        Ok(other) => failed(format!("agent '{}' ended with {other:?}", agent.name)),
+        Err(end) => end,
+    }
+}
+
+/// Sends a task to the agent and follows its events into the task's log and progress until
+/// its end: `Ok` with a success event, `Err` with how the task ends otherwise (failed, canceled,
+/// or the link broke). A cancel of the task is passed on to the agent.
+async fn follow<T: serde::Serialize>(
+    e: &Engine,
+    task: &Task,
+    run: &Running,
+    log: &LogSink,
+    agent: &Agent,
+    path: &str,
+    spec: &T,
+) -> Result<Event, Option<End>> {
+    let failed = |m: String| Some(End::failed(sentence(&format!("Failed: {m}"))));
+    let Some(hub) = e.config().agents.clone() else {
+        return Err(failed("this daemon has no agents".into()));
     };
+    let session = match hub.session(agent).await {
+        Ok(s) => s,
+        Err(err) => {
+            return Err(failed(format!(
+                "agent '{}' cannot be reached: {err}",
+                agent.name
+            )));
+        }
+    };
+    let body = serde_json::to_value(spec).map_err(|err| failed(err.to_string()))?;
+    let (status, mut lines) = session
+        .stream("POST", path, &body)
+        .await
+        .map_err(|err| failed(format!("agent '{}': {err}", agent.name)))?;
     if status != 200 {
-        return failed(format!(
+        return Err(failed(format!(
             "agent '{}' refused the task (HTTP {status})",
             agent.name
-        ));
+        )));
     }
-    // A cancel of the task is passed on to the agent, which kills its plugins.
     let canceler = {
         let (cancel, session, id) = (run.cancel.clone(), session.clone(), task.uuid);
         tokio::spawn(async move {
@@ -132,55 +272,30 @@ pub(super) async fn backup(
             Ok(Some(l)) => match serde_json::from_str::<Event>(&l) {
                 Ok(ev) => ev,
                 Err(err) => {
-                    break failed(format!("agent '{}' sent a bad event: {err}", agent.name));
+                    break Err(failed(format!(
+                        "agent '{}' sent a bad event: {err}",
+                        agent.name
+                    )));
                 }
             },
             Ok(None) | Err(_) => {
-                break failed(format!(
-                    "the link to agent '{}' broke during the backup; nothing was recorded, and the agent removes what its store kept",
+                break Err(failed(format!(
+                    "the link to agent '{}' broke during the task; nothing was recorded",
                     agent.name
-                ));
+                )));
             }
         };
         match event {
             Event::Log(l) => say(log, l),
             Event::Progress(n) => run.bytes.store(n, std::sync::atomic::Ordering::Relaxed),
             Event::Failed { canceled: true, .. } => {
-                break Some(End {
+                break Err(Some(End {
                     status: TaskStatus::Canceled,
                     line: "Canceled by request; the plugins on the agent were killed.".into(),
-                });
+                }));
             }
-            Event::Failed { reason, .. } => break failed(reason),
-            Event::Done {
-                key,
-                archive_size,
-                added,
-                bytes,
-            } => {
-                flusher.flush().await;
-                let stored = Stored {
-                    key,
-                    archive_size,
-                    added,
-                    bytes,
-                };
-                let made = NewBackup {
-                    job,
-                    store,
-                    archive: archive_id,
-                    format,
-                    tree: tree.is_some(),
-                    took: clock.elapsed(),
-                };
-                break match record(e, task, &made, &stored).await {
-                    Ok(()) => None,
-                    Err(err) => failed(format!(
-                        "the archive could not be recorded: {err}; its data stays in the store under key {}",
-                        stored.key
-                    )),
-                };
-            }
+            Event::Failed { reason, .. } => break Err(failed(reason)),
+            done => break Ok(done),
         }
     };
     canceler.abort();

@@ -4,10 +4,9 @@ use bulwark_catalog::{ArchiveFormat, Task};
 use bulwark_core::state::{ArchiveStatus, TaskStatus};
 use bulwark_plugin::Action;
 use bulwark_runner::LogSink;
-use bulwark_runner::pipeline::{self, Role};
-use bulwark_runner::single::run_logged;
 
 use super::work::*;
+use crate::restore_run::{Outcome::*, RestoreRun, execute};
 
 use super::{Engine, Running};
 
@@ -59,10 +58,15 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
         Ok(None) => return Some(End::failed("Failed: the target no longer exists.")),
         Err(err) => return Some(End::failed(format!("Failed: the catalog: {err}"))),
     };
-    if opts.to_dir.is_none()
-        && let Err(line) = super::placement::on_this_host(e, &target).await
-    {
-        return Some(End::failed(line));
+    if opts.to_dir.is_none() {
+        match super::placement::place(e, &target).await {
+            Ok(super::placement::Place::Here) => {}
+            Ok(super::placement::Place::Agent(agent)) => {
+                return super::remote::restore(e, task, run, log, &archive, &target, &opts, &agent)
+                    .await;
+            }
+            Err(line) => return Some(End::failed(line)),
+        }
     }
     let store = &archive.store;
     let into = match &opts.to_dir {
@@ -109,45 +113,24 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
         )));
     }
     let clock = std::time::Instant::now();
-    let result = if archive.format == ArchiveFormat::Tree {
-        let dir = match (&opts.to_dir, tree_dir(&target)) {
-            (Some(d), _) => d.clone(),
-            (None, Some(d)) => d,
-            (None, None) => {
-                return Some(End::failed(format!(
-                    "Failed: archive {} is a directory tree; it can only be restored into an fs target without include or exclude patterns.",
-                    archive.uuid
-                )));
-            }
-        };
-        say(log, format!("Restoring the tree into {dir}."));
-        let mut args = vec!["restore-tree", "--key", &archive.store_key, "--dir", &dir];
-        for p in &opts.paths {
-            args.extend(["--path", p.as_str()]);
-        }
-        match run_logged(s.single(Role::Store, &args), &limits(e, run), log).await {
-            Ok(out) => Ok(serde_json::from_slice::<serde_json::Value>(&out)
-                .ok()
-                .and_then(|v| v["bytes"].as_u64())
-                .unwrap_or(0)),
-            Err(failure) => Err(pipeline::PipelineError {
-                failure,
-                stored: None,
-            }),
-        }
-    } else {
-        let name = snapshot_filename(&archive.target.name);
-        staged_restore(
-            e,
-            task,
-            &s,
-            t.as_ref(),
-            &archive.store_key,
-            opts.to_dir.as_deref().map(|d| (d, name.as_str())),
-            run,
-            log,
-        )
-        .await
+    let name = snapshot_filename(&archive.target.name);
+    let job = RestoreRun {
+        key: &archive.store_key,
+        format: archive.format,
+        dir: opts.to_dir.clone().or_else(|| tree_dir(&target)),
+        paths: &opts.paths,
+        to_file: opts.to_dir.as_deref().map(|d| (d, name.as_str())),
+        staging: e
+            .config()
+            .staging_dir
+            .join(format!("{}.restore", task.uuid)),
+        limits: limits(e, run),
+        log,
+    };
+    let result = match execute(&s, t.as_ref(), &job).await {
+        Ok(n) => Ok(n),
+        Err(Refused(line)) => return Some(End::failed(line)),
+        Err(Broke(err)) => Err(err),
     };
     Some(match result {
         Ok(bytes) => End {
@@ -181,88 +164,6 @@ pub(super) fn prepare_staging(dir: &std::path::Path) {
     {
         tracing::error!(dir = %dir.display(), error = %err, "Cannot make the restore staging directory; restores of streams will fail.");
     }
-}
-
-/// A stream restore in two steps (see [`bulwark_runner::staged`]): the archive is retrieved
-/// whole into the staging directory, checked on the way; only then does the target get it.
-/// With `to_file` (a directory and a name) the stream lands there instead of in a target.
-#[allow(clippy::too_many_arguments)]
-async fn staged_restore(
-    e: &Engine,
-    task: &Task,
-    s: &Resolved,
-    t: Option<&Resolved>,
-    key: &str,
-    to_file: Option<(&str, &str)>,
-    run: &Running,
-    log: &LogSink,
-) -> Result<u64, pipeline::PipelineError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = e
-        .config()
-        .staging_dir
-        .join(format!("{}.restore", task.uuid));
-    let internal = |m: String| pipeline::PipelineError {
-        failure: pipeline::Failure::Plugin {
-            role: Role::Store,
-            name: "staging".into(),
-            reason: m,
-            said: String::new(),
-        },
-        stored: None,
-    };
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|err| {
-            internal(format!(
-                "the staging file {} cannot be made: {err}",
-                path.display()
-            ))
-        })?;
-    say(
-        log,
-        "Retrieving the whole archive first; the target is not touched until all of it has come out of the store intact.",
-    );
-    let limits = limits(e, run);
-    let result = match bulwark_runner::staged::retrieve_to(
-        s.side(),
-        key,
-        file,
-        to_file.is_some(),
-        &limits,
-        log,
-    )
-    .await
-    {
-        Ok(n) => match (to_file, t) {
-            (Some((dir, name)), _) => {
-                let done = std::path::Path::new(dir).join(name);
-                std::fs::rename(&path, &done)
-                    .map(|()| n)
-                    .map_err(|err| internal(format!("{} cannot be made: {err}", done.display())))
-            }
-            (None, Some(t)) => {
-                say(
-                    log,
-                    format!("Retrieved {n} bytes intact; now restoring them into the target."),
-                );
-                match std::fs::File::open(&path) {
-                    Ok(f) => bulwark_runner::staged::feed(f, t.side(), &limits, log).await,
-                    Err(err) => Err(internal(format!("the staging file cannot be read: {err}"))),
-                }
-            }
-            (None, None) => Err(internal("no target to restore into".into())),
-        },
-        Err(err) => {
-            say(log, "The target was not touched.");
-            Err(err)
-        }
-    };
-    let _ = std::fs::remove_file(&path);
-    result
 }
 
 pub(super) async fn purge(e: &Engine, task: &Task, log: &LogSink) -> Option<End> {

@@ -111,7 +111,7 @@ pub(super) fn sentence(line: &str) -> String {
     }
 }
 
-pub(super) fn say(log: &LogSink, line: impl Into<String>) {
+pub(crate) fn say(log: &LogSink, line: impl Into<String>) {
     let _ = log.send(line.into());
 }
 
@@ -141,7 +141,7 @@ impl Resolved {
     }
 
     /// One call of this plugin outside a pipeline.
-    pub(super) fn single<'b>(&'b self, role: Role, args: &'b [&'b str]) -> Single<'b> {
+    pub(crate) fn single<'b>(&'b self, role: Role, args: &'b [&'b str]) -> Single<'b> {
         Single {
             plugin: &self.command,
             role,

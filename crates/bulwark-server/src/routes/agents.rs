@@ -32,6 +32,7 @@ fn response(st: &AppState, a: Agent) -> AgentResponse {
     AgentResponse {
         uuid: a.uuid.0,
         online: st.agents.online(a.uuid),
+        link_bytes: st.agents.link_bytes(a.uuid),
         fingerprint: PublicKey::from_openssh(&a.public_key)
             .map(|k| k.fingerprint())
             .unwrap_or_default(),

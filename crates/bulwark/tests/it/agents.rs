@@ -544,16 +544,132 @@ async fn enrolled(
     a
 }
 
+/// Ids made through the API.
+async fn made(d: &TestDaemon, path: &str, body: Value) -> String {
+    d.create(path, &body).await.unwrap()
+}
+
+/// Runs a task to its end.
+async fn ended(d: &TestDaemon, task: &str) -> Value {
+    crate::engine::finished(d, task).await
+}
+
+/// Through the agent at `address`: `src` backed up into a sealed plugin store and into a
+/// repository as a tree, each archive restored onto the agent's host and onto the daemon's,
+/// byte for byte. Returns the target.
+async fn round_trip(d: &TestDaemon, root: &Path, src: &Path, address: &str, tag: &str) -> String {
+    let target = made(
+        d,
+        "/v1/targets",
+        json!({"name": format!("{tag} data"), "plugin": "fs", "endpoint": {"base_dir": src},
+               "agent": address, "validate": false}),
+    )
+    .await;
+    let schedule = made(
+        d,
+        "/v1/schedules",
+        json!({"name": format!("{tag} n"), "when": "daily"}),
+    )
+    .await;
+    let policy = made(
+        d,
+        "/v1/retention",
+        json!({"name": format!("{tag} r"), "keep_last": 5}),
+    )
+    .await;
+    let blobs = made(
+        d,
+        "/v1/stores",
+        json!({"name": format!("{tag} blobs"), "plugin": "fs",
+               "endpoint": {"base_dir": root.join(format!("{tag}-store"))}, "validate": false}),
+    )
+    .await;
+    let repo = made(
+        d,
+        "/v1/stores",
+        json!({"name": format!("{tag} repo"), "plugin": "repository",
+               "endpoint": {"path": root.join(format!("{tag}-repo"))}, "validate": false}),
+    )
+    .await;
+    for (store, format) in [(&blobs, "sealed"), (&repo, "tree")] {
+        let job = made(
+            d,
+            "/v1/jobs",
+            json!({"name": format!("{tag} into {format}"), "target": target, "store": store,
+                   "schedule": schedule, "retention": policy, "paused": true}),
+        )
+        .await;
+        let t = ended(d, &crate::engine::run_job(d, &job).await).await;
+        assert_eq!(t["status"], "done", "{}", t["log"]);
+        let log = t["log"].as_str().unwrap();
+        assert!(log.contains(&format!("at {address} into store")), "{log}");
+        let archive = t["archive_uuid"].as_str().unwrap().to_string();
+        let a = d.get_ok(&format!("/v1/archive/{archive}")).await.unwrap();
+        assert_eq!(a["format"], format, "{a}");
+        // Onto the agent's host (a target of its own), and onto the daemon's.
+        for (place, agent) in [("agent", address), ("core", "local")] {
+            let out = root.join(format!("{tag}-{format}-{place}"));
+            let into = made(
+                d,
+                "/v1/targets",
+                json!({"name": format!("{tag} {format} {place}"), "plugin": "fs",
+                       "endpoint": {"base_dir": out}, "agent": agent, "validate": false}),
+            )
+            .await;
+            let r = d
+                .post_ok(
+                    &format!("/v1/archive/{archive}/restore"),
+                    &json!({"target": into}),
+                )
+                .await
+                .unwrap();
+            let r = ended(d, r["task_uuid"].as_str().unwrap()).await;
+            assert_eq!(r["status"], "done", "{}", r["log"]);
+            if place == "agent" {
+                assert!(
+                    r["log"]
+                        .as_str()
+                        .unwrap()
+                        .contains("the data goes from the store to the agent"),
+                    "{}",
+                    r["log"]
+                );
+            }
+            bulwark_testkit::tree::assert_same_tree(src, &out).unwrap();
+        }
+    }
+    target
+}
+
+/// The bytes of every file under `dir`.
+fn size_of(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            if m.is_dir() {
+                size_of(&e.path())
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}
+
 #[tokio::test]
-async fn backups_run_on_the_agent_straight_into_the_store() {
+async fn backups_and_restores_run_on_agents_in_both_modes() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path().canonicalize().unwrap();
     let src = root.join("src");
     std::fs::create_dir(&src).unwrap();
-    bulwark_testkit::tree::tricky(&src, 3 * 1024 * 1024).unwrap();
+    bulwark_testkit::tree::tricky(&src, 8 * 1024 * 1024).unwrap();
+    let data = size_of(&src);
     let d = TestDaemon::start_with(bin(), "[agents]\nlisten = \"127.0.0.1:0\"\nkeepalive = 2")
         .await
         .unwrap();
+
+    // Dial-out.
     let _db1 = enrolled(
         &d,
         &root,
@@ -562,97 +678,86 @@ async fn backups_run_on_the_agent_straight_into_the_store() {
         &["fs", "repository", "shtarget"],
     )
     .await;
-    let target = d
-        .create(
-            "/v1/targets",
-            &json!({"name": "remote", "plugin": "fs", "endpoint": {"base_dir": src}, "agent": "db1:5444", "validate": false}),
-        )
-        .await
-        .unwrap();
-    let schedule = d
-        .create("/v1/schedules", &json!({"name": "n", "when": "daily"}))
-        .await
-        .unwrap();
-    let policy = d
-        .create("/v1/retention", &json!({"name": "r", "keep_last": 5}))
-        .await
-        .unwrap();
-    let job = async |name: &str, store: &str| {
-        d.create(
-            "/v1/jobs",
-            &json!({"name": name, "target": target, "store": store, "schedule": schedule,
-                    "retention": policy, "paused": true}),
-        )
-        .await
-        .unwrap()
-    };
-    let blobs = d
-        .create(
-            "/v1/stores",
-            &json!({"name": "blobs", "plugin": "fs", "endpoint": {"base_dir": root.join("store")}, "validate": false}),
-        )
-        .await
-        .unwrap();
-    let repo = d
-        .create(
-            "/v1/stores",
-            &json!({"name": "repo", "plugin": "repository", "endpoint": {"path": root.join("repo")}, "validate": false}),
-        )
-        .await
-        .unwrap();
+    let target = round_trip(&d, &root, &src, "db1:5444", "dial").await;
 
-    // Into a plugin store (sealed on the agent), and into a repository as a tree.
-    for (store, format) in [(&blobs, "sealed"), (&repo, "tree")] {
-        let j = job(&format!("remote into {format}"), store).await;
-        let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &j).await).await;
-        assert_eq!(t["status"], "done", "{}", t["log"]);
-        let log = t["log"].as_str().unwrap();
-        assert!(log.contains("on agent 'db1' at db1:5444"), "{log}");
-        let a = d
-            .get_ok(&format!(
-                "/v1/archive/{}",
-                t["archive_uuid"].as_str().unwrap()
-            ))
-            .await
-            .unwrap();
-        assert_eq!(a["format"], format, "{a}");
-        // Back into a directory on the daemon's host, byte for byte.
-        let out = root.join(format!("out-{format}"));
-        let body = if format == "tree" {
-            json!({"to_dir": out})
-        } else {
-            let copy = d
-                .create(
-                    "/v1/targets",
-                    &json!({"name": "copy", "plugin": "fs", "endpoint": {"base_dir": out}, "agent": "local", "validate": false}),
-                )
-                .await
-                .unwrap();
-            json!({"target": copy})
-        };
-        let r = d
-            .post_ok(
-                &format!("/v1/archive/{}/restore", a["uuid"].as_str().unwrap()),
-                &body,
-            )
-            .await
-            .unwrap();
-        let r = crate::engine::finished(&d, r["task_uuid"].as_str().unwrap()).await;
-        assert_eq!(r["status"], "done", "{}", r["log"]);
-        bulwark_testkit::tree::assert_same_tree(&src, &out).unwrap();
+    // Listen mode: authorized, recorded, approved.
+    let mut db2 = agent(&root, "db2", None);
+    let config = std::fs::read_to_string(db2.config()).unwrap().replace(
+        "plugins = [\"fs\", \"sqlite\"]",
+        &format!(
+            "plugins = [\"fs\", \"repository\"]\npaths = [\"{}\"]",
+            root.display()
+        ),
+    );
+    std::fs::write(db2.config(), config).unwrap();
+    let key = d.get_ok("/v1/meta/pubkey").await.unwrap();
+    let key = key.as_str().map_or_else(|| key.to_string(), str::to_string);
+    let fp = bulwark_link::PublicKey::from_openssh(&key)
+        .unwrap()
+        .fingerprint();
+    let out = Command::new(bin())
+        .args(["agent", "--config"])
+        .arg(db2.config())
+        .args(["--authorize", &key, "--expect", &fp])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    db2.start(None);
+    let address = db2.listen.clone().unwrap();
+    let id = made(&d, "/v1/agents", json!({"address": address})).await;
+    d.post_ok(
+        &format!("/v1/agent/{id}/approve"),
+        &json!({"fingerprint": db2.fingerprint()}),
+    )
+    .await
+    .unwrap();
+    round_trip(&d, &root, &src, &address, "listen").await;
+
+    // The data went between the agents and the stores: what crossed each agent's link with the
+    // core (orders, events, log lines) is a small part of it.
+    for a in agents(&d).await {
+        let crossed = a["link_bytes"].as_u64().unwrap();
+        eprintln!(
+            "agent {}: {crossed} bytes over its link for {data} bytes of data",
+            a["name"]
+        );
+        assert!(crossed > 0, "{a}");
+        assert!(
+            crossed < data / 100,
+            "{} bytes crossed the link of {} for {data} bytes of data, backed up twice and restored four times",
+            crossed,
+            a["name"]
+        );
     }
 
-    // Refused by the agent: a plugin it does not allow, a directory outside its paths.
+    // Refused by the agent: a directory outside its paths.
     let (s, _) = d
         .put(
             &format!("/v1/target/{target}"),
-            &json!({"name": "remote", "summary": "", "plugin": "fs", "endpoint": {"base_dir": "/etc"}, "agent": "db1:5444"}),
+            &json!({"name": "dial data", "summary": "", "plugin": "fs", "endpoint": {"base_dir": "/etc"}, "agent": "db1:5444"}),
         )
         .await
         .unwrap();
     assert_eq!(s, 200);
-    let j = job("outside", &blobs).await;
-    let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &j).await).await;
+    let blobs = made(
+        &d,
+        "/v1/stores",
+        json!({"name": "more blobs", "plugin": "fs", "endpoint": {"base_dir": root.join("more")}, "validate": false}),
+    )
+    .await;
+    let job = async |name: &str| {
+        let schedule = made(&d, "/v1/schedules", json!({"name": name, "when": "daily"})).await;
+        let policy = made(&d, "/v1/retention", json!({"name": name, "keep_last": 1})).await;
+        made(
+            &d,
+            "/v1/jobs",
+            json!({"name": name, "target": target, "store": blobs, "schedule": schedule,
+                   "retention": policy, "paused": true}),
+        )
+        .await
+    };
+    let j = job("outside").await;
+    let t = ended(&d, &crate::engine::run_job(&d, &j).await).await;
     assert_eq!(t["status"], "failed");
     assert!(
         t["log"]
@@ -668,13 +773,13 @@ async fn backups_run_on_the_agent_straight_into_the_store() {
     let (s, _) = d
         .put(
             &format!("/v1/target/{target}"),
-            &json!({"name": "remote", "summary": "", "plugin": "shtarget",
+            &json!({"name": "dial data", "summary": "", "plugin": "shtarget",
                     "endpoint": {"base_dir": src, "mode": "hang", "pidfile": pidfile}, "agent": "db1:5444"}),
         )
         .await
         .unwrap();
     assert_eq!(s, 200);
-    let j = job("hangs", &blobs).await;
+    let j = job("hangs").await;
     let task = crate::engine::run_job(&d, &j).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::fs::read_to_string(&pidfile)
@@ -690,7 +795,7 @@ async fn backups_run_on_the_agent_straight_into_the_store() {
         .trim()
         .to_string();
     assert_eq!(d.delete(&format!("/v1/task/{task}")).await.unwrap().0, 200);
-    let t = crate::engine::finished(&d, &task).await;
+    let t = ended(&d, &task).await;
     assert_eq!(t["status"], "canceled", "{}", t["log"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Path::new(&format!("/proc/{pid}")).exists()
@@ -704,7 +809,7 @@ async fn backups_run_on_the_agent_straight_into_the_store() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Only two archives exist, and nothing of the failed and canceled backups.
+    // The failed and canceled backups left no archive.
     let archives = d
         .get_ok(&format!("/v1/archives?target={target}"))
         .await
