@@ -135,9 +135,20 @@ where
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let (tasks, id) = (t.clone(), id.to_string());
+    // The core stopped listening (the link broke, the core stopped): no result can reach it,
+    // so the task is canceled and cleans up rather than leaving data nobody will record.
+    let orphaned = {
+        let (tx, cancel) = (tx.clone(), cancel.clone());
+        tokio::spawn(async move {
+            tx.closed().await;
+            tracing::warn!("The core is gone; the task is canceled.");
+            cancel.cancel();
+        })
+    };
     tokio::spawn(async move {
         let end = work(cancel, tx.clone()).await;
         let _ = tx.send(end);
+        orphaned.abort();
         tasks.running().remove(&id);
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

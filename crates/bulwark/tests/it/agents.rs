@@ -670,7 +670,7 @@ async fn backups_and_restores_run_on_agents_in_both_modes() {
         .unwrap();
 
     // Dial-out.
-    let _db1 = enrolled(
+    let mut db1 = enrolled(
         &d,
         &root,
         "db1",
@@ -809,7 +809,30 @@ async fn backups_and_restores_run_on_agents_in_both_modes() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The failed and canceled backups left no archive.
+    // The agent killed mid-backup: the link breaks, the task fails, nothing is recorded.
+    let _ = std::fs::remove_file(&pidfile);
+    let task = crate::engine::run_job(&d, &j).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&pidfile)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the plugin never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    db1.stop();
+    let t = ended(&d, &task).await;
+    assert_eq!(t["status"], "failed", "{}", t["log"]);
+    assert!(
+        t["log"]
+            .as_str()
+            .unwrap()
+            .contains("the link to agent 'db1' broke"),
+        "{}",
+        t["log"]
+    );
+    // The failed, canceled and broken backups left no archive.
     let archives = d
         .get_ok(&format!("/v1/archives?target={target}"))
         .await
