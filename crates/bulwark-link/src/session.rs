@@ -165,11 +165,14 @@ impl Session {
         &self,
         method: &str,
         path: &str,
-        body: &serde_json::Value,
+        body: Option<&serde_json::Value>,
     ) -> Result<(u16, Lines), SessionError> {
         let mut sender = self.sender.clone();
         sender.ready().await?;
-        let bytes = serde_json::to_vec(body).map_err(|e| SessionError::Protocol(e.to_string()))?;
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| SessionError::Protocol(e.to_string()))?,
+            None => Vec::new(),
+        };
         let req = hyper::Request::builder()
             .method(method)
             .uri(format!("http://agent{path}"))

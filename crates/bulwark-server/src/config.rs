@@ -66,6 +66,9 @@ pub struct AgentsConfig {
     pub listen: Option<SocketAddr>,
     /// Seconds between keepalive pings of an agent session, and before an unanswered one ends it.
     pub keepalive: u64,
+    /// Seconds a task on an agent waits for the agent's link to come back after it broke,
+    /// before it fails.
+    pub grace: u64,
 }
 
 impl Default for AgentsConfig {
@@ -73,6 +76,7 @@ impl Default for AgentsConfig {
         AgentsConfig {
             listen: None,
             keepalive: 20,
+            grace: 120,
         }
     }
 }
@@ -407,6 +411,7 @@ impl Config {
             ),
             ("tasks.timeout", self.tasks.timeout),
             ("agents.keepalive", self.agents.keepalive),
+            ("agents.grace", self.agents.grace),
             ("retention.sweep_interval", self.retention.sweep_interval),
             ("retention.purge_retry", self.retention.purge_retry),
             ("notifications.retry_delay", self.notifications.retry_delay),

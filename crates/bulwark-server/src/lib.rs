@@ -243,6 +243,7 @@ impl Server {
                 notifications: config.notifications.clone(),
                 staging_dir: config.data_dir.join("staging"),
                 agents: Some(hub.clone()),
+                agent_grace: Duration::from_secs(config.agents.grace),
             },
         );
         let agent_listener = match config.agents.listen {

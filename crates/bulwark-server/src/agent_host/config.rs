@@ -31,6 +31,9 @@ pub struct AgentConfig {
     pub paths: Vec<PathBuf>,
     /// Seconds between keepalive pings, and before an unanswered one ends the session.
     pub keepalive: u64,
+    /// Seconds a task goes on after its core's link broke, for the core to come back and read
+    /// on; past them it is canceled and cleans up.
+    pub grace: u64,
     /// An enrollment token given on the command line (`--token`), not from the file.
     #[serde(skip)]
     pub token: Option<String>,
@@ -50,6 +53,7 @@ impl Default for AgentConfig {
             plugins: vec!["fs".into()],
             paths: Vec::new(),
             keepalive: 20,
+            grace: 120,
             token: None,
         }
     }

@@ -11,6 +11,7 @@
 //! connection (the file is read again each time, so `bulwark agent authorize` needs no restart).
 
 mod config;
+mod journal;
 mod tasks;
 pub mod wire;
 
@@ -254,6 +255,10 @@ fn api(config: &AgentConfig, exe: &Path, key: PublicKey) -> axum::Router {
         .route(
             "/agent/v1/tasks/{task}/cancel",
             axum::routing::post(tasks::cancel),
+        )
+        .route(
+            "/agent/v1/tasks/{task}/events",
+            axum::routing::get(tasks::reattach),
         )
         .with_state(tasks);
     axum::Router::new().merge(work).route(

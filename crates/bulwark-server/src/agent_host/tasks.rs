@@ -3,7 +3,6 @@
 //! store, and streams back log lines, progress and the result. The core never sees the data.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,13 +13,13 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use bulwark_runner::codec::StreamKey;
 use bulwark_runner::pipeline::{self, Failure, Limits, Role};
 
 use super::AgentConfig;
+use super::journal::Journal;
 use super::wire::{BackupSpec, Event, PluginSpec, RestoreSpec};
 use crate::engine::work::{Resolved, cleanup_backup, resolve_plain, tree_backup};
 use crate::restore_run::{Outcome, RestoreRun, execute};
@@ -30,11 +29,11 @@ use crate::restore_run::{Outcome, RestoreRun, execute};
 pub(super) struct Tasks {
     pub(super) config: Arc<AgentConfig>,
     pub(super) exe: Arc<PathBuf>,
-    pub(super) running: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    pub(super) running: Arc<Mutex<HashMap<String, Arc<Journal>>>>,
 }
 
 impl Tasks {
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Journal>>> {
         self.running
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -96,12 +95,6 @@ fn allowed_path(paths: &[PathBuf], endpoint: &str) -> Result<(), String> {
     }
 }
 
-fn line(event: &Event) -> Bytes {
-    let mut v = serde_json::to_vec(event).unwrap_or_default();
-    v.push(b'\n');
-    Bytes::from(v)
-}
-
 /// `POST /agent/v1/backups`: runs a backup, answering its events as they come.
 pub(super) async fn backup(State(t): State<Tasks>, Json(spec): Json<BackupSpec>) -> Response {
     let id = spec.task.clone();
@@ -125,48 +118,79 @@ where
     F: FnOnce(CancellationToken, tokio::sync::mpsc::UnboundedSender<Event>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Event> + Send + 'static,
 {
-    let cancel = CancellationToken::new();
+    let journal = Journal::new();
     {
         let mut running = t.running();
         if running.contains_key(id) {
             return (StatusCode::CONFLICT, "this task is running already").into_response();
         }
-        running.insert(id.to_string(), cancel.clone());
+        running.insert(id.to_string(), journal.clone());
     }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let (tasks, id) = (t.clone(), id.to_string());
-    // The core stopped listening (the link broke, the core stopped): no result can reach it,
-    // so the task is canceled and cleans up rather than leaving data nobody will record.
-    let orphaned = {
-        let (tx, cancel) = (tx.clone(), cancel.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    // Everything the task says goes into its journal, which readers follow.
+    let recorder = {
+        let journal = journal.clone();
         tokio::spawn(async move {
-            tx.closed().await;
-            tracing::warn!("The core is gone; the task is canceled.");
-            cancel.cancel();
+            while let Some(e) = rx.recv().await {
+                journal.push(e, false);
+            }
         })
     };
-    tokio::spawn(async move {
-        let end = work(cancel, tx.clone()).await;
-        let _ = tx.send(end);
-        orphaned.abort();
-        tasks.running().remove(&id);
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|e| (Ok::<Bytes, Infallible>(line(&e)), rx))
-    });
+    let (tasks, id, grace) = (
+        t.clone(),
+        id.to_string(),
+        Duration::from_secs(t.config.grace),
+    );
+    {
+        let journal = journal.clone();
+        tokio::spawn(async move {
+            let end = work(journal.cancel.clone(), tx).await;
+            let _ = recorder.await;
+            journal.push(end, true);
+        });
+    }
+    {
+        let journal = journal.clone();
+        tokio::spawn(async move {
+            journal.watch(grace).await;
+            tasks.running().remove(&id);
+        });
+    }
+    stream_of(&journal, 0)
+}
+
+fn stream_of(journal: &Arc<Journal>, after: usize) -> Response {
     Response::builder()
         .header("content-type", "application/x-ndjson")
-        .body(Body::from_stream(stream))
+        .body(Body::from_stream(journal.read(after)))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `?after=N`
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct After {
+    after: usize,
+}
+
+/// `GET /agent/v1/tasks/{task}/events?after=N`: a core whose link broke reads the task's
+/// events again from the one after the Nth.
+pub(super) async fn reattach(
+    State(t): State<Tasks>,
+    UrlPath(task): UrlPath<String>,
+    axum::extract::Query(q): axum::extract::Query<After>,
+) -> Response {
+    let journal = t.running().get(&task).cloned();
+    match journal {
+        Some(j) => stream_of(&j, q.after),
+        None => (StatusCode::NOT_FOUND, "no such task on this agent").into_response(),
+    }
 }
 
 /// `POST /agent/v1/tasks/{task}/cancel`
 pub(super) async fn cancel(State(t): State<Tasks>, UrlPath(task): UrlPath<String>) -> StatusCode {
     match t.running().get(&task) {
-        Some(c) => {
-            c.cancel();
+        Some(j) => {
+            j.cancel.cancel();
             StatusCode::OK
         }
         None => StatusCode::NOT_FOUND,

@@ -78,6 +78,8 @@ pub struct EngineConfig {
     pub staging_dir: PathBuf,
     /// The agents tasks may run on.
     pub agents: Option<crate::agents::Hub>,
+    /// How long a task on an agent waits for a broken link to come back.
+    pub agent_grace: Duration,
 }
 
 /// A handle on the engine; cheap to clone.

@@ -249,7 +249,7 @@ async fn follow<T: serde::Serialize>(
     };
     let body = serde_json::to_value(spec).map_err(|err| failed(err.to_string()))?;
     let (status, mut lines) = session
-        .stream("POST", path, &body)
+        .stream("POST", path, Some(&body))
         .await
         .map_err(|err| failed(format!("agent '{}': {err}", agent.name)))?;
     if status != 200 {
@@ -258,46 +258,134 @@ async fn follow<T: serde::Serialize>(
             agent.name
         )));
     }
-    let canceler = {
-        let (cancel, session, id) = (run.cancel.clone(), session.clone(), task.uuid);
-        tokio::spawn(async move {
-            cancel.cancelled().await;
-            let _ = session
-                .request("POST", &format!("/agent/v1/tasks/{id}/cancel"), None)
-                .await;
-        })
-    };
-    let end = loop {
-        let event = match lines.next().await {
-            Ok(Some(l)) => match serde_json::from_str::<Event>(&l) {
-                Ok(ev) => ev,
-                Err(err) => {
-                    break Err(failed(format!(
-                        "agent '{}' sent a bad event: {err}",
-                        agent.name
-                    )));
-                }
-            },
-            Ok(None) | Err(_) => {
-                break Err(failed(format!(
-                    "the link to agent '{}' broke during the task; nothing was recorded",
-                    agent.name
-                )));
-            }
+    let mut session = session;
+    let mut seen = 0usize;
+    'follow: loop {
+        // A cancel of the task is passed on to the agent, which kills its plugins.
+        let canceler = {
+            let (cancel, session, id) = (run.cancel.clone(), session.clone(), task.uuid);
+            tokio::spawn(async move {
+                cancel.cancelled().await;
+                let _ = session
+                    .request("POST", &format!("/agent/v1/tasks/{id}/cancel"), None)
+                    .await;
+            })
         };
-        match event {
-            Event::Log(l) => say(log, l),
-            Event::Progress(n) => run.bytes.store(n, std::sync::atomic::Ordering::Relaxed),
-            Event::Failed { canceled: true, .. } => {
-                break Err(Some(End {
-                    status: TaskStatus::Canceled,
-                    line: "Canceled by request; the plugins on the agent were killed.".into(),
-                }));
+        loop {
+            let (seq, event) = match lines.next().await {
+                Ok(Some(l)) => match serde_json::from_str::<(usize, Event)>(&l) {
+                    Ok(ev) => ev,
+                    Err(err) => {
+                        canceler.abort();
+                        break 'follow Err(failed(format!(
+                            "agent '{}' sent a bad event: {err}",
+                            agent.name
+                        )));
+                    }
+                },
+                Ok(None) | Err(_) => break,
+            };
+            if seq <= seen {
+                continue;
             }
-            Event::Failed { reason, .. } => break Err(failed(reason)),
-            done => break Ok(done),
+            seen = seq;
+            match event {
+                Event::Log(l) => say(log, l),
+                Event::Progress(n) => run.bytes.store(n, std::sync::atomic::Ordering::Relaxed),
+                Event::Failed { canceled: true, .. } => {
+                    canceler.abort();
+                    break 'follow Err(Some(End {
+                        status: TaskStatus::Canceled,
+                        line: "Canceled by request; the plugins on the agent were killed.".into(),
+                    }));
+                }
+                Event::Failed { reason, .. } => {
+                    canceler.abort();
+                    break 'follow Err(failed(reason));
+                }
+                done => {
+                    canceler.abort();
+                    break 'follow Ok(done);
+                }
+            }
         }
-    };
-    canceler.abort();
-    end
+        canceler.abort();
+        // A dropped link is not a cancel: the agent goes on for its grace; the core waits for
+        // the agent to be back and reads on from the last event it saw.
+        match reattach(e, run, log, &hub, agent, task, seen).await {
+            Ok((s, l)) => {
+                session = s;
+                lines = l;
+            }
+            Err(end) => break Err(end),
+        }
+    }
+}
+
+/// Waits for the agent's link to come back (up to `agents.grace`) and reads the task's events
+/// again after the `seen`th.
+async fn reattach(
+    e: &Engine,
+    run: &Running,
+    log: &LogSink,
+    hub: &crate::agents::Hub,
+    agent: &Agent,
+    task: &Task,
+    seen: usize,
+) -> Result<(bulwark_link::Session, bulwark_link::Lines), Option<End>> {
+    let grace = e.config().agent_grace;
+    say(
+        log,
+        format!(
+            "The link to agent '{}' broke; waiting up to {}s for it to come back.",
+            agent.name,
+            grace.as_secs()
+        ),
+    );
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        if run.cancel.is_cancelled() {
+            return Err(Some(End {
+                status: TaskStatus::Canceled,
+                line: format!(
+                    "Canceled by request while the link to agent '{}' was down; the agent cancels the task when its grace ends.",
+                    agent.name
+                ),
+            }));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Some(End::failed(format!(
+                "Failed: the link to agent '{}' broke and did not come back within {}s; nothing was recorded, and the agent cancels the task and removes what its store kept.",
+                agent.name,
+                grace.as_secs()
+            ))));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            () = run.cancel.cancelled() => continue,
+        }
+        let Ok(session) = hub.session(agent).await else {
+            continue;
+        };
+        let path = format!("/agent/v1/tasks/{}/events?after={seen}", task.uuid);
+        match session.stream("GET", &path, None).await {
+            Ok((200, lines)) => {
+                say(
+                    log,
+                    format!(
+                        "The link to agent '{}' is back; following the task again.",
+                        agent.name
+                    ),
+                );
+                return Ok((session, lines));
+            }
+            Ok((404, _)) => {
+                return Err(Some(End::failed(format!(
+                    "Failed: agent '{}' no longer knows the task (it was restarted, or its grace ran out); nothing was recorded.",
+                    agent.name
+                ))));
+            }
+            _ => {}
+        }
+    }
 }

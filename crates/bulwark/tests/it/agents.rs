@@ -15,23 +15,23 @@ use crate::cli::cli;
 use crate::common::{assert_error, bin};
 
 /// An agent process and its files.
-struct Agent {
+pub(crate) struct Agent {
     dir: PathBuf,
     child: Option<Child>,
     /// Where it listens (listen mode).
-    listen: Option<String>,
+    pub(crate) listen: Option<String>,
 }
 
 impl Agent {
-    fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.dir.join("agent.toml")
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
     }
 
-    fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let out = Command::new(bin())
             .args(["agent", "--fingerprint", "--config"])
             .arg(self.config())
@@ -41,7 +41,7 @@ impl Agent {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -49,7 +49,7 @@ impl Agent {
     }
 
     /// Starts it (again), with a token or none.
-    fn start(&mut self, token: Option<&str>) {
+    pub(crate) fn start(&mut self, token: Option<&str>) {
         self.stop();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -96,7 +96,7 @@ impl Drop for Agent {
 }
 
 /// A new agent's directory and configuration: dialing `core`, or listening on loopback.
-fn agent(root: &Path, name: &str, core: Option<&str>) -> Agent {
+pub(crate) fn agent(root: &Path, name: &str, core: Option<&str>) -> Agent {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mode = match core {
@@ -118,7 +118,7 @@ fn agent(root: &Path, name: &str, core: Option<&str>) -> Agent {
     }
 }
 
-async fn agents(d: &TestDaemon) -> Vec<Value> {
+pub(crate) async fn agents(d: &TestDaemon) -> Vec<Value> {
     d.get_ok("/v1/agents")
         .await
         .unwrap()
@@ -128,7 +128,11 @@ async fn agents(d: &TestDaemon) -> Vec<Value> {
 }
 
 /// Waits until `check` holds of the agent list.
-async fn until(d: &TestDaemon, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) async fn until(
+    d: &TestDaemon,
+    what: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let list = agents(d).await;
@@ -153,7 +157,7 @@ async fn said(a: &Agent, needle: &str) {
     }
 }
 
-async fn token(d: &TestDaemon, address: &str, expires_in: Option<i64>) -> String {
+pub(crate) async fn token(d: &TestDaemon, address: &str, expires_in: Option<i64>) -> String {
     let mut body = json!({ "address": address });
     if let Some(e) = expires_in {
         body["expires_in"] = e.into();
@@ -419,423 +423,4 @@ async fn listen_mode_agents_are_approved_by_their_fingerprint() {
         "expires_in must be 60",
     );
     assert_eq!(agents(&d).await.len(), 1);
-}
-
-#[tokio::test]
-async fn a_task_runs_only_where_its_target_says() {
-    let root = tempfile::tempdir().unwrap();
-    let src = root.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("f"), "data").unwrap();
-    let d = TestDaemon::start(bin()).await.unwrap();
-    let w = crate::engine::wire(
-        &d,
-        ("fs", json!({"base_dir": src})),
-        ("fs", json!({"base_dir": root.path().join("store")})),
-        86_400,
-    )
-    .await;
-    let set_agent = async |agent: &str| {
-        let (s, b) = d
-            .put(
-                &format!("/v1/target/{}", w.target),
-                &json!({"name": "t", "summary": "", "plugin": "fs", "endpoint": {"base_dir": src},
-                        "agent": agent}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(s, 200, "{b}");
-    };
-    let last_line = |t: &Value| {
-        t["log"]
-            .as_str()
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap()
-            .to_string()
-    };
-    // An address nobody is enrolled at: the task fails saying how to enroll an agent there.
-    set_agent("10.255.0.1:5444").await;
-    let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &w.job).await).await;
-    assert_eq!(t["status"], "failed");
-    assert!(
-        last_line(&t).contains("no agent is enrolled there")
-            && last_line(&t).contains("bulwark agent-token create --address 10.255.0.1:5444"),
-        "{}",
-        t["log"]
-    );
-    // An enrolled agent: the backup runs there (and this agent allows no directory at all),
-    // never on the daemon's host in its place.
-    let mut a = agent(root.path(), "db", None);
-    a.start(None);
-    let address = a.listen.clone().unwrap();
-    let key = d.get_ok("/v1/meta/pubkey").await.unwrap();
-    let key = key.as_str().map_or_else(|| key.to_string(), str::to_string);
-    let fp = bulwark_link::PublicKey::from_openssh(&key)
-        .unwrap()
-        .fingerprint();
-    let out = Command::new(bin())
-        .args(["agent", "--config"])
-        .arg(a.config())
-        .args(["--authorize", &key, "--expect", &fp])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let id = d
-        .create("/v1/agents", &json!({"address": address}))
-        .await
-        .unwrap();
-    set_agent(&address).await;
-    // Pending, it runs nothing.
-    let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &w.job).await).await;
-    assert_eq!(t["status"], "failed");
-    assert!(last_line(&t).contains("which is pending"), "{}", t["log"]);
-    d.post_ok(
-        &format!("/v1/agent/{id}/approve"),
-        &json!({"fingerprint": a.fingerprint()}),
-    )
-    .await
-    .unwrap();
-    let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &w.job).await).await;
-    assert_eq!(t["status"], "failed");
-    assert!(
-        t["log"].as_str().unwrap().contains("on agent 'db' at")
-            && last_line(&t).contains("is not under this agent's paths"),
-        "{}",
-        t["log"]
-    );
-    // `local`, and a loopback address no agent holds, are the daemon's own host.
-    for here in ["local", "127.0.0.1:9"] {
-        set_agent(here).await;
-        let t = crate::engine::finished(&d, &crate::engine::run_job(&d, &w.job).await).await;
-        assert_eq!(t["status"], "done", "{here}: {}", t["log"]);
-    }
-}
-
-/// An agent that dials `d`, enrolled at `address`, allowed `plugins` under `root`.
-async fn enrolled(
-    d: &TestDaemon,
-    root: &Path,
-    name: &str,
-    address: &str,
-    plugins: &[&str],
-) -> Agent {
-    let core = d.agent_addr.clone().unwrap();
-    let a = agent(root, name, Some(&core));
-    let list: Vec<String> = plugins.iter().map(|p| format!("\"{p}\"")).collect();
-    let config = std::fs::read_to_string(a.config()).unwrap().replace(
-        "plugins = [\"fs\", \"sqlite\"]",
-        &format!(
-            "plugins = [{}]\npaths = [\"{}\"]\nplugin_dirs = [\"{}\"]",
-            list.join(", "),
-            root.display(),
-            crate::engine::fixture_plugins().display()
-        ),
-    );
-    std::fs::write(a.config(), config).unwrap();
-    let mut a = a;
-    a.start(Some(&token(d, address, None).await));
-    until(d, "the agent online", |l| {
-        l.iter()
-            .any(|x| x["address"] == address && x["online"] == true)
-    })
-    .await;
-    a
-}
-
-/// Ids made through the API.
-async fn made(d: &TestDaemon, path: &str, body: Value) -> String {
-    d.create(path, &body).await.unwrap()
-}
-
-/// Runs a task to its end.
-async fn ended(d: &TestDaemon, task: &str) -> Value {
-    crate::engine::finished(d, task).await
-}
-
-/// Through the agent at `address`: `src` backed up into a sealed plugin store and into a
-/// repository as a tree, each archive restored onto the agent's host and onto the daemon's,
-/// byte for byte. Returns the target.
-async fn round_trip(d: &TestDaemon, root: &Path, src: &Path, address: &str, tag: &str) -> String {
-    let target = made(
-        d,
-        "/v1/targets",
-        json!({"name": format!("{tag} data"), "plugin": "fs", "endpoint": {"base_dir": src},
-               "agent": address, "validate": false}),
-    )
-    .await;
-    let schedule = made(
-        d,
-        "/v1/schedules",
-        json!({"name": format!("{tag} n"), "when": "daily"}),
-    )
-    .await;
-    let policy = made(
-        d,
-        "/v1/retention",
-        json!({"name": format!("{tag} r"), "keep_last": 5}),
-    )
-    .await;
-    let blobs = made(
-        d,
-        "/v1/stores",
-        json!({"name": format!("{tag} blobs"), "plugin": "fs",
-               "endpoint": {"base_dir": root.join(format!("{tag}-store"))}, "validate": false}),
-    )
-    .await;
-    let repo = made(
-        d,
-        "/v1/stores",
-        json!({"name": format!("{tag} repo"), "plugin": "repository",
-               "endpoint": {"path": root.join(format!("{tag}-repo"))}, "validate": false}),
-    )
-    .await;
-    for (store, format) in [(&blobs, "sealed"), (&repo, "tree")] {
-        let job = made(
-            d,
-            "/v1/jobs",
-            json!({"name": format!("{tag} into {format}"), "target": target, "store": store,
-                   "schedule": schedule, "retention": policy, "paused": true}),
-        )
-        .await;
-        let t = ended(d, &crate::engine::run_job(d, &job).await).await;
-        assert_eq!(t["status"], "done", "{}", t["log"]);
-        let log = t["log"].as_str().unwrap();
-        assert!(log.contains(&format!("at {address} into store")), "{log}");
-        let archive = t["archive_uuid"].as_str().unwrap().to_string();
-        let a = d.get_ok(&format!("/v1/archive/{archive}")).await.unwrap();
-        assert_eq!(a["format"], format, "{a}");
-        // Onto the agent's host (a target of its own), and onto the daemon's.
-        for (place, agent) in [("agent", address), ("core", "local")] {
-            let out = root.join(format!("{tag}-{format}-{place}"));
-            let into = made(
-                d,
-                "/v1/targets",
-                json!({"name": format!("{tag} {format} {place}"), "plugin": "fs",
-                       "endpoint": {"base_dir": out}, "agent": agent, "validate": false}),
-            )
-            .await;
-            let r = d
-                .post_ok(
-                    &format!("/v1/archive/{archive}/restore"),
-                    &json!({"target": into}),
-                )
-                .await
-                .unwrap();
-            let r = ended(d, r["task_uuid"].as_str().unwrap()).await;
-            assert_eq!(r["status"], "done", "{}", r["log"]);
-            if place == "agent" {
-                assert!(
-                    r["log"]
-                        .as_str()
-                        .unwrap()
-                        .contains("the data goes from the store to the agent"),
-                    "{}",
-                    r["log"]
-                );
-            }
-            bulwark_testkit::tree::assert_same_tree(src, &out).unwrap();
-        }
-    }
-    target
-}
-
-/// The bytes of every file under `dir`.
-fn size_of(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let m = std::fs::symlink_metadata(e.path()).unwrap();
-            if m.is_dir() {
-                size_of(&e.path())
-            } else {
-                m.len()
-            }
-        })
-        .sum()
-}
-
-#[tokio::test]
-async fn backups_and_restores_run_on_agents_in_both_modes() {
-    let root = tempfile::tempdir().unwrap();
-    let root = root.path().canonicalize().unwrap();
-    let src = root.join("src");
-    std::fs::create_dir(&src).unwrap();
-    bulwark_testkit::tree::tricky(&src, 8 * 1024 * 1024).unwrap();
-    let data = size_of(&src);
-    let d = TestDaemon::start_with(bin(), "[agents]\nlisten = \"127.0.0.1:0\"\nkeepalive = 2")
-        .await
-        .unwrap();
-
-    // Dial-out.
-    let mut db1 = enrolled(
-        &d,
-        &root,
-        "db1",
-        "db1:5444",
-        &["fs", "repository", "shtarget"],
-    )
-    .await;
-    let target = round_trip(&d, &root, &src, "db1:5444", "dial").await;
-
-    // Listen mode: authorized, recorded, approved.
-    let mut db2 = agent(&root, "db2", None);
-    let config = std::fs::read_to_string(db2.config()).unwrap().replace(
-        "plugins = [\"fs\", \"sqlite\"]",
-        &format!(
-            "plugins = [\"fs\", \"repository\"]\npaths = [\"{}\"]",
-            root.display()
-        ),
-    );
-    std::fs::write(db2.config(), config).unwrap();
-    let key = d.get_ok("/v1/meta/pubkey").await.unwrap();
-    let key = key.as_str().map_or_else(|| key.to_string(), str::to_string);
-    let fp = bulwark_link::PublicKey::from_openssh(&key)
-        .unwrap()
-        .fingerprint();
-    let out = Command::new(bin())
-        .args(["agent", "--config"])
-        .arg(db2.config())
-        .args(["--authorize", &key, "--expect", &fp])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    db2.start(None);
-    let address = db2.listen.clone().unwrap();
-    let id = made(&d, "/v1/agents", json!({"address": address})).await;
-    d.post_ok(
-        &format!("/v1/agent/{id}/approve"),
-        &json!({"fingerprint": db2.fingerprint()}),
-    )
-    .await
-    .unwrap();
-    round_trip(&d, &root, &src, &address, "listen").await;
-
-    // The data went between the agents and the stores: what crossed each agent's link with the
-    // core (orders, events, log lines) is a small part of it.
-    for a in agents(&d).await {
-        let crossed = a["link_bytes"].as_u64().unwrap();
-        eprintln!(
-            "agent {}: {crossed} bytes over its link for {data} bytes of data",
-            a["name"]
-        );
-        assert!(crossed > 0, "{a}");
-        assert!(
-            crossed < data / 100,
-            "{} bytes crossed the link of {} for {data} bytes of data, backed up twice and restored four times",
-            crossed,
-            a["name"]
-        );
-    }
-
-    // Refused by the agent: a directory outside its paths.
-    let (s, _) = d
-        .put(
-            &format!("/v1/target/{target}"),
-            &json!({"name": "dial data", "summary": "", "plugin": "fs", "endpoint": {"base_dir": "/etc"}, "agent": "db1:5444"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(s, 200);
-    let blobs = made(
-        &d,
-        "/v1/stores",
-        json!({"name": "more blobs", "plugin": "fs", "endpoint": {"base_dir": root.join("more")}, "validate": false}),
-    )
-    .await;
-    let job = async |name: &str| {
-        let schedule = made(&d, "/v1/schedules", json!({"name": name, "when": "daily"})).await;
-        let policy = made(&d, "/v1/retention", json!({"name": name, "keep_last": 1})).await;
-        made(
-            &d,
-            "/v1/jobs",
-            json!({"name": name, "target": target, "store": blobs, "schedule": schedule,
-                   "retention": policy, "paused": true}),
-        )
-        .await
-    };
-    let j = job("outside").await;
-    let t = ended(&d, &crate::engine::run_job(&d, &j).await).await;
-    assert_eq!(t["status"], "failed");
-    assert!(
-        t["log"]
-            .as_str()
-            .unwrap()
-            .contains("is not under this agent's paths"),
-        "{}",
-        t["log"]
-    );
-
-    // Canceled on the core: the plugins on the agent are killed, sleeper and all.
-    let pidfile = root.join("hang.pid");
-    let (s, _) = d
-        .put(
-            &format!("/v1/target/{target}"),
-            &json!({"name": "dial data", "summary": "", "plugin": "shtarget",
-                    "endpoint": {"base_dir": src, "mode": "hang", "pidfile": pidfile}, "agent": "db1:5444"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(s, 200);
-    let j = job("hangs").await;
-    let task = crate::engine::run_job(&d, &j).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&pidfile)
-        .unwrap_or_default()
-        .trim()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the plugin never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let pid = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .to_string();
-    assert_eq!(d.delete(&format!("/v1/task/{task}")).await.unwrap().0, 200);
-    let t = ended(&d, &task).await;
-    assert_eq!(t["status"], "canceled", "{}", t["log"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the sleeper {pid} survived the cancel"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // The agent killed mid-backup: the link breaks, the task fails, nothing is recorded.
-    let _ = std::fs::remove_file(&pidfile);
-    let task = crate::engine::run_job(&d, &j).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&pidfile)
-        .unwrap_or_default()
-        .trim()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the plugin never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    db1.stop();
-    let t = ended(&d, &task).await;
-    assert_eq!(t["status"], "failed", "{}", t["log"]);
-    assert!(
-        t["log"]
-            .as_str()
-            .unwrap()
-            .contains("the link to agent 'db1' broke"),
-        "{}",
-        t["log"]
-    );
-    // The failed, canceled and broken backups left no archive.
-    let archives = d
-        .get_ok(&format!("/v1/archives?target={target}"))
-        .await
-        .unwrap();
-    assert_eq!(archives.as_array().unwrap().len(), 2, "{archives}");
 }

@@ -4,6 +4,7 @@
 // Test code: a panic is the failure report, and comparing with the wall clock is the point.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod agent_tasks;
 mod agents;
 mod archives;
 mod authz;
@@ -34,6 +35,7 @@ mod resources;
 mod restores;
 mod retention;
 mod retention_rules;
+mod retries;
 mod secrets;
 mod security;
 mod servers;
