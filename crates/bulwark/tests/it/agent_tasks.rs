@@ -577,3 +577,78 @@ async fn a_cut_link_is_taken_up_again_and_one_cut_past_the_grace_fails() {
         .unwrap();
     assert_eq!(archives.as_array().unwrap().len(), 1, "{archives}");
 }
+
+#[tokio::test]
+async fn redis_on_the_agents_host_is_backed_up_and_restored_through_the_agent() {
+    let secret = "agent rd pw";
+    let Some(r) = crate::servers::Redis::start(secret) else {
+        return;
+    };
+    let mut c = r.conn();
+    let mut p = redis::pipe();
+    for i in 0..2000 {
+        p.cmd("SET").arg(format!("k:{i}")).arg(i).ignore();
+        p.cmd("HSET")
+            .arg(format!("h:{}", i % 40))
+            .arg(i)
+            .arg("v")
+            .ignore();
+    }
+    p.cmd("SET")
+        .arg("session")
+        .arg("t")
+        .arg("EX")
+        .arg(3600)
+        .ignore();
+    p.exec(&mut c).unwrap();
+    let before = crate::databases::redis_state(&r);
+
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().canonicalize().unwrap();
+    let d = TestDaemon::start_with(bin(), "[agents]\nlisten = \"127.0.0.1:0\"\nkeepalive = 2")
+        .await
+        .unwrap();
+    let _cache = enrolled(&d, &root, "cache1", "cache1:5444", &["redis", "fs"]).await;
+    // The Redis is on the agent's host (loopback there); the daemon reaches it only through it.
+    let target = made(
+        &d,
+        "/v1/targets",
+        json!({"name": "sessions", "plugin": "redis", "endpoint": r.endpoint(),
+               "agent": "cache1:5444", "validate": false}),
+    )
+    .await;
+    let store = made(
+        &d,
+        "/v1/stores",
+        json!({"name": "s", "plugin": "fs", "endpoint": {"base_dir": root.join("store")}, "validate": false}),
+    )
+    .await;
+    let schedule = made(&d, "/v1/schedules", json!({"name": "n", "when": "hourly"})).await;
+    let policy = made(&d, "/v1/retention", json!({"name": "r", "keep_hourly": 24})).await;
+    let job = made(
+        &d,
+        "/v1/jobs",
+        json!({"name": "sessions hourly", "target": target, "store": store,
+               "schedule": schedule, "retention": policy, "paused": true}),
+    )
+    .await;
+    let t = ended(&d, &crate::engine::run_job(&d, &job).await).await;
+    assert_eq!(t["status"], "done", "{}", t["log"]);
+    assert!(t["log"].as_str().unwrap().contains("on agent 'cache1'"));
+    assert!(!t["log"].as_str().unwrap().contains(secret), "{}", t["log"]);
+    let archive = t["archive_uuid"].as_str().unwrap().to_string();
+
+    redis::cmd("FLUSHALL").exec(&mut c).unwrap();
+    redis::cmd("SET").arg("junk").arg("x").exec(&mut c).unwrap();
+    let r2 = d
+        .post_ok(
+            &format!("/v1/archive/{archive}/restore"),
+            &json!({"target": target}),
+        )
+        .await
+        .unwrap();
+    let r2 = ended(&d, r2["task_uuid"].as_str().unwrap()).await;
+    assert_eq!(r2["status"], "done", "{}", r2["log"]);
+    assert!(r2["log"].as_str().unwrap().contains("on agent 'cache1'"));
+    assert_eq!(crate::databases::redis_state(&r), before);
+}

@@ -553,7 +553,7 @@ async fn mysql_one_database_and_all() {
 
 /// Every key of every database: its type, its DUMP payload (the exact value) and whether it has
 /// an expiry.
-fn redis_state(r: &Redis) -> String {
+pub(crate) fn redis_state(r: &Redis) -> String {
     let mut c = r.conn();
     let mut out = BTreeMap::new();
     for db in 0..16 {
