@@ -1,7 +1,7 @@
 //! A task's events on the agent, numbered and kept, so that a core whose link broke can read
 //! them again from where it stopped. A dropped link is not a cancel: while no core reads a
 //! running task's events, it goes on for the agent's `grace`; past that it is canceled (and
-//! cleans up). A finished task's events are kept as long again for a late reader.
+//! cleans up). A finished task's events are kept until the core acknowledges its end.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,6 +18,8 @@ pub(super) struct Journal {
     events: Mutex<Vec<Event>>,
     count: tokio::sync::watch::Sender<usize>,
     finished: AtomicBool,
+    /// The core has its end: the journal can go.
+    acked: AtomicBool,
     readers: AtomicUsize,
     /// Cancels the task.
     pub(super) cancel: CancellationToken,
@@ -29,6 +31,7 @@ impl Journal {
             events: Mutex::new(Vec::new()),
             count: tokio::sync::watch::channel(0).0,
             finished: AtomicBool::new(false),
+            acked: AtomicBool::new(false),
             readers: AtomicUsize::new(0),
             cancel: CancellationToken::new(),
         })
@@ -79,27 +82,45 @@ impl Journal {
         })
     }
 
-    /// Cancels the task after `grace` without a reader while it runs; returns once it has
-    /// finished and `grace` has passed again (then the journal may go).
+    /// The core says it has the task's end.
+    pub(super) fn ack(&self) {
+        self.acked.store(true, Ordering::SeqCst);
+    }
+
+    /// Cancels the task after `grace` without a reader while it runs. Returns (and the journal
+    /// may go) once it has finished and the core acknowledged its end, or no reader has come
+    /// for an hour (a core that wrote its end to the socket may still be waiting to read it).
     pub(super) async fn watch(&self, grace: Duration) {
         let step = Duration::from_millis(250);
+        let keep = grace.max(Duration::from_secs(3600));
         let mut alone = Duration::ZERO;
-        while !self.finished.load(Ordering::SeqCst) {
+        loop {
             tokio::time::sleep(step).await;
+            if self.finished.load(Ordering::SeqCst) && self.acked.load(Ordering::SeqCst) {
+                return;
+            }
             if self.readers.load(Ordering::SeqCst) == 0 {
                 alone += step;
-                if alone >= grace && !self.cancel.is_cancelled() {
-                    tracing::warn!(
-                        "No core has read this task's events for {}s; it is canceled.",
-                        grace.as_secs()
-                    );
-                    self.cancel.cancel();
-                }
             } else {
                 alone = Duration::ZERO;
             }
+            if self.finished.load(Ordering::SeqCst) {
+                if alone >= keep {
+                    return;
+                }
+                continue;
+            }
+            if alone < grace {
+                continue;
+            }
+            if !self.cancel.is_cancelled() {
+                tracing::warn!(
+                    "No core has read this task's events for {}s; it is canceled.",
+                    grace.as_secs()
+                );
+                self.cancel.cancel();
+            }
         }
-        tokio::time::sleep(grace).await;
     }
 }
 

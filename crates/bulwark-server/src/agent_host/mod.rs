@@ -260,6 +260,10 @@ fn api(config: &AgentConfig, exe: &Path, key: PublicKey) -> axum::Router {
             "/agent/v1/tasks/{task}/events",
             axum::routing::get(tasks::reattach),
         )
+        .route(
+            "/agent/v1/tasks/{task}/ack",
+            axum::routing::post(tasks::ack),
+        )
         .with_state(tasks);
     axum::Router::new().merge(work).route(
         "/agent/v1/info",

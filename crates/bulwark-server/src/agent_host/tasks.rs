@@ -186,6 +186,17 @@ pub(super) async fn reattach(
     }
 }
 
+/// `POST /agent/v1/tasks/{task}/ack`: the core has the task's end; its journal can go.
+pub(super) async fn ack(State(t): State<Tasks>, UrlPath(task): UrlPath<String>) -> StatusCode {
+    match t.running().get(&task) {
+        Some(j) => {
+            j.ack();
+            StatusCode::OK
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
 /// `POST /agent/v1/tasks/{task}/cancel`
 pub(super) async fn cancel(State(t): State<Tasks>, UrlPath(task): UrlPath<String>) -> StatusCode {
     match t.running().get(&task) {

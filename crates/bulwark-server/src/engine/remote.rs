@@ -248,7 +248,7 @@ async fn follow<T: serde::Serialize>(
         }
     };
     let body = serde_json::to_value(spec).map_err(|err| failed(err.to_string()))?;
-    let (status, mut lines) = session
+    let (status, lines) = session
         .stream("POST", path, Some(&body))
         .await
         .map_err(|err| failed(format!("agent '{}': {err}", agent.name)))?;
@@ -260,6 +260,38 @@ async fn follow<T: serde::Serialize>(
     }
     let mut session = session;
     let mut seen = 0usize;
+    let end = follow_events(
+        e,
+        run,
+        log,
+        &hub,
+        agent,
+        task,
+        &mut session,
+        lines,
+        &mut seen,
+    )
+    .await;
+    // The agent may forget the task once the core has its end.
+    let ack = format!("/agent/v1/tasks/{}/ack", task.uuid);
+    let _ = session.request("POST", &ack, None).await;
+    end
+}
+
+/// Follows a task's events to its end, taking up a broken link within the grace.
+#[allow(clippy::too_many_arguments)]
+async fn follow_events(
+    e: &Engine,
+    run: &Running,
+    log: &LogSink,
+    hub: &crate::agents::Hub,
+    agent: &Agent,
+    task: &Task,
+    session: &mut bulwark_link::Session,
+    mut lines: bulwark_link::Lines,
+    seen: &mut usize,
+) -> Result<Event, Option<End>> {
+    let failed = |m: String| Some(End::failed(sentence(&format!("Failed: {m}"))));
     'follow: loop {
         // A cancel of the task is passed on to the agent, which kills its plugins.
         let canceler = {
@@ -285,10 +317,10 @@ async fn follow<T: serde::Serialize>(
                 },
                 Ok(None) | Err(_) => break,
             };
-            if seq <= seen {
+            if seq <= *seen {
                 continue;
             }
-            seen = seq;
+            *seen = seq;
             match event {
                 Event::Log(l) => say(log, l),
                 Event::Progress(n) => run.bytes.store(n, std::sync::atomic::Ordering::Relaxed),
@@ -312,9 +344,9 @@ async fn follow<T: serde::Serialize>(
         canceler.abort();
         // A dropped link is not a cancel: the agent goes on for its grace; the core waits for
         // the agent to be back and reads on from the last event it saw.
-        match reattach(e, run, log, &hub, agent, task, seen).await {
+        match reattach(e, run, log, hub, agent, task, *seen).await {
             Ok((s, l)) => {
-                session = s;
+                *session = s;
                 lines = l;
             }
             Err(end) => break Err(end),

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bulwark_testkit::TestDaemon;
@@ -434,31 +436,62 @@ async fn backups_and_restores_run_on_agents_in_both_modes() {
     assert_eq!(archives.as_array().unwrap().len(), 2, "{archives}");
 }
 
-/// A TCP relay in front of the core's agent port that a test can cut, and hold cut.
+/// A TCP relay in front of the core's agent port that a test can cut, hold cut, or freeze
+/// (the connections stay open and carry nothing).
 struct Relay {
     addr: String,
-    hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    hold: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<(tokio::task::JoinHandle<()>, Arc<AtomicBool>)>>>,
+}
+
+/// Copies one way, carrying nothing while `frozen`.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
 }
 
 impl Relay {
     async fn start(upstream: String) -> Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hold = Arc::new(AtomicBool::new(false));
+        let links = Arc::new(Mutex::new(Vec::new()));
         let (h, l) = (hold.clone(), links.clone());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if h.load(std::sync::atomic::Ordering::SeqCst) {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if h.load(Ordering::SeqCst) {
                     continue;
                 }
                 let upstream = upstream.clone();
-                l.lock().unwrap().push(tokio::spawn(async move {
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                let frozen = Arc::new(AtomicBool::new(false));
+                let f = frozen.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(out) = tokio::net::TcpStream::connect(&upstream).await {
+                        let (ir, iw) = inbound.into_split();
+                        let (or, ow) = out.into_split();
+                        tokio::select! {
+                            () = pump(ir, ow, f.clone()) => {}
+                            () = pump(or, iw, f) => {}
+                        }
                     }
-                }));
+                });
+                l.lock().unwrap().push((task, frozen));
             }
         });
         Relay { addr, hold, links }
@@ -466,9 +499,16 @@ impl Relay {
 
     /// Drops every connection through it; with `hold`, refuses new ones until released.
     fn cut(&self, hold: bool) {
-        self.hold.store(hold, std::sync::atomic::Ordering::SeqCst);
-        for link in self.links.lock().unwrap().drain(..) {
+        self.hold.store(hold, Ordering::SeqCst);
+        for (link, _) in self.links.lock().unwrap().drain(..) {
             link.abort();
+        }
+    }
+
+    /// Freezes every connection through it now: open, and silent.
+    fn freeze(&self) {
+        for (_, frozen) in self.links.lock().unwrap().iter() {
+            frozen.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -482,7 +522,7 @@ async fn a_cut_link_is_taken_up_again_and_one_cut_past_the_grace_fails() {
     std::fs::write(src.join("f"), "data that crosses a flaky link").unwrap();
     let d = TestDaemon::start_with(
         bin(),
-        "[agents]\nlisten = \"127.0.0.1:0\"\nkeepalive = 1\ngrace = 4",
+        "[agents]\nlisten = \"127.0.0.1:0\"\nkeepalive = 1\ngrace = 8",
     )
     .await
     .unwrap();
@@ -531,8 +571,21 @@ async fn a_cut_link_is_taken_up_again_and_one_cut_past_the_grace_fails() {
     assert_eq!(t["status"], "done", "{}", t["log"]);
     let log = t["log"].as_str().unwrap();
     assert!(
-        log.contains("broke; waiting up to 4s")
+        log.contains("broke; waiting up to 8s")
             && log.contains("is back; following the task again"),
+        "{log}"
+    );
+
+    // Frozen (open and silent): the keepalives notice on both sides, the agent dials again,
+    // and the core reads on.
+    let task = crate::engine::run_job(&d, &job).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    relay.freeze();
+    let t = ended(&d, &task).await;
+    assert_eq!(t["status"], "done", "{}", t["log"]);
+    let log = t["log"].as_str().unwrap();
+    assert!(
+        log.contains("broke; waiting up to 8s") && log.contains("is back"),
         "{log}"
     );
 
@@ -556,7 +609,7 @@ async fn a_cut_link_is_taken_up_again_and_one_cut_past_the_grace_fails() {
         t["log"]
             .as_str()
             .unwrap()
-            .contains("did not come back within 4s"),
+            .contains("did not come back within 8s"),
         "{}",
         t["log"]
     );
@@ -575,7 +628,7 @@ async fn a_cut_link_is_taken_up_again_and_one_cut_past_the_grace_fails() {
         .get_ok(&format!("/v1/archives?target={target}"))
         .await
         .unwrap();
-    assert_eq!(archives.as_array().unwrap().len(), 1, "{archives}");
+    assert_eq!(archives.as_array().unwrap().len(), 2, "{archives}");
 }
 
 #[tokio::test]
