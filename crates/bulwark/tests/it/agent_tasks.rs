@@ -441,8 +441,11 @@ async fn backups_and_restores_run_on_agents_in_both_modes() {
 struct Relay {
     addr: String,
     hold: Arc<AtomicBool>,
-    links: Arc<Mutex<Vec<(tokio::task::JoinHandle<()>, Arc<AtomicBool>)>>>,
+    links: Arc<Mutex<Vec<Link>>>,
 }
+
+/// One connection through the relay, and its freeze switch.
+type Link = (tokio::task::JoinHandle<()>, Arc<AtomicBool>);
 
 /// Copies one way, carrying nothing while `frozen`.
 async fn pump(
