@@ -3,7 +3,9 @@
 //! the server's host.
 //!
 //! Endpoint: `{"host": "cache1", "port": 6379, "username": "backup", "password": "..."}`
-//! (`username` for an ACL user; without it, `AUTH password` as the default user).
+//! (`username` for an ACL user; without it, `AUTH password` as the default user), with
+//! `"mode": "bgsave"` (and optionally `"dump_file"`) for servers that refuse `SYNC` (see
+//! [`dump`]).
 //!
 //! **Backup** connects as a replica would (as `redis-cli --rdb` does): `REPLCONF capa eof`,
 //! `REPLCONF rdb-only 1`, `SYNC`. The server forks, writes a point-in-time RDB snapshot of every
@@ -22,6 +24,7 @@
 //! accept the snapshot's RDB version (a server at least as new as the one backed up). Redis
 //! Cluster and TLS are not supported yet.
 
+mod dump;
 pub mod rdb;
 mod verify;
 
@@ -381,6 +384,15 @@ impl TargetPlugin for Redis {
 
     fn backup(&self, ep: &Endpoint, output: &mut dyn Write, log: &mut dyn Write) -> Result<()> {
         let c = Conn::read(ep)?;
+        if str_or(ep, "mode", "sync")? == "bgsave" {
+            let bytes = self.dump(&c, ep, output)?;
+            let _ = writeln!(
+                log,
+                "read the dump file Redis {} saved by BGSAVE: {bytes} bytes, checksum verified",
+                c.at()
+            );
+            return Ok(());
+        }
         let bytes = self.fetch(&c, output)?;
         let _ = writeln!(
             log,

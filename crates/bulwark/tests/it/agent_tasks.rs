@@ -707,4 +707,67 @@ async fn redis_on_the_agents_host_is_backed_up_and_restored_through_the_agent() 
     assert_eq!(r2["status"], "done", "{}", r2["log"]);
     assert!(r2["log"].as_str().unwrap().contains("on agent 'cache1'"));
     assert_eq!(crate::databases::redis_state(&r), before);
+
+    // A user who may not SYNC: the replication snapshot is refused, the BGSAVE mode reads the
+    // server's own dump file on the agent's host.
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("nosync")
+        .arg("on")
+        .arg(">nosync pw")
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all")
+        .arg("-sync")
+        .arg("-psync")
+        .exec(&mut c)
+        .unwrap();
+    let mut ep = r.endpoint();
+    ep["username"] = "nosync".into();
+    ep["password"] = "nosync pw".into();
+    let (s, b) = d
+        .put(
+            &format!("/v1/target/{target}"),
+            &json!({"name": "sessions", "summary": "", "plugin": "redis", "endpoint": ep,
+                    "agent": "cache1:5444"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{b}");
+    let t = ended(&d, &crate::engine::run_job(&d, &job).await).await;
+    assert_eq!(t["status"], "failed");
+    assert!(
+        t["log"].as_str().unwrap().contains("may not do this"),
+        "{}",
+        t["log"]
+    );
+    ep["mode"] = "bgsave".into();
+    let (s, b) = d
+        .put(
+            &format!("/v1/target/{target}"),
+            &json!({"name": "sessions", "summary": "", "plugin": "redis", "endpoint": ep,
+                    "agent": "cache1:5444"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{b}");
+    let t = ended(&d, &crate::engine::run_job(&d, &job).await).await;
+    assert_eq!(t["status"], "done", "{}", t["log"]);
+    assert!(
+        t["log"].as_str().unwrap().contains("saved by BGSAVE"),
+        "{}",
+        t["log"]
+    );
+    let archive = t["archive_uuid"].as_str().unwrap().to_string();
+    redis::cmd("FLUSHALL").exec(&mut c).unwrap();
+    let r3 = d
+        .post_ok(
+            &format!("/v1/archive/{archive}/restore"),
+            &json!({"target": target}),
+        )
+        .await
+        .unwrap();
+    let r3 = ended(&d, r3["task_uuid"].as_str().unwrap()).await;
+    assert_eq!(r3["status"], "done", "{}", r3["log"]);
+    assert_eq!(crate::databases::redis_state(&r), before);
 }
