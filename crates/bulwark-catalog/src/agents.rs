@@ -142,6 +142,29 @@ impl Catalog {
         Ok(())
     }
 
+    /// Pins another key for an agent; a conflict when another agent has it.
+    pub async fn set_agent_key(&self, id: AgentId, key: &str) -> Result<Updated> {
+        let mut tx = self.write_tx().await?;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT name FROM agents WHERE public_key = ? AND uuid <> ?")
+                .bind(key)
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(name) = taken {
+            return Err(CatalogError::Conflict(format!(
+                "agent '{name}' has that key already"
+            )));
+        }
+        let r = sqlx::query("UPDATE agents SET public_key = ? WHERE uuid = ?")
+            .bind(key)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.commit(tx).await?;
+        Ok(updated(r.rows_affected()))
+    }
+
     /// Deletes an agent (its tokens' link to it is cleared).
     pub async fn delete_agent(&self, id: AgentId) -> Result<Deleted> {
         self.delete_unless_used(

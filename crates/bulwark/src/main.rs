@@ -154,6 +154,17 @@ enum Command {
         /// The agent's name, UUID or unique UUID prefix.
         reference: String,
     },
+    /// Rotate an agent's key: the agent makes a new one, the core pins it, and the agent uses it
+    /// from its next connection.
+    ///
+    /// Example: bulwark rotate-key agent db1
+    RotateKey {
+        /// The word `agent`.
+        #[arg(value_name = "agent", value_parser = ["agent"])]
+        word: String,
+        /// The agent's name, UUID or unique UUID prefix.
+        reference: String,
+    },
     /// Retention: preview what a policy keeps of a job's archives, or run the sweep now.
     ///
     /// Example: bulwark retention preview keep-dailies --job orders-nightly
@@ -452,6 +463,7 @@ fn main() -> ExitCode {
             ..
         } => cli::agents::decide(&reference, Some(&fingerprint), &conn),
         Command::Revoke { reference, .. } => cli::agents::decide(&reference, None, &conn),
+        Command::RotateKey { reference, .. } => cli::agents::rotate(&reference, &conn),
         Command::List { what } => cli::view::list(&what, &conn),
         Command::Show { kind, reference } => cli::view::show(kind, &reference, &conn),
         Command::Create { what } => cli::change::create(&what, &conn),

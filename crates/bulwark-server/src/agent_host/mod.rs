@@ -12,6 +12,7 @@
 
 mod config;
 mod journal;
+mod keys;
 mod tasks;
 pub mod wire;
 
@@ -93,6 +94,8 @@ pub fn authorize(config: &AgentConfig, key: &PublicKey) -> Result<bool, AgentErr
 pub async fn run(config: AgentConfig, exe: &Path) -> Result<(), AgentError> {
     let me = Arc::new(identity(&config)?);
     let router = api(&config, exe, me.public());
+    drop(me);
+    let me = identity(&config)?;
     let keepalive = Keepalive {
         interval: Duration::from_secs(config.keepalive),
         timeout: Duration::from_secs(config.keepalive),
@@ -107,8 +110,16 @@ pub async fn run(config: AgentConfig, exe: &Path) -> Result<(), AgentError> {
         );
         loop {
             let (tcp, peer) = listener.accept().await?;
-            let (config, me, router) = (config.clone(), me.clone(), router.clone());
+            let (config, router) = (config.clone(), router.clone());
             tokio::spawn(async move {
+                // The key is read at each connection: a rotated key is used from the next one.
+                let me = match identity(&config) {
+                    Ok(me) => me,
+                    Err(e) => {
+                        tracing::error!(error = %e, "The agent's key cannot be read.");
+                        return;
+                    }
+                };
                 if let Err(e) = serve_dialed(&config, &me, router, tcp, keepalive).await {
                     tracing::warn!(%peer, error = %e, "A core's connection ended.");
                 }
@@ -123,6 +134,7 @@ pub async fn run(config: AgentConfig, exe: &Path) -> Result<(), AgentError> {
     );
     let mut wait = Duration::from_secs(1);
     loop {
+        let me = identity(&config)?;
         match dial_core(&config, &me, router.clone(), keepalive).await {
             Ok(()) => wait = Duration::from_secs(1),
             Err(e) => {
@@ -264,6 +276,8 @@ fn api(config: &AgentConfig, exe: &Path, key: PublicKey) -> axum::Router {
             "/agent/v1/tasks/{task}/ack",
             axum::routing::post(tasks::ack),
         )
+        .route("/agent/v1/key/next", axum::routing::post(keys::next))
+        .route("/agent/v1/key/commit", axum::routing::post(keys::commit))
         .with_state(tasks);
     axum::Router::new().merge(work).route(
         "/agent/v1/info",

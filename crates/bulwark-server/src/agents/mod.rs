@@ -245,6 +245,48 @@ impl Hub {
         self.sessions().insert(id, session);
     }
 
+    /// Rotates an approved agent's key: the agent makes a new key, the core pins it, the agent
+    /// makes it its own. Returns the new key. The session open stays; the next uses the new key.
+    pub async fn rotate(&self, agent: &Agent) -> Result<PublicKey, Contact> {
+        let session = self.session(agent).await?;
+        let fail = |m: String| Contact::Failed(m);
+        let (status, next) = session
+            .request("POST", "/agent/v1/key/next", None)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if status != 200 {
+            return Err(fail(format!(
+                "agent '{}' could not make a new key (HTTP {status}): {next}",
+                agent.name
+            )));
+        }
+        let line = next["public_key"].as_str().unwrap_or_default().to_string();
+        let key = PublicKey::from_openssh(&line).map_err(|e| fail(e.to_string()))?;
+        let catalog = &self.inner.catalog;
+        catalog
+            .set_agent_key(agent.uuid, &key.to_openssh())
+            .await
+            .map_err(|e| match e {
+                bulwark_catalog::CatalogError::Conflict(why) => Contact::Taken(why),
+                other => fail(other.to_string()),
+            })?;
+        let commit = serde_json::json!({ "public_key": key.to_openssh() });
+        match session
+            .request("POST", "/agent/v1/key/commit", Some(&commit))
+            .await
+        {
+            Ok((200, _)) => Ok(key),
+            other => {
+                // The agent kept its old key: pin it again.
+                let _ = catalog.set_agent_key(agent.uuid, &agent.public_key).await;
+                Err(fail(format!(
+                    "agent '{}' did not take its new key ({other:?}); it keeps the old one",
+                    agent.name
+                )))
+            }
+        }
+    }
+
     /// First contact with a listen-mode agent at `address`: the core dials it, learns its key
     /// and records it `pending`. The agent must have authorized the core's key.
     pub async fn register(&self, address: &str, name: Option<&str>) -> Result<AgentId, Contact> {

@@ -115,7 +115,10 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
         // Agents run plugins with targets' and stores' secrets: admins alone let them in.
         ("GET", "/v1/agents" | "/v1/agent/{uuid}") => VIEWER,
         ("POST", "/v1/agents" | "/v1/agent-tokens") => ADMIN,
-        ("POST", "/v1/agent/{uuid}/approve" | "/v1/agent/{uuid}/revoke") => ADMIN,
+        (
+            "POST",
+            "/v1/agent/{uuid}/approve" | "/v1/agent/{uuid}/revoke" | "/v1/agent/{uuid}/rotate-key",
+        ) => ADMIN,
         ("DELETE", "/v1/agent/{uuid}") => ADMIN,
         _ => return None,
     })

@@ -25,6 +25,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_agent, delete_agent))
         .routes(routes!(approve_agent))
         .routes(routes!(revoke_agent))
+        .routes(routes!(rotate_agent_key))
         .routes(routes!(create_agent_token))
 }
 
@@ -191,6 +192,33 @@ async fn revoke_agent(
     st.agents.drop_session(id);
     tracing::info!(agent = %id, "Agent revoked.");
     Ok(out)
+}
+
+/// Rotates an approved agent's key: the agent makes a new one, the core pins it, and the agent
+/// uses it from its next connection. 400 when the agent cannot be reached or refuses; 409 when
+/// it is not approved.
+#[utoipa::path(post, path = "/v1/agent/{uuid}/rotate-key", tag = "agents",
+    params(("uuid" = uuid::Uuid, Path, description = "The agent")),
+    responses((status = 200, body = AgentResponse), (status = 400, body = ErrorResponse),
+              (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+async fn rotate_agent_key(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<AgentResponse>> {
+    let a = agent(&st, &uuid).await?;
+    if a.status != "approved" {
+        return Err(ApiError::conflict(format!(
+            "agent '{}' is {}; only an approved agent's key is rotated",
+            a.name, a.status
+        )));
+    }
+    match st.agents.rotate(&a).await {
+        Ok(key) => tracing::info!(agent = %a.uuid, %key, "Agent key rotated."),
+        Err(Contact::Taken(why)) => return Err(ApiError::conflict(why)),
+        Err(Contact::Failed(why)) => return Err(ApiError::bad_request(why)),
+    }
+    let a = agent(&st, &uuid).await?;
+    Ok(Json(response(&st, a)))
 }
 
 /// Makes a single-use enrollment token for a dial-out agent, shown once. The agent joins with

@@ -142,3 +142,28 @@ pub fn decide(reference: &str, approve: Option<&str>, conn: &Conn) -> ExitCode {
         Ok(())
     })())
 }
+
+/// `bulwark rotate-key agent REF`.
+pub fn rotate(reference: &str, conn: &Conn) -> ExitCode {
+    finish((|| -> CliResult<()> {
+        let c = Client::new(conn)?;
+        let a = c.resolve(Kind::Agent, reference)?;
+        let id = encode(&text(&a["uuid"]));
+        let answer = c.send(
+            Method::POST,
+            &format!("/v1/agent/{id}/rotate-key"),
+            Some(&json!({})),
+        )?;
+        if conn.json {
+            print_json(&answer);
+        } else {
+            println!(
+                "agent {}: key {} (was {})",
+                label(&a),
+                text(&answer["fingerprint"]),
+                text(&a["fingerprint"])
+            );
+        }
+        Ok(())
+    })())
+}

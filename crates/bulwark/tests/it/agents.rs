@@ -278,6 +278,26 @@ async fn dial_out_agents_enroll_once_and_keep_their_identities() {
         db1["uuid"]
     );
 
+    // Its key rotated: the core pins the new one, the agent uses it from its next connection.
+    let old_fp = fleet[0].fingerprint();
+    let (code, out, err) = cli(&d, &["rotate-key", "agent", "db1"]);
+    assert_eq!(code, 0, "{out} {err}");
+    let new_fp = fleet[0].fingerprint();
+    assert_ne!(new_fp, old_fp);
+    assert!(out.contains(&new_fp) && out.contains(&old_fp), "{out}");
+    fleet[0].start(None);
+    let list = until(&d, "db1 back with its new key", |l| {
+        l.iter().any(|a| {
+            a["address"] == "db1:5444" && a["online"] == true && a["fingerprint"] == new_fp.as_str()
+        })
+    })
+    .await;
+    assert_eq!(
+        list.iter().find(|r| r["address"] == "db1:5444").unwrap()["uuid"],
+        db1["uuid"],
+        "the same agent"
+    );
+
     // Revoked: its session ends at once and it is refused when it tries again.
     let (code, out, err) = cli(&d, &["revoke", "agent", "db2"]);
     assert_eq!(code, 0, "{out} {err}");

@@ -64,6 +64,7 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("delete", "/v1/agent/{uuid}"), Admin),
         (("post", "/v1/agent/{uuid}/approve"), Admin),
         (("post", "/v1/agent/{uuid}/revoke"), Admin),
+        (("post", "/v1/agent/{uuid}/rotate-key"), Admin),
         (("post", "/v1/agent-tokens"), Admin),
         (("get", "/v1/targets"), Viewer),
         (("post", "/v1/targets"), Admin),

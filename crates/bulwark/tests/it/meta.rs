@@ -69,6 +69,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/agent/{uuid}"),
     ("post", "/v1/agent/{uuid}/approve"),
     ("post", "/v1/agent/{uuid}/revoke"),
+    ("post", "/v1/agent/{uuid}/rotate-key"),
     ("post", "/v1/agent-tokens"),
     ("get", "/v1/targets"),
     ("post", "/v1/targets"),
