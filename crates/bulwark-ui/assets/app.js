@@ -199,6 +199,35 @@ tokenForm?.addEventListener('submit', async (e) => {
   }
 });
 
+// Agents: approval with the fingerprint the agent's host prints, and enrollment tokens.
+for (const form of document.querySelectorAll('form[data-approve]')) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    notice('');
+    try {
+      await call('POST', form.dataset.approve, JSON.stringify({ fingerprint: form.elements.fingerprint.value.trim() }));
+      location.reload();
+    } catch (err) {
+      notice(err.message);
+    }
+  });
+}
+const agentTokenForm = document.querySelector('form[data-agent-token-form]');
+agentTokenForm?.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  notice('');
+  const f = new FormData(agentTokenForm);
+  const body = { address: f.get('address'), expires_in: Math.round(Number(f.get('hours') || 1) * 3600) };
+  try {
+    const t = await call('POST', '/v1/agent-tokens', JSON.stringify(body));
+    const out = document.getElementById('agent-token-made');
+    out.className = 'status ok';
+    out.textContent = `Token for ${t.address}, single use until ${t.expires_at} UTC; it pins this core's key ${t.core_fingerprint}. Copy it now, it is not shown again: ${t.token}`;
+  } catch (err) {
+    notice(err.message);
+  }
+});
+
 // An archive's notes.
 const notesForm = document.querySelector('form[data-notes-form]');
 notesForm?.addEventListener('submit', async (e) => {

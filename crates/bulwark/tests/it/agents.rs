@@ -381,6 +381,15 @@ async fn listen_mode_agents_are_approved_by_their_fingerprint() {
     assert_eq!(row["name"], "db9");
     assert_eq!(row["fingerprint"], a.fingerprint().as_str());
     assert_eq!(row["online"], false);
+    // The admin page shows it, waiting, with a form for the fingerprint.
+    let (status, html) = d.text("/admin").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("data-approve=\"/v1/agent/{id}/approve\""))
+            && html.contains(row["fingerprint"].as_str().unwrap())
+            && html.contains("pending, offline"),
+        "{html}"
+    );
     assert_error(
         d.post("/v1/agents", &json!({"address": address}))
             .await
