@@ -222,7 +222,7 @@ pub fn retention(cmd: &RetentionCmd, conn: &Conn) -> ExitCode {
                             .collect()
                     })
                     .unwrap_or_default();
-                print!(
+                println!(
                     "{}",
                     grid(
                         &[
@@ -234,6 +234,7 @@ pub fn retention(cmd: &RetentionCmd, conn: &Conn) -> ExitCode {
                         ],
                         rows
                     )
+                    .trim_end()
                 );
                 Ok(())
             }
