@@ -771,3 +771,67 @@ async fn redis_on_the_agents_host_is_backed_up_and_restored_through_the_agent() 
     assert_eq!(r3["status"], "done", "{}", r3["log"]);
     assert_eq!(crate::databases::redis_state(&r), before);
 }
+
+#[tokio::test]
+async fn a_task_timeout_applies_on_the_agent_and_leaves_no_process() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().canonicalize().unwrap();
+    let src = root.join("src");
+    std::fs::create_dir(&src).unwrap();
+    let d = TestDaemon::start_with(
+        bin(),
+        "[tasks]\ntimeout = 3\n[agents]\nlisten = \"127.0.0.1:0\"\nkeepalive = 2",
+    )
+    .await
+    .unwrap();
+    let _a = enrolled(&d, &root, "slowpoke", "slow:5444", &["shtarget", "fs"]).await;
+    let pidfile = root.join("hang.pid");
+    let target = made(
+        &d,
+        "/v1/targets",
+        json!({"name": "hangs", "plugin": "shtarget", "agent": "slow:5444", "validate": false,
+               "endpoint": {"base_dir": src, "mode": "hang", "pidfile": pidfile}}),
+    )
+    .await;
+    let store = made(
+        &d,
+        "/v1/stores",
+        json!({"name": "s", "plugin": "fs", "endpoint": {"base_dir": root.join("store")}, "validate": false}),
+    )
+    .await;
+    let schedule = made(&d, "/v1/schedules", json!({"name": "n", "when": "daily"})).await;
+    let policy = made(&d, "/v1/retention", json!({"name": "r", "keep_last": 1})).await;
+    let job = made(
+        &d,
+        "/v1/jobs",
+        json!({"name": "j", "target": target, "store": store, "schedule": schedule,
+               "retention": policy, "paused": true}),
+    )
+    .await;
+    let t = ended(&d, &crate::engine::run_job(&d, &job).await).await;
+    assert_eq!(t["status"], "failed", "{}", t["log"]);
+    assert!(
+        t["log"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 3s"),
+        "{}",
+        t["log"]
+    );
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sleeper {pid} survived the timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
