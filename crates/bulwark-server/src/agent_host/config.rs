@@ -84,7 +84,8 @@ impl AgentConfig {
         if let Some(f) = file {
             figment = figment.merge(Toml::file_exact(f));
         }
-        figment = figment.merge(Env::prefixed("BULWARK_AGENT_"));
+        // BULWARK_AGENT_CONFIG and BULWARK_AGENT_TOKEN are the command line's, not settings.
+        figment = figment.merge(Env::prefixed("BULWARK_AGENT_").ignore(&["config", "token"]));
         let config: AgentConfig = figment.extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)

@@ -50,6 +50,15 @@ impl Agent {
 
     /// Starts it (again), with a token or none.
     pub(crate) fn start(&mut self, token: Option<&str>) {
+        self.start_with(token, false);
+    }
+
+    /// Starts it with its token in `BULWARK_AGENT_TOKEN` (out of `ps`).
+    pub(crate) fn start_env(&mut self, token: &str) {
+        self.start_with(Some(token), true);
+    }
+
+    fn start_with(&mut self, token: Option<&str>, env: bool) {
         self.stop();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -58,8 +67,14 @@ impl Agent {
             .unwrap();
         let mut cmd = Command::new(bin());
         cmd.args(["agent", "--config"]).arg(self.config());
-        if let Some(t) = token {
-            cmd.args(["--token", t]);
+        match (token, env) {
+            (Some(t), true) => {
+                cmd.env("BULWARK_AGENT_TOKEN", t);
+            }
+            (Some(t), false) => {
+                cmd.args(["--token", t]);
+            }
+            (None, _) => {}
         }
         let mut child = cmd
             .env("RUST_LOG", "info")
@@ -205,7 +220,12 @@ async fn dial_out_agents_enroll_once_and_keep_their_identities() {
     .enumerate()
     {
         let mut a = agent(root.path(), &format!("db{}", i + 1), Some(&core));
-        a.start(Some(t));
+        // The last one takes its token from the environment, as the README advises.
+        if i == 2 {
+            a.start_env(t);
+        } else {
+            a.start(Some(t));
+        }
         fleet.push(a);
     }
     let list = until(&d, "three agents online", |l| {
