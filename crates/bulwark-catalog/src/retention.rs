@@ -102,19 +102,7 @@ impl Catalog {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(target) = target else { continue };
-            insert_task(
-                &mut tx,
-                &NewTask {
-                    owner: "system".into(),
-                    op: TaskOp::Purge,
-                    job: None,
-                    archive: Some(*archive),
-                    target: Some(parse_id("target", &target)?),
-                    priority: PURGE_PRIORITY,
-                    requested_at: now,
-                },
-            )
-            .await?;
+            insert_purge(&mut tx, *archive, &target, now).await?;
             queued += 1;
         }
         self.commit(tx).await?;
@@ -146,22 +134,33 @@ impl Catalog {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(target) = target else { continue };
-            insert_task(
-                &mut tx,
-                &NewTask {
-                    owner: "system".into(),
-                    op: TaskOp::Purge,
-                    job: None,
-                    archive: Some(archive),
-                    target: Some(parse_id("target", &target)?),
-                    priority: PURGE_PRIORITY,
-                    requested_at: now,
-                },
-            )
-            .await?;
+            insert_purge(&mut tx, archive, &target, now).await?;
             queued += 1;
         }
         self.commit(tx).await?;
         Ok(queued)
     }
+}
+
+/// Queues a purge of `archive` (of `target`), owned by "system".
+async fn insert_purge(
+    tx: &mut sqlx::SqliteConnection,
+    archive: ArchiveId,
+    target: &str,
+    now: i64,
+) -> Result<()> {
+    insert_task(
+        tx,
+        &NewTask {
+            owner: "system".into(),
+            op: TaskOp::Purge,
+            job: None,
+            archive: Some(archive),
+            target: Some(parse_id("target", target)?),
+            priority: PURGE_PRIORITY,
+            requested_at: now,
+        },
+    )
+    .await?;
+    Ok(())
 }

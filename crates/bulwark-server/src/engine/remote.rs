@@ -39,16 +39,8 @@ pub(super) async fn backup(
             target.name, target.plugin, agent.name, agent.address, store.name, store.plugin
         ),
     );
-    let vault = &e.config().vault;
-    let open = |sealed: &str| crate::sealing::open(vault, sealed);
-    let (target_endpoint, store_endpoint) = match (open(&target.endpoint), open(&store.endpoint)) {
-        (Ok(t), Ok(s)) => (t, s),
-        (Err(err), _) | (_, Err(err)) => {
-            return failed(format!("an endpoint cannot be opened: {err}"));
-        }
-    };
-    let access = match store_keys::access(vault, store) {
-        Ok(a) => a,
+    let (target_endpoint, store_endpoint, access) = match opened(e, target, store) {
+        Ok(o) => o,
         Err(m) => return failed(m),
     };
     let archive_id = ArchiveId::new_random();
@@ -137,6 +129,25 @@ pub(super) async fn backup(
     }
 }
 
+/// The target's and the store's endpoints in clear, and what the store's secret gives: what
+/// the agent is sent for one task.
+fn opened(
+    e: &Engine,
+    target: &Target,
+    store: &Store,
+) -> Result<(String, String, store_keys::StoreAccess), String> {
+    let vault = &e.config().vault;
+    let open = |sealed: &str| {
+        crate::sealing::open(vault, sealed)
+            .map_err(|err| format!("an endpoint cannot be opened: {err}"))
+    };
+    Ok((
+        open(&target.endpoint)?,
+        open(&store.endpoint)?,
+        store_keys::access(vault, store)?,
+    ))
+}
+
 /// Restores `archive` into `target` on `agent`: the agent retrieves it from the store into
 /// its own staging directory, checks it, and only then feeds the target.
 #[allow(clippy::too_many_arguments)]
@@ -166,16 +177,8 @@ pub(super) async fn restore(
             agent.address
         ),
     );
-    let vault = &e.config().vault;
-    let open = |sealed: &str| crate::sealing::open(vault, sealed);
-    let (target_endpoint, store_endpoint) = match (open(&target.endpoint), open(&store.endpoint)) {
-        (Ok(t), Ok(s)) => (t, s),
-        (Err(err), _) | (_, Err(err)) => {
-            return failed(format!("an endpoint cannot be opened: {err}"));
-        }
-    };
-    let access = match store_keys::access(vault, store) {
-        Ok(a) => a,
+    let (target_endpoint, store_endpoint, access) = match opened(e, target, store) {
+        Ok(o) => o,
         Err(m) => return failed(m),
     };
     let key = match (archive.format, access.key) {

@@ -3,7 +3,6 @@
 //! cancel, and an agent killed mid-backup.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,18 +62,7 @@ async fn a_task_runs_only_where_its_target_says() {
     let mut a = agent(root.path(), "db", None);
     a.start(None);
     let address = a.listen.clone().unwrap();
-    let key = d.get_ok("/v1/meta/pubkey").await.unwrap();
-    let key = key.as_str().map_or_else(|| key.to_string(), str::to_string);
-    let fp = bulwark_link::PublicKey::from_openssh(&key)
-        .unwrap()
-        .fingerprint();
-    let out = Command::new(bin())
-        .args(["agent", "--config"])
-        .arg(a.config())
-        .args(["--authorize", &key, "--expect", &fp])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    a.authorize(&d).await;
     let id = d
         .create("/v1/agents", &json!({"address": address}))
         .await
@@ -286,18 +274,7 @@ async fn backups_and_restores_run_on_agents_in_both_modes() {
         ),
     );
     std::fs::write(db2.config(), config).unwrap();
-    let key = d.get_ok("/v1/meta/pubkey").await.unwrap();
-    let key = key.as_str().map_or_else(|| key.to_string(), str::to_string);
-    let fp = bulwark_link::PublicKey::from_openssh(&key)
-        .unwrap()
-        .fingerprint();
-    let out = Command::new(bin())
-        .args(["agent", "--config"])
-        .arg(db2.config())
-        .args(["--authorize", &key, "--expect", &fp])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    db2.authorize(&d).await;
     db2.start(None);
     let address = db2.listen.clone().unwrap();
     let id = made(&d, "/v1/agents", json!({"address": address})).await;

@@ -41,6 +41,22 @@ impl Agent {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// Authorizes `d`'s core key, checked against its fingerprint, as an operator would.
+    pub(crate) async fn authorize(&self, d: &TestDaemon) {
+        let key = d.get_ok("/v1/meta/pubkey").await.unwrap();
+        let key = key.as_str().map_or_else(|| key.to_string(), str::to_string);
+        let fp = bulwark_link::PublicKey::from_openssh(&key)
+            .unwrap()
+            .fingerprint();
+        let out = Command::new(bin())
+            .args(["agent", "--config"])
+            .arg(self.config())
+            .args(["--authorize", &key, "--expect", &fp])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
     pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
