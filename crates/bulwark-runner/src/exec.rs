@@ -220,6 +220,21 @@ pub fn kill_group(pgid: Option<u32>) {
     }
 }
 
+/// How long a target plugin has, after SIGTERM on a cancel or a timeout, to stop by itself
+/// before its group is killed: time for a plugin that locked something to unlock it (the
+/// `scripts` target's cleanup and unlock scripts). A plugin that does not catch SIGTERM dies
+/// at once, as before.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Asks a target plugin's process group to stop (SIGTERM) and waits up to [`STOP_GRACE`] for
+/// `child` to exit; the caller kills the group after. Same ids refused as [`kill_group`].
+pub async fn stop_group(pgid: Option<u32>, child: &mut tokio::process::Child) {
+    if let Some(pid) = pgid.and_then(|p| i32::try_from(p).ok()).filter(|&p| p > 1) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+        let _ = tokio::time::timeout(STOP_GRACE, child.wait()).await;
+    }
+}
+
 /// One protocol call: what to ask, with which endpoint, for how long.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {

@@ -456,6 +456,17 @@ async fn run_pair(
         () = tokio::time::sleep(limits.timeout) => Err((Failure::TimedOut(limits.timeout), None)),
         () = limits.cancel.cancelled() => Err((Failure::Canceled, None)),
     };
+    if matches!(result, Err((Failure::TimedOut(_) | Failure::Canceled, _))) {
+        // A cancel or a timeout: the store dies at once (nothing partial may be committed);
+        // the target is asked to stop and given the grace to clean up after itself.
+        let (target, store) = if producer.role == Role::Target {
+            (&mut prod, &cons)
+        } else {
+            (&mut cons, &prod)
+        };
+        kill_group(store.pgid);
+        crate::exec::stop_group(target.pgid, &mut target.child).await;
+    }
     // Whatever happened, nothing either plugin started outlives the pipeline. The consumer
     // goes first, so it cannot take a closed input for the end of the stream.
     kill_group(pgids.1);
@@ -870,6 +881,29 @@ esac"#;
         });
         let r = run_backup_with(dir.path(), "echo x; sleep 300", STORE, 60_000, cancel).await;
         assert_eq!(r.result.unwrap_err().failure, Failure::Canceled);
+    }
+
+    #[tokio::test]
+    async fn a_canceled_target_is_asked_to_stop_and_may_clean_up_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            c.cancel();
+        });
+        // It unlocks on SIGTERM, after a moment's work, and its store never commits.
+        let target =
+            "trap 'sleep 1; echo bye > $D/unlocked; exit 3' TERM; echo x; sleep 300 & wait";
+        let began = std::time::Instant::now();
+        let r = run_backup_with(dir.path(), target, STORE, 60_000, cancel).await;
+        assert_eq!(r.result.unwrap_err().failure, Failure::Canceled);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("unlocked")).unwrap(),
+            "bye\n"
+        );
+        assert!(!dir.path().join("blob").exists());
+        assert!(began.elapsed() < crate::exec::STOP_GRACE);
     }
 
     #[tokio::test]

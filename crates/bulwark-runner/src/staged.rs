@@ -184,6 +184,10 @@ pub async fn feed_to(
         () = tokio::time::sleep(limits.timeout) => Err(Failure::TimedOut(limits.timeout)),
         () = limits.cancel.cancelled() => Err(Failure::Canceled),
     };
+    if ended.is_err() {
+        // Asked to stop, with the grace to clean up after itself (an unlock).
+        crate::exec::stop_group(pgid, &mut cons.child).await;
+    }
     kill_group(pgid);
     let _ = cons.child.wait().await;
     crate::leftovers::kill_marked(&cons.run);

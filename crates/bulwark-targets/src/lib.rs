@@ -1,4 +1,5 @@
-//! Bulwark's built-in database targets: `postgres`, `mysql`, `redis`, `sqlite` and `rabbitmq`.
+//! Bulwark's built-in database targets: `postgres`, `mysql`, `redis`, `sqlite` and `rabbitmq`,
+//! and `scripts`, which runs a DBA's lifecycle scripts (OSB Backup Manager's).
 //!
 //! Each implements [`bulwark_plugin::TargetPlugin`] and is run like every plugin, as
 //! `bulwark plugin NAME ACTION`, one short-lived process per call with its endpoint in its
@@ -11,6 +12,7 @@ mod params;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
+pub mod scripts;
 pub mod sqlite;
 pub mod tool;
 
@@ -19,7 +21,9 @@ use bulwark_plugin::builtin::{Builtin, field};
 use bulwark_plugin::protocol::{Features, Field};
 
 /// The database targets' names.
-pub const NAMES: &[&str] = &["postgres", "mysql", "redis", "sqlite", "rabbitmq"];
+pub const NAMES: &[&str] = &[
+    "postgres", "mysql", "redis", "sqlite", "rabbitmq", "scripts",
+];
 
 fn target(
     name: &'static str,
@@ -191,6 +195,30 @@ pub fn get(name: &str) -> Option<Builtin> {
                     "/var/lib/redis/dump.rdb",
                     false,
                 ),
+                field(
+                    "restore",
+                    "string",
+                    "Restore",
+                    "live (default): RESTORE every key into the running server; file: stop the server, make the snapshot its dump file (and its append-only files when appendonly is on), start it again (run it on the server's host, through an agent).",
+                    "live",
+                    false,
+                ),
+                field(
+                    "start_command",
+                    "string",
+                    "Start command (file restore)",
+                    "How to start the server again after a file restore, run by /bin/sh.",
+                    "systemctl start redis-server",
+                    false,
+                ),
+                field(
+                    "stop_command",
+                    "string",
+                    "Stop command (file restore)",
+                    "How to stop the server for a file restore (default SHUTDOWN NOSAVE); needed when a supervisor would restart it at once.",
+                    "systemctl stop redis-server",
+                    false,
+                ),
             ],
             &redis::Redis,
         ),
@@ -238,6 +266,46 @@ pub fn get(name: &str) -> Option<Builtin> {
                 ),
             ],
             &rabbitmq::Rabbitmq,
+        ),
+        "scripts" => target(
+            "scripts",
+            "Lifecycle scripts (OSB)",
+            vec![
+                field(
+                    "scripts",
+                    "abspath",
+                    "Scripts directory",
+                    "Where the DBA's scripts are: backup and restore, and optionally pre-backup-lock, pre-backup-check, backup-cleanup, post-backup-unlock, pre-restore-lock, restore-cleanup and post-restore-unlock.",
+                    "/etc/bulwark/scripts/shop",
+                    true,
+                ),
+                field(
+                    "work_dir",
+                    "abspath",
+                    "Working directory",
+                    "Where each run's BULWARK_DIR is made (default the system's temporary directory); it needs room for one backup.",
+                    "/var/tmp",
+                    false,
+                ),
+                field(
+                    "parameters",
+                    "list",
+                    "Parameters",
+                    "NAME=value pairs given to every script in its environment.",
+                    "[\"DB_NAME=shop\"]",
+                    false,
+                ),
+                password("Given to the scripts as BULWARK_PASSWORD; hidden in the task log."),
+                field(
+                    "script_timeout",
+                    "number",
+                    "Script timeout",
+                    "Seconds one script may take before it is killed (default: only the task's timeout).",
+                    "600",
+                    false,
+                ),
+            ],
+            &scripts::Scripts,
         ),
         _ => return None,
     })

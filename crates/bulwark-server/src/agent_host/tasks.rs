@@ -49,8 +49,8 @@ async fn local(t: &Tasks, spec: &PluginSpec, role: Role) -> Result<Resolved, Str
             t.config.plugins.join(", ")
         ));
     }
-    if spec.plugin == "fs" {
-        allowed_path(&t.config.paths, &spec.endpoint)?;
+    for (key, required) in path_keys(&spec.plugin) {
+        allowed_path(&t.config.paths, &spec.endpoint, key, *required)?;
     }
     let mut r = resolve_plain(
         &t.config.plugin_dirs,
@@ -69,12 +69,33 @@ async fn local(t: &Tasks, spec: &PluginSpec, role: Role) -> Result<Resolved, Str
     Ok(r)
 }
 
-/// An fs endpoint's `base_dir` must be under one of the agent's paths.
-fn allowed_path(paths: &[PathBuf], endpoint: &str) -> Result<(), String> {
-    let dir = serde_json::from_str::<serde_json::Value>(endpoint)
+/// The endpoint keys of a built-in plugin that name paths on the agent's host, each with
+/// whether it is required: they must be under the agent's `paths`.
+fn path_keys(plugin: &str) -> &'static [(&'static str, bool)] {
+    match plugin {
+        "fs" => &[("base_dir", true)],
+        "sqlite" => &[("path", true)],
+        "scripts" => &[("scripts", true), ("work_dir", false)],
+        "redis" => &[("dump_file", false)],
+        _ => &[],
+    }
+}
+
+/// The path under `key` in an endpoint must be under one of the agent's paths.
+fn allowed_path(
+    paths: &[PathBuf],
+    endpoint: &str,
+    key: &str,
+    required: bool,
+) -> Result<(), String> {
+    let value = serde_json::from_str::<serde_json::Value>(endpoint)
         .ok()
-        .and_then(|v| v["base_dir"].as_str().map(PathBuf::from))
-        .ok_or("the fs endpoint has no base_dir")?;
+        .and_then(|v| v[key].as_str().map(PathBuf::from));
+    let dir = match value {
+        Some(d) => d,
+        None if required => return Err(format!("the endpoint has no {key}")),
+        None => return Ok(()),
+    };
     let ok = dir.is_absolute()
         && !dir
             .components()
@@ -386,15 +407,24 @@ mod tests {
     #[test]
     fn fs_endpoints_stay_under_the_agents_paths() {
         let paths = [PathBuf::from("/srv/data")];
-        assert!(allowed_path(&paths, r#"{"base_dir": "/srv/data/orders"}"#).is_ok());
+        let fs = |p: &[PathBuf], e: &str| allowed_path(p, e, "base_dir", true);
+        assert!(fs(&paths, r#"{"base_dir": "/srv/data/orders"}"#).is_ok());
         for bad in [
             r#"{"base_dir": "/etc"}"#,
             r#"{"base_dir": "/srv/data/../../etc"}"#,
             r#"{"base_dir": "srv/data"}"#,
             r#"{}"#,
         ] {
-            assert!(allowed_path(&paths, bad).is_err(), "{bad}");
+            assert!(fs(&paths, bad).is_err(), "{bad}");
         }
-        assert!(allowed_path(&[], r#"{"base_dir": "/srv/data"}"#).is_err());
+        assert!(fs(&[], r#"{"base_dir": "/srv/data"}"#).is_err());
+        assert!(fs(&paths, r#"{}"#).is_err());
+        // An optional path may be absent, but not outside.
+        assert!(allowed_path(&paths, r#"{}"#, "work_dir", false).is_ok());
+        assert!(allowed_path(&paths, r#"{"work_dir": "/tmp"}"#, "work_dir", false).is_err());
+        assert_eq!(
+            path_keys("scripts"),
+            &[("scripts", true), ("work_dir", false)]
+        );
     }
 }

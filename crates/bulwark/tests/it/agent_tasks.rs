@@ -95,7 +95,7 @@ async fn a_task_runs_only_where_its_target_says() {
 }
 
 /// An agent that dials `d`, enrolled at `address`, allowed `plugins` under `root`.
-async fn enrolled(
+pub(crate) async fn enrolled(
     d: &TestDaemon,
     root: &Path,
     name: &str,
@@ -126,12 +126,12 @@ async fn enrolled(
 }
 
 /// Ids made through the API.
-async fn made(d: &TestDaemon, path: &str, body: Value) -> String {
+pub(crate) async fn made(d: &TestDaemon, path: &str, body: Value) -> String {
     d.create(path, &body).await.unwrap()
 }
 
 /// Runs a task to its end.
-async fn ended(d: &TestDaemon, task: &str) -> Value {
+pub(crate) async fn ended(d: &TestDaemon, task: &str) -> Value {
     crate::engine::finished(d, task).await
 }
 
