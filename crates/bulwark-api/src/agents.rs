@@ -94,3 +94,39 @@ pub struct AgentTokenResponse {
     /// The core key's fingerprint, to compare.
     pub core_fingerprint: String,
 }
+
+/// `POST /v1/agents/rotate-core-key`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateCoreKey {
+    /// Rotate even when some approved agents cannot be reached; they then refuse the core
+    /// until the new key is authorized on their hosts by hand.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// An approved agent that could not take the core's new key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnreachedAgent {
+    /// The agent's name.
+    pub agent: String,
+    /// Why.
+    pub error: String,
+}
+
+/// The core's key after a rotation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CoreKeyRotated {
+    /// The new key, OpenSSH format (also at `/v1/meta/pubkey` from now on).
+    pub public_key: String,
+    /// Its fingerprint.
+    #[schema(example = "SHA256:t1Vh0sRk8cJ7m2dOe3S9uMXbV1yZl8QeH0k5TqJgB4c")]
+    pub fingerprint: String,
+    /// The old key's fingerprint.
+    pub previous_fingerprint: String,
+    /// Agents that authorized the new key and forgot the old one.
+    pub updated: Vec<String>,
+    /// Agents that could not be reached (a forced rotation): authorize the new key on them
+    /// with `bulwark agent --authorize KEY --expect FINGERPRINT`.
+    pub unreached: Vec<UnreachedAgent>,
+}

@@ -169,7 +169,7 @@ impl Server {
                     path: catalog_path.clone(),
                     source,
                 })?;
-        let pubkey = keys::load_or_create(dir)?;
+        keys::load_or_create(dir)?;
         let vault = vault::Vault::load(dir, config.secrets.passphrase.as_deref())
             .map_err(ServerError::Vault)?;
         match rotate::seal_leftovers(&catalog, &vault).await {
@@ -262,7 +262,6 @@ impl Server {
             tz,
             mode: config.mode,
             minimum_expiry: config.retention.minimum_expiry,
-            pubkey: pubkey.into(),
             plugin_dirs: config.plugin_dirs.clone().into(),
             bulwark_exe: bulwark_exe.into(),
             engine,

@@ -23,8 +23,6 @@ pub struct AppState {
     pub mode: Mode,
     /// The shortest retention accepted, in seconds.
     pub minimum_expiry: i64,
-    /// The daemon's public key, OpenSSH format.
-    pub pubkey: Arc<str>,
     /// When the daemon started.
     pub started_at: DateTime<Utc>,
     /// Directories searched for external plugins, in order.

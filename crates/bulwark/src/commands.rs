@@ -145,16 +145,22 @@ pub(crate) enum Command {
         /// The agent's name, UUID or unique UUID prefix.
         reference: String,
     },
-    /// Rotate an agent's key: the agent makes a new one, the core pins it, and the agent uses it
-    /// from its next connection.
+    /// Rotate an agent's key (the agent makes a new one, the core pins it, and the agent uses
+    /// it from its next connection), or the core's own key (every approved agent authorizes
+    /// the new key first, then forgets the old one).
     ///
-    /// Example: bulwark rotate-key agent db1
+    /// Examples: bulwark rotate-key agent db1; bulwark rotate-key core
     RotateKey {
-        /// The word `agent`.
-        #[arg(value_name = "agent", value_parser = ["agent"])]
+        /// `agent` or `core`.
+        #[arg(value_name = "agent|core", value_parser = ["agent", "core"])]
         word: String,
-        /// The agent's name, UUID or unique UUID prefix.
-        reference: String,
+        /// The agent's name, UUID or unique UUID prefix (not for `core`).
+        #[arg(required_if_eq("word", "agent"))]
+        reference: Option<String>,
+        /// `core` only: rotate even when approved agents cannot be reached (they then refuse
+        /// the core until the new key is authorized on their hosts by hand).
+        #[arg(long)]
+        force: bool,
     },
     /// Retention: preview what a policy keeps of a job's archives, or run the sweep now.
     ///

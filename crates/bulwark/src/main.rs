@@ -48,7 +48,20 @@ fn main() -> ExitCode {
             ..
         } => cli::agents::decide(&reference, Some(&fingerprint), &conn),
         Command::Revoke { reference, .. } => cli::agents::decide(&reference, None, &conn),
-        Command::RotateKey { reference, .. } => cli::agents::rotate(&reference, &conn),
+        Command::RotateKey {
+            word,
+            reference,
+            force,
+        } => match (word.as_str(), reference) {
+            ("core", None) => cli::agents::rotate_core(force, &conn),
+            ("agent", Some(r)) if !force => cli::agents::rotate(&r, &conn),
+            _ => {
+                eprintln!(
+                    "usage: bulwark rotate-key agent REF, or bulwark rotate-key core [--force]"
+                );
+                std::process::ExitCode::from(2)
+            }
+        },
         Command::List { what } => cli::view::list(&what, &conn),
         Command::Show { kind, reference } => cli::view::show(kind, &reference, &conn),
         Command::Create { what } => cli::change::create(&what, &conn),

@@ -1,3 +1,5 @@
+//! Rotating the agent's key, and taking the core's next key when the core rotates its own.
+//!
 //! Rotating the agent's key, asked by the core over an authenticated session: the agent makes
 //! a new key beside the old (`agent_ed25519.next`), the core pins it, and the agent then makes
 //! it its key. Sessions open keep the key they were made with; the next connection uses the
@@ -9,6 +11,7 @@ use axum::http::StatusCode;
 
 use super::tasks::Tasks;
 use super::{KEY_FILE, identity};
+use bulwark_link::PublicKey;
 
 const NEXT_FILE: &str = "agent_ed25519.next";
 
@@ -51,5 +54,49 @@ pub(super) async fn commit(
         identity(&t.config).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     tracing::info!(key = %now.public(), "The agent's key was rotated.");
     println!("bulwark agent: key rotated; it is now {}", now.public());
+    Ok(StatusCode::OK)
+}
+
+/// A core key, in OpenSSH format.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct CoreKey {
+    /// OpenSSH format.
+    pub public_key: String,
+}
+
+fn parse(key: &CoreKey) -> Result<PublicKey, (StatusCode, String)> {
+    PublicKey::from_openssh(key.public_key.trim())
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("not a core key: {e}")))
+}
+
+/// `POST /agent/v1/cores`: the core, rotating its key, has the agent authorize its next key
+/// beside the current one.
+pub(super) async fn add_core(
+    State(t): State<Tasks>,
+    Json(key): Json<CoreKey>,
+) -> Result<StatusCode, (StatusCode, String)> {
+    let key = parse(&key)?;
+    let added = super::authorize(&t.config, &key)
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if added {
+        tracing::info!(key = %key, "The core's next key is authorized.");
+        println!("bulwark agent: the core's next key {key} is authorized");
+    }
+    Ok(StatusCode::OK)
+}
+
+/// `POST /agent/v1/cores/forget`: the core has its new key; its old one is no longer
+/// authorized. The last authorized key is never removed.
+pub(super) async fn forget_core(
+    State(t): State<Tasks>,
+    Json(key): Json<CoreKey>,
+) -> Result<StatusCode, (StatusCode, String)> {
+    let key = parse(&key)?;
+    let removed = super::forget(&t.config, &key)
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if removed {
+        tracing::info!(key = %key, "A core key is no longer authorized.");
+        println!("bulwark agent: the core key {key} is no longer authorized");
+    }
     Ok(StatusCode::OK)
 }

@@ -77,6 +77,24 @@ pub fn authorize(config: &AgentConfig, key: &PublicKey) -> Result<bool, AgentErr
         return Ok(false);
     }
     keys.push(*key);
+    write_authorized(config, &keys)?;
+    Ok(true)
+}
+
+/// Removes a core key from the authorized cores; the last one is never removed (the agent
+/// would then accept no core at all).
+pub fn forget(config: &AgentConfig, key: &PublicKey) -> Result<bool, AgentError> {
+    let mut keys = authorized(config)?;
+    let before = keys.len();
+    keys.retain(|k| k != key);
+    if keys.len() == before || keys.is_empty() {
+        return Ok(false);
+    }
+    write_authorized(config, &keys)?;
+    Ok(true)
+}
+
+fn write_authorized(config: &AgentConfig, keys: &[PublicKey]) -> Result<(), AgentError> {
     let path = config.data_dir.join(AUTHORIZED_FILE);
     let text: String = keys
         .iter()
@@ -87,7 +105,7 @@ pub fn authorize(config: &AgentConfig, key: &PublicKey) -> Result<bool, AgentErr
     std::fs::create_dir_all(&config.data_dir).map_err(at)?;
     std::fs::write(&tmp, text).map_err(at)?;
     std::fs::rename(&tmp, &path).map_err(at)?;
-    Ok(true)
+    Ok(())
 }
 
 /// Runs the agent until it is stopped.
@@ -278,6 +296,11 @@ fn api(config: &AgentConfig, exe: &Path, key: PublicKey) -> axum::Router {
         )
         .route("/agent/v1/key/next", axum::routing::post(keys::next))
         .route("/agent/v1/key/commit", axum::routing::post(keys::commit))
+        .route("/agent/v1/cores", axum::routing::post(keys::add_core))
+        .route(
+            "/agent/v1/cores/forget",
+            axum::routing::post(keys::forget_core),
+        )
         .with_state(tasks);
     axum::Router::new().merge(work).route(
         "/agent/v1/info",

@@ -8,6 +8,7 @@
 //! once. Several agents behind one address, and an agent whose address changes, keep their
 //! identities: the address an agent connects from is never looked at.
 
+mod core_key;
 mod token;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use bulwark_core::ids::AgentId;
 use bulwark_link::session::{read_line, write_line};
 use bulwark_link::{Counted, Hello, Identity, Keepalive, Pins, PublicKey, Session, Welcome};
 
+pub use core_key::CoreRotation;
 pub use token::{make_token, parse_token};
 
 /// How long an introduction may take.
@@ -43,7 +45,10 @@ impl std::fmt::Debug for Hub {
 }
 
 struct Inner {
-    me: Identity,
+    /// The core's key: replaced when it is rotated; each new connection takes the current one.
+    me: std::sync::RwLock<Arc<Identity>>,
+    /// Held while the core's key is rotated: one rotation at a time.
+    rotating: tokio::sync::Mutex<()>,
     catalog: Catalog,
     clock: Arc<dyn Clock>,
     keepalive: Keepalive,
@@ -57,7 +62,8 @@ impl Hub {
     pub fn new(me: Identity, catalog: Catalog, clock: Arc<dyn Clock>, keepalive: Keepalive) -> Hub {
         Hub {
             inner: Arc::new(Inner {
-                me,
+                me: std::sync::RwLock::new(Arc::new(me)),
+                rotating: tokio::sync::Mutex::new(()),
                 catalog,
                 clock,
                 keepalive,
@@ -69,7 +75,16 @@ impl Hub {
 
     /// The core's key.
     pub fn key(&self) -> PublicKey {
-        self.inner.me.public()
+        self.me().public()
+    }
+
+    /// The core's identity now.
+    fn me(&self) -> Arc<Identity> {
+        self.inner
+            .me
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn now(&self) -> i64 {
@@ -134,7 +149,7 @@ impl Hub {
     /// One dial-out agent's connection: who it is, whether it may stay, then its session.
     async fn accept(&self, tcp: TcpStream) -> Result<(), String> {
         let config =
-            bulwark_link::server_config(&self.inner.me, Pins::any()).map_err(|e| e.to_string())?;
+            bulwark_link::server_config(&self.me(), Pins::any()).map_err(|e| e.to_string())?;
         let mut tls = tokio::time::timeout(
             INTRODUCTION,
             TlsAcceptor::from(Arc::new(config)).accept(tcp),
@@ -405,7 +420,7 @@ impl Hub {
             .await
             .map_err(|_| Contact::Failed(format!("no answer from {address} within 10 s")))?
             .map_err(|e| Contact::Failed(format!("cannot reach {address}: {e}")))?;
-        let config = bulwark_link::client_config(&self.inner.me, pins)
+        let config = bulwark_link::client_config(&self.me(), pins)
             .map_err(|e| Contact::Failed(e.to_string()))?;
         let name = rustls::pki_types::ServerName::try_from("bulwark-agent")
             .map_err(|e| Contact::Failed(e.to_string()))?;

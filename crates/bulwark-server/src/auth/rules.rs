@@ -114,7 +114,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
         ("DELETE", "/v1/archive/{uuid}") => ADMIN,
         // Agents run plugins with targets' and stores' secrets: admins alone let them in.
         ("GET", "/v1/agents" | "/v1/agent/{uuid}") => VIEWER,
-        ("POST", "/v1/agents" | "/v1/agent-tokens") => ADMIN,
+        ("POST", "/v1/agents" | "/v1/agent-tokens" | "/v1/agents/rotate-core-key") => ADMIN,
         (
             "POST",
             "/v1/agent/{uuid}/approve" | "/v1/agent/{uuid}/revoke" | "/v1/agent/{uuid}/rotate-key",

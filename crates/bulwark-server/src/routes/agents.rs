@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use bulwark_api::{
-    AgentResponse, AgentTokenResponse, ApproveAgent, CreateAgentToken, CreatedResponse,
-    ErrorResponse, OkResponse, RegisterAgent,
+    AgentResponse, AgentTokenResponse, ApproveAgent, CoreKeyRotated, CreateAgentToken,
+    CreatedResponse, ErrorResponse, OkResponse, RegisterAgent, RotateCoreKey, UnreachedAgent,
 };
 use bulwark_catalog::Agent;
 use bulwark_core::ids::AgentId;
@@ -26,6 +26,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_agent))
         .routes(routes!(revoke_agent))
         .routes(routes!(rotate_agent_key))
+        .routes(routes!(rotate_core_key))
         .routes(routes!(create_agent_token))
 }
 
@@ -219,6 +220,35 @@ async fn rotate_agent_key(
     }
     let a = agent(&st, &uuid).await?;
     Ok(Json(response(&st, a)))
+}
+
+/// Rotates the core's own key. Every approved agent first authorizes the new key beside the
+/// old one, then the core takes it, then the agents forget the old one. 409, changing nothing,
+/// when an approved agent cannot be reached, unless `force`; a forced rotation names them.
+/// Enrollment tokens made before carry the old key's fingerprint and no longer work.
+#[utoipa::path(post, path = "/v1/agents/rotate-core-key", tag = "agents", request_body = RotateCoreKey,
+    responses((status = 200, body = CoreKeyRotated), (status = 400, body = ErrorResponse),
+              (status = 409, body = ErrorResponse)))]
+async fn rotate_core_key(
+    State(st): State<AppState>,
+    JsonBody(req): JsonBody<RotateCoreKey>,
+) -> ApiResult<Json<CoreKeyRotated>> {
+    let r = match st.agents.rotate_core(&st.data_dir, req.force).await {
+        Ok(r) => r,
+        Err(Contact::Taken(why)) => return Err(ApiError::conflict(why)),
+        Err(Contact::Failed(why)) => return Err(ApiError::bad_request(why)),
+    };
+    Ok(Json(CoreKeyRotated {
+        public_key: r.new.to_openssh(),
+        fingerprint: r.new.fingerprint(),
+        previous_fingerprint: r.old.fingerprint(),
+        updated: r.updated,
+        unreached: r
+            .unreached
+            .into_iter()
+            .map(|(agent, error)| UnreachedAgent { agent, error })
+            .collect(),
+    }))
 }
 
 /// Makes a single-use enrollment token for a dial-out agent, shown once. The agent joins with

@@ -23,7 +23,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 async fn pubkey(State(st): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{}\n", st.pubkey),
+        format!("{}\n", st.agents.key().to_openssh()),
     )
 }
 

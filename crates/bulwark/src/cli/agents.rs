@@ -167,3 +167,45 @@ pub fn rotate(reference: &str, conn: &Conn) -> ExitCode {
         Ok(())
     })())
 }
+
+/// `bulwark rotate-key core [--force]`.
+pub fn rotate_core(force: bool, conn: &Conn) -> ExitCode {
+    finish((|| -> CliResult<()> {
+        let c = Client::new(conn)?;
+        let answer = c.send(
+            Method::POST,
+            "/v1/agents/rotate-core-key",
+            Some(&json!({ "force": force })),
+        )?;
+        if conn.json {
+            print_json(&answer);
+            return Ok(());
+        }
+        println!(
+            "core key {} (was {})",
+            text(&answer["fingerprint"]),
+            text(&answer["previous_fingerprint"])
+        );
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default()
+        };
+        let updated = names(&answer["updated"]);
+        if !updated.is_empty() {
+            println!("agents that took it: {}", updated.join(", "));
+        }
+        if let Some(missed) = answer["unreached"].as_array().filter(|a| !a.is_empty()) {
+            eprintln!(
+                "These agents could not be reached and refuse the core until, on each one's host:\n  bulwark agent --config agent.toml --authorize '{}' --expect {}",
+                text(&answer["public_key"]),
+                text(&answer["fingerprint"])
+            );
+            for m in missed {
+                eprintln!("  {}: {}", text(&m["agent"]), text(&m["error"]));
+            }
+        }
+        eprintln!("Enrollment tokens made before this no longer work: make new ones.");
+        Ok(())
+    })())
+}

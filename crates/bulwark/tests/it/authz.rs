@@ -66,6 +66,7 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("post", "/v1/agent/{uuid}/revoke"), Admin),
         (("post", "/v1/agent/{uuid}/rotate-key"), Admin),
         (("post", "/v1/agent-tokens"), Admin),
+        (("post", "/v1/agents/rotate-core-key"), Admin),
         (("get", "/v1/targets"), Viewer),
         (("post", "/v1/targets"), Admin),
         (("get", "/v1/target/{uuid}"), Viewer),

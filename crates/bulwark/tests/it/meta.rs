@@ -71,6 +71,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/agent/{uuid}/revoke"),
     ("post", "/v1/agent/{uuid}/rotate-key"),
     ("post", "/v1/agent-tokens"),
+    ("post", "/v1/agents/rotate-core-key"),
     ("get", "/v1/targets"),
     ("post", "/v1/targets"),
     ("get", "/v1/target/{uuid}"),
