@@ -17,6 +17,7 @@ pub mod agent_host;
 pub mod agents;
 pub mod auth;
 pub mod config;
+mod drill_run;
 pub mod engine;
 mod error;
 mod extract;

@@ -305,6 +305,16 @@ async fn run_restore(
         return failed(format!("{}: {err}", staging.display()));
     }
     let relay = Relay::start(events);
+    if spec.drill {
+        let limits = Limits {
+            timeout: Duration::from_secs(spec.timeout),
+            cancel,
+            progress: relay.progress.clone(),
+        };
+        let end = drill(&store, &target, spec, format, &staging, &limits, &relay.log).await;
+        relay.finish().await;
+        return end;
+    }
     let run = RestoreRun {
         key: &spec.key,
         format,
@@ -328,6 +338,47 @@ async fn run_restore(
         },
     };
     relay.finish().await;
+    end
+}
+
+/// A drill: the archive restored into the scratch target, checked, and the target wiped.
+async fn drill(
+    store: &Resolved,
+    target: &Resolved,
+    spec: &RestoreSpec,
+    format: bulwark_catalog::ArchiveFormat,
+    staging: &std::path::Path,
+    limits: &Limits,
+    log: &bulwark_runner::LogSink,
+) -> Event {
+    use crate::drill_run::{Checked, DrillRun, StepFailed};
+    let r = DrillRun {
+        key: &spec.key,
+        format,
+        dir: spec.dir.as_deref(),
+        staging: staging.join(format!("{}.drill", spec.task)),
+        limits,
+        log,
+    };
+    let end = match crate::drill_run::restore_and_check(store, target, &r).await {
+        Ok((rto, check)) => {
+            let (check, reason) = match check {
+                Checked::Passed => ("passed", None),
+                Checked::Unsupported => ("unsupported", None),
+                Checked::Failed(f) => ("failed", Some(f.said_or_brief())),
+            };
+            Event::Drilled {
+                rto,
+                check: check.into(),
+                reason,
+            }
+        }
+        Err(StepFailed { what, failure }) => Event::Failed {
+            reason: format!("the drill failed: {what}: {}", failure.said_or_brief()),
+            canceled: matches!(failure, Failure::Canceled),
+        },
+    };
+    crate::drill_run::wipe(target, "the scratch target", log).await;
     end
 }
 

@@ -72,6 +72,10 @@ pub struct RestoreSpec {
     pub paths: Vec<String>,
     /// Seconds it may take.
     pub timeout: u64,
+    /// A restore drill: the target is a scratch target, verified after the restore and wiped
+    /// at the end; the answer is a `drilled` event.
+    #[serde(default)]
+    pub drill: bool,
 }
 
 /// One event of a running task.
@@ -97,6 +101,15 @@ pub enum Event {
     Restored {
         /// Bytes restored.
         bytes: u64,
+    },
+    /// A drill restored its archive (in `rto` seconds) and checked it.
+    Drilled {
+        /// Seconds the restore took.
+        rto: f64,
+        /// `passed`, `unsupported` (the plugin cannot verify) or `failed`.
+        check: String,
+        /// Why the check failed.
+        reason: Option<String>,
     },
     /// It failed (what is left in the store was cleaned up on the agent).
     Failed {

@@ -9,20 +9,16 @@
 //! target, removal of the directory); the job's own target is never touched.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use bulwark_catalog::{Archive, ArchiveFormat, Drill, DrillOutcome, Job, Task};
+use bulwark_catalog::{Archive, ArchiveFormat, Drill, DrillOutcome, Job, Target, Task};
 use bulwark_core::state::{ArchiveStatus, TaskStatus};
-use bulwark_plugin::Action;
 use bulwark_runner::LogSink;
-use bulwark_runner::pipeline::{Failure, Limits, Role};
-use bulwark_runner::single::run_logged;
+use bulwark_runner::pipeline::{Failure, Role};
+
+use crate::drill_run::{Checked, DrillRun, StepFailed};
 
 use super::work::*;
 use super::{Engine, Running};
-
-/// How long cleaning the scratch destination may take.
-const CLEANUP: Duration = Duration::from_secs(600);
 
 /// Where a drill restores.
 struct Scratch {
@@ -69,40 +65,129 @@ fn temporary_endpoint(plugin: &str, endpoint: &str, dir: &Path) -> Result<String
     Ok(serde_json::Value::Object(ep).to_string())
 }
 
-async fn scratch(e: &Engine, task: &Task, job: &Job, archive: &Archive) -> Result<Scratch, String> {
-    if let Some(id) = task.target {
-        let t = e
-            .catalog()
-            .get_target(id)
-            .await
-            .map_err(|err| format!("the catalog: {err}"))?
-            .ok_or("the drill's scratch target no longer exists")?;
-        if let Some(other) = e
-            .catalog()
-            .job_backing_up(t.uuid, None)
-            .await
-            .map_err(|err| format!("the catalog: {err}"))?
-        {
-            return Err(format!(
-                "target '{}' is backed up by job '{other}'; a drill never restores into it",
-                t.name
-            ));
+/// The drill's scratch target, when it names one.
+async fn scratch_target(e: &Engine, task: &Task) -> Result<Option<Target>, String> {
+    let Some(id) = task.target else {
+        return Ok(None);
+    };
+    e.catalog()
+        .get_target(id)
+        .await
+        .map_err(|err| format!("the catalog: {err}"))?
+        .ok_or_else(|| "the drill's scratch target no longer exists".to_string())
+        .map(Some)
+}
+
+/// The scratch target and its agent, when the scratch target is reached through one.
+async fn on_agent(
+    e: &Engine,
+    task: &Task,
+    archive: &Archive,
+) -> Result<Option<(Target, Box<bulwark_catalog::Agent>)>, String> {
+    let Some(t) = scratch_target(e, task).await? else {
+        return Ok(None);
+    };
+    match super::placement::place(e, &t).await {
+        Ok(super::placement::Place::Here) => Ok(None),
+        Ok(super::placement::Place::Agent(a)) => {
+            usable(e, &t, archive).await?;
+            Ok(Some((t, a)))
         }
-        let dir = if archive.format == ArchiveFormat::Tree {
-            Some(tree_dir(&t).ok_or_else(|| {
-                format!(
-                    "archive {} is a directory tree; the scratch target '{}' must be an fs target with an absolute base_dir and no patterns",
-                    archive.uuid, t.name
-                )
-            })?)
-        } else if archive.plugin != t.plugin {
-            return Err(format!(
-                "archive {} was made by the '{}' plugin; the scratch target '{}' uses '{}'",
-                archive.uuid, archive.plugin, t.name, t.plugin
-            ));
-        } else {
-            None
-        };
+        Err(line) => Err(line
+            .trim_start_matches("Failed: ")
+            .trim_end_matches('.')
+            .to_string()),
+    }
+}
+
+/// A drill whose scratch target is on an agent: the agent restores, verifies and wipes.
+#[allow(clippy::too_many_arguments)]
+async fn remote_drill(
+    e: &Engine,
+    task: &Task,
+    run: &Running,
+    log: &LogSink,
+    job: &Job,
+    archive: &Archive,
+    t: &Target,
+    agent: &bulwark_catalog::Agent,
+) -> Verdict {
+    let what = format!(
+        "scratch target '{}' ({}) on agent '{}'",
+        t.name, t.plugin, agent.name
+    );
+    say(
+        log,
+        format!(
+            "Drill of job '{}': restoring archive {} (taken {}) from store '{}' into {what}, then verifying it.",
+            job.name,
+            archive.uuid,
+            bulwark_core::timefmt::format_epoch(archive.taken_at),
+            archive.store.name,
+        ),
+    );
+    match super::remote::drill(e, task, run, log, archive, t, agent).await {
+        Ok(crate::agent_host::wire::Event::Drilled { rto, check, reason }) => {
+            match (check.as_str(), reason) {
+                ("passed", _) => verdict(e, archive, &what, &t.plugin, rto, Checked::Passed),
+                ("unsupported", _) => {
+                    verdict(e, archive, &what, &t.plugin, rto, Checked::Unsupported)
+                }
+                (_, reason) => failed_verdict(
+                    Some(rto),
+                    format!(
+                        "the restored data did not verify: {}",
+                        reason.unwrap_or_default()
+                    ),
+                ),
+            }
+        }
+        Ok(other) => failed_verdict(None, format!("agent '{}' ended with {other:?}", agent.name)),
+        Err(end) => {
+            let end = end.unwrap_or_else(|| End::failed("Failed: the drill failed."));
+            Verdict {
+                outcome: DrillOutcome::Failed,
+                rto: None,
+                end,
+            }
+        }
+    }
+}
+
+/// Whether `t` may take the archive as a drill's scratch target: no job backs it up, and it
+/// can hold the archive. Returns the directory a tree goes into.
+async fn usable(e: &Engine, t: &Target, archive: &Archive) -> Result<Option<String>, String> {
+    if let Some(other) = e
+        .catalog()
+        .job_backing_up(t.uuid, None)
+        .await
+        .map_err(|err| format!("the catalog: {err}"))?
+    {
+        return Err(format!(
+            "target '{}' is backed up by job '{other}'; a drill never restores into it",
+            t.name
+        ));
+    }
+    if archive.format == ArchiveFormat::Tree {
+        tree_dir(t).map(Some).ok_or_else(|| {
+            format!(
+                "archive {} is a directory tree; the scratch target '{}' must be an fs target with an absolute base_dir and no patterns",
+                archive.uuid, t.name
+            )
+        })
+    } else if archive.plugin != t.plugin {
+        Err(format!(
+            "archive {} was made by the '{}' plugin; the scratch target '{}' uses '{}'",
+            archive.uuid, archive.plugin, t.name, t.plugin
+        ))
+    } else {
+        Ok(None)
+    }
+}
+
+async fn scratch(e: &Engine, task: &Task, job: &Job, archive: &Archive) -> Result<Scratch, String> {
+    if let Some(t) = scratch_target(e, task).await? {
+        let dir = usable(e, &t, archive).await?;
         let target = resolve(e, &t.plugin, &t.endpoint, Role::Target).await?;
         return Ok(Scratch {
             target,
@@ -168,24 +253,30 @@ pub(super) async fn drill(e: &Engine, task: &Task, run: &Running, log: &LogSink)
             ),
         )
     } else {
-        match scratch(e, task, &job, &archive).await {
-            Ok(sc) => {
-                say(
-                    log,
-                    format!(
-                        "Drill of job '{}': restoring archive {} (taken {}) from store '{}' into {}, then verifying it.",
-                        job.name,
-                        archive.uuid,
-                        bulwark_core::timefmt::format_epoch(archive.taken_at),
-                        archive.store.name,
-                        sc.what
-                    ),
-                );
-                let v = restore_and_verify(e, task, &archive, &sc, run, log).await;
-                clean(&sc, log).await;
-                v
+        match on_agent(e, task, &archive).await {
+            Ok(Some((t, agent))) => {
+                remote_drill(e, task, run, log, &job, &archive, &t, &agent).await
             }
             Err(m) => failed_verdict(None, m),
+            Ok(None) => match scratch(e, task, &job, &archive).await {
+                Ok(sc) => {
+                    say(
+                        log,
+                        format!(
+                            "Drill of job '{}': restoring archive {} (taken {}) from store '{}' into {}, then verifying it.",
+                            job.name,
+                            archive.uuid,
+                            bulwark_core::timefmt::format_epoch(archive.taken_at),
+                            archive.store.name,
+                            sc.what
+                        ),
+                    );
+                    let v = restore_and_verify(e, task, &archive, &sc, run, log).await;
+                    clean(&sc, log).await;
+                    v
+                }
+                Err(m) => failed_verdict(None, m),
+            },
         }
     };
     if verdict.end.status != TaskStatus::Canceled && !e.stopping() {
@@ -234,172 +325,85 @@ async fn restore_and_verify(
     run: &Running,
     log: &LogSink,
 ) -> Verdict {
-    let store = match resolve_store(e, &archive.store).await {
+    let mut store = match resolve_store(e, &archive.store).await {
         Ok(s) => s,
         Err(m) => return failed_verdict(None, m),
     };
-    let limits = limits(e, run);
-    let clock = Instant::now();
-    let key = archive.store_key.as_str();
-    let verified = if let Some(dir) = sc
-        .dir
-        .as_deref()
-        .filter(|_| archive.format == ArchiveFormat::Tree)
-    {
-        let restore = ["restore-tree", "--key", key, "--dir", dir];
-        if let Err(f) = run_logged(store.single(Role::Store, &restore), &limits, log).await {
-            return step_failed(e, None, "the restore failed", &f);
-        }
-        let rto = clock.elapsed().as_secs_f64();
-        say(
-            log,
-            format!("Restored in {rto:.3}s; comparing every file with the snapshot."),
+    if archive.format != ArchiveFormat::Sealed {
+        store.key = None;
+    } else if store.key.is_none() {
+        return failed_verdict(
+            None,
+            "the archive is sealed but its store has no stream key".into(),
         );
-        let verify = ["verify-tree", "--key", key, "--dir", dir];
-        (
-            rto,
-            run_logged(store.single(Role::Store, &verify), &limits, log)
-                .await
-                .map(|_| ()),
-        )
-    } else {
-        let mut s = store;
-        if archive.format != ArchiveFormat::Sealed {
-            s.key = None;
-        } else if s.key.is_none() {
-            return failed_verdict(
-                None,
-                "the archive is sealed but its store has no stream key".into(),
-            );
-        }
-        match stream_steps(e, task, &s, sc, key, &limits, clock, log).await {
-            Ok(pair) => pair,
-            Err(v) => return v,
-        }
+    }
+    let limits = limits(e, run);
+    let r = DrillRun {
+        key: &archive.store_key,
+        format: archive.format,
+        dir: sc.dir.as_deref(),
+        staging: e.config().staging_dir.join(format!("{}.drill", task.uuid)),
+        limits: &limits,
+        log,
     };
-    let (rto, check) = verified;
+    match crate::drill_run::restore_and_check(&store, &sc.target, &r).await {
+        Ok((rto, check)) => verdict(e, archive, &sc.what, sc.target.command.name(), rto, check),
+        Err(StepFailed { what, failure }) => step_failed(e, None, what, &failure),
+    }
+}
+
+/// What a drill that restored in `rto` seconds came to.
+fn verdict(
+    e: &Engine,
+    archive: &Archive,
+    what: &str,
+    plugin: &str,
+    rto: f64,
+    check: Checked,
+) -> Verdict {
     match check {
-        Ok(()) => Verdict {
+        Checked::Passed => Verdict {
             outcome: DrillOutcome::Passed,
             rto: Some(rto),
             end: End {
                 status: TaskStatus::Done,
                 line: format!(
-                    "Done: the drill passed: archive {} restored into {} in {rto:.3}s (RTO) and verified.",
-                    archive.uuid, sc.what
+                    "Done: the drill passed: archive {} restored into {what} in {rto:.3}s (RTO) and verified.",
+                    archive.uuid
                 ),
             },
         },
-        Err(f) if f.unsupported() => Verdict {
+        Checked::Unsupported => Verdict {
             outcome: DrillOutcome::Unverified,
             rto: Some(rto),
             end: End {
                 status: TaskStatus::Done,
                 line: format!(
-                    "Done: archive {} restored into {} in {rto:.3}s (RTO); the {} plugin cannot verify restored data, so the drill proves the restore only.",
-                    archive.uuid,
-                    sc.what,
-                    sc.target.command.name()
+                    "Done: archive {} restored into {what} in {rto:.3}s (RTO); the {plugin} plugin cannot verify restored data, so the drill proves the restore only.",
+                    archive.uuid
                 ),
             },
         },
-        Err(f) => step_failed(e, Some(rto), "the restored data did not verify", &f),
+        Checked::Failed(f) => step_failed(e, Some(rto), "the restored data did not verify", &f),
     }
-}
-
-/// A stream archive: retrieved whole into a staging file, restored from it, then verified from
-/// it. Returns the RTO and the verify's result.
-#[allow(clippy::too_many_arguments)]
-async fn stream_steps(
-    e: &Engine,
-    task: &Task,
-    s: &Resolved,
-    sc: &Scratch,
-    key: &str,
-    limits: &Limits,
-    clock: Instant,
-    log: &LogSink,
-) -> Result<(f64, Result<(), Failure>), Verdict> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = e.config().staging_dir.join(format!("{}.drill", task.uuid));
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|err| {
-            failed_verdict(
-                None,
-                format!("the staging file {} cannot be made: {err}", path.display()),
-            )
-        })?;
-    let result = async {
-        bulwark_runner::staged::retrieve_to(s.side(), key, file, false, limits, log)
-            .await
-            .map_err(|err| {
-                step_failed(e, None, "the archive could not be retrieved", &err.failure)
-            })?;
-        let open = || {
-            std::fs::File::open(&path).map_err(|err| {
-                failed_verdict(None, format!("the staging file cannot be read: {err}"))
-            })
-        };
-        bulwark_runner::staged::feed(open()?, sc.target.side(), limits, log)
-            .await
-            .map_err(|err| step_failed(e, None, "the restore failed", &err.failure))?;
-        let rto = clock.elapsed().as_secs_f64();
-        say(
-            log,
-            format!("Restored in {rto:.3}s; verifying the restored data."),
-        );
-        let check =
-            bulwark_runner::staged::feed_to(open()?, sc.target.side(), Action::Verify, limits, log)
-                .await
-                .map(|_| ())
-                .map_err(|err| err.failure);
-        Ok((rto, check))
-    }
-    .await;
-    let _ = std::fs::remove_file(&path);
-    result
 }
 
 /// Empties the scratch destination, whatever the drill came to.
 async fn clean(sc: &Scratch, log: &LogSink) {
-    let limits = Limits {
-        timeout: CLEANUP,
-        cancel: tokio_util::sync::CancellationToken::new(),
-        progress: Default::default(),
+    let Some(temp) = &sc.temp else {
+        return crate::drill_run::wipe(&sc.target, &sc.what, log).await;
     };
-    if let Some(temp) = &sc.temp {
-        match std::fs::remove_dir_all(temp) {
-            Ok(()) => say(
-                log,
-                format!("Removed the temporary directory {}.", temp.display()),
-            ),
-            Err(err) => say(
-                log,
-                format!(
-                    "Could not remove the temporary directory {}: {err}",
-                    temp.display()
-                ),
-            ),
-        }
-        return;
-    }
-    match run_logged(sc.target.single(Role::Target, &["wipe"]), &limits, log).await {
-        Ok(_) => say(log, format!("Wiped {}.", sc.what)),
-        Err(f) if f.unsupported() => say(
+    match std::fs::remove_dir_all(temp) {
+        Ok(()) => say(
+            log,
+            format!("Removed the temporary directory {}.", temp.display()),
+        ),
+        Err(err) => say(
             log,
             format!(
-                "The {} plugin cannot wipe; {} keeps the restored data.",
-                sc.target.command.name(),
-                sc.what
+                "Could not remove the temporary directory {}: {err}",
+                temp.display()
             ),
-        ),
-        Err(f) => say(
-            log,
-            format!("Could not wipe {}: {}", sc.what, f.said_or_brief()),
         ),
     }
 }

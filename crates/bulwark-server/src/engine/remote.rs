@@ -177,19 +177,47 @@ pub(super) async fn restore(
             agent.address
         ),
     );
-    let (target_endpoint, store_endpoint, access) = match opened(e, target, store) {
-        Ok(o) => o,
+    let spec = match restore_spec(e, task, archive, target, &opts.paths, false) {
+        Ok(s) => s,
         Err(m) => return failed(m),
     };
+    let clock = std::time::Instant::now();
+    match follow(e, task, run, log, agent, "/agent/v1/restores", &spec).await {
+        Ok(Event::Restored { bytes }) => Some(End {
+            status: TaskStatus::Done,
+            line: format!(
+                "Done: restored {bytes} bytes into target '{}' on agent '{}' {}.",
+                target.name,
+                agent.name,
+                rate(bytes, clock.elapsed())
+            ),
+        }),
+        Ok(other) => failed(format!("agent '{}' ended with {other:?}", agent.name)),
+        Err(end) => end,
+    }
+}
+
+/// What the agent needs to restore `archive` into `target` (and, for a drill, to verify and
+/// wipe it after).
+fn restore_spec(
+    e: &Engine,
+    task: &Task,
+    archive: &Archive,
+    target: &Target,
+    paths: &[String],
+    drill: bool,
+) -> Result<RestoreSpec, String> {
+    let store = &archive.store;
+    let (target_endpoint, store_endpoint, access) = opened(e, target, store)?;
     let key = match (archive.format, access.key) {
         (ArchiveFormat::Sealed, None) => {
-            return failed("the archive is sealed but its store has no stream key".into());
+            return Err("the archive is sealed but its store has no stream key".into());
         }
         (ArchiveFormat::Sealed, Some(k)) => Some(k.secret()),
         // A stream kept as the target wrote it is handed back as it is.
         _ => None,
     };
-    let spec = RestoreSpec {
+    Ok(RestoreSpec {
         task: task.uuid.to_string(),
         key: archive.store_key.clone(),
         format: archive.format.as_str().to_string(),
@@ -206,23 +234,36 @@ pub(super) async fn restore(
             secrets: access.secrets,
         },
         dir: tree_dir(target),
-        paths: opts.paths.clone(),
+        paths: paths.to_vec(),
         timeout: e.config().task_timeout.as_secs(),
-    };
-    let clock = std::time::Instant::now();
-    match follow(e, task, run, log, agent, "/agent/v1/restores", &spec).await {
-        Ok(Event::Restored { bytes }) => Some(End {
-            status: TaskStatus::Done,
-            line: format!(
-                "Done: restored {bytes} bytes into target '{}' on agent '{}' {}.",
-                target.name,
-                agent.name,
-                rate(bytes, clock.elapsed())
-            ),
-        }),
-        Ok(other) => failed(format!("agent '{}' ended with {other:?}", agent.name)),
-        Err(end) => end,
-    }
+        drill,
+    })
+}
+
+/// A drill into the scratch target `target` on `agent`: the agent restores the archive,
+/// verifies it and wipes the target; the answer is its `drilled` event.
+pub(super) async fn drill(
+    e: &Engine,
+    task: &Task,
+    run: &Running,
+    log: &LogSink,
+    archive: &Archive,
+    target: &Target,
+    agent: &Agent,
+) -> Result<Event, Option<End>> {
+    let spec = restore_spec(e, task, archive, target, &[], true).map_err(|m| {
+        Some(End::failed(sentence(&format!(
+            "Failed: the drill failed: {m}"
+        ))))
+    })?;
+    say(
+        log,
+        format!(
+            "The drill runs on agent '{}' at {}: the data goes from the store to the agent.",
+            agent.name, agent.address
+        ),
+    );
+    follow(e, task, run, log, agent, "/agent/v1/restores", &spec).await
 }
 
 /// Sends a task to the agent and follows its events into the task's log and progress until

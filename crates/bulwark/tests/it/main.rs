@@ -4,6 +4,7 @@
 // Test code: a panic is the failure report, and comparing with the wall clock is the point.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod agent_drills;
 mod agent_keys;
 mod agent_redis_file;
 mod agent_scripts;
