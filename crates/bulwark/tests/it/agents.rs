@@ -20,6 +20,8 @@ pub(crate) struct Agent {
     child: Option<Child>,
     /// Where it listens (listen mode).
     pub(crate) listen: Option<String>,
+    /// The network namespace it runs in (`ip netns exec`), when not the test's own.
+    pub(crate) netns: Option<String>,
 }
 
 impl Agent {
@@ -81,7 +83,14 @@ impl Agent {
             .append(true)
             .open(self.dir.join("agent.log"))
             .unwrap();
-        let mut cmd = Command::new(bin());
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.args(["agent", "--config"]).arg(self.config());
         match (token, env) {
             (Some(t), true) => {
@@ -146,6 +155,7 @@ pub(crate) fn agent(root: &Path, name: &str, core: Option<&str>) -> Agent {
         dir,
         child: None,
         listen: None,
+        netns: None,
     }
 }
 

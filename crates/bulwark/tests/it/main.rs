@@ -6,6 +6,7 @@
 
 mod agent_drills;
 mod agent_keys;
+mod agent_netns;
 mod agent_redis_file;
 mod agent_scripts;
 mod agent_tasks;
