@@ -86,6 +86,9 @@ pub struct JobResponse {
     pub retry_delay: i64,
     /// Seconds a running backup may have before a scheduled run cancels it; null: never.
     pub grace: Option<i64>,
+    /// Its steps: commands, HTTP calls or plugin actions before and after its backups and
+    /// restores.
+    pub steps: Vec<crate::Step>,
     /// Retries made since the last scheduled backup that did not fail.
     pub retry_attempt: i64,
     /// When the next retry runs (UTC), if one is due.
@@ -216,6 +219,9 @@ pub struct CreateJob {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 3153600000i64)]
     pub grace: Option<i64>,
+    /// Steps before and after its backups and restores (none when absent).
+    #[serde(default)]
+    pub steps: Option<Vec<crate::Step>>,
 }
 
 /// `PUT /v1/job/{uuid}`: every field but `priority` required; `paused` is not accepted (use the
@@ -276,6 +282,10 @@ pub struct UpdateJob {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 3153600000i64)]
     pub grace: Option<i64>,
+    /// Steps before and after its backups and restores; unchanged when absent (so a client
+    /// that does not know them keeps them).
+    #[serde(default)]
+    pub steps: Option<Vec<crate::Step>>,
 }
 
 /// `POST /v1/job/{uuid}/run`; the body may be absent.

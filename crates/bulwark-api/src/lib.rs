@@ -16,6 +16,7 @@ mod jobs;
 mod notify;
 mod resources;
 mod retention;
+mod steps;
 
 /// A whole number, written as JSON writes numbers: `3600` or `3600.0` (JSON Schema's
 /// `integer` allows both), but not `3600.5`.
@@ -46,6 +47,7 @@ pub use jobs::*;
 pub use notify::*;
 pub use resources::*;
 pub use retention::*;
+pub use steps::*;
 
 /// `{"ok": "..."}`: what an update, delete, pause or unpause did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

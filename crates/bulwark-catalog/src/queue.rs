@@ -103,21 +103,24 @@ impl Catalog {
         Ok(())
     }
 
-    /// Records the archive of a finished backup and marks the task done, in one transaction:
+    /// Records the archive of a finished backup and marks the task done (failed, with the
+    /// archive kept, when `failed`: its steps failed), in one transaction:
     /// there is never an archive without its done task, nor a done backup without its archive.
     pub async fn complete_backup(
         &self,
         task: TaskId,
         archive: &NewArchive,
+        failed: bool,
         line: &str,
         now: i64,
     ) -> Result<ArchiveId> {
         let mut tx = self.write_tx().await?;
         let id = insert_archive(&mut tx, archive).await?;
         sqlx::query(
-            "UPDATE tasks SET status = 'done', stopped_at = ?, archive_uuid = ?, log = log || ?
+            "UPDATE tasks SET status = ?, stopped_at = ?, archive_uuid = ?, log = log || ?
              WHERE uuid = ?",
         )
+        .bind(if failed { "failed" } else { "done" })
         .bind(now)
         .bind(id.to_string())
         .bind(format!("{line}\n"))

@@ -160,6 +160,8 @@ pub struct Job {
     pub retry_attempt: i64,
     /// When the next retry is due, if one is.
     pub retry_at: Option<i64>,
+    /// Its steps, as JSON (a list, checked by the API).
+    pub steps: String,
 }
 
 /// A job's retries and grace time.
@@ -200,6 +202,8 @@ pub struct JobFields {
     pub drill_target: Option<TargetId>,
     /// Retries and grace time.
     pub retry: RetryFields,
+    /// Its steps, as JSON (a list, checked by the API); `[]` for none.
+    pub steps: String,
 }
 
 /// A job's last finished backup, and its last good one.

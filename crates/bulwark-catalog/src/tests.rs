@@ -64,10 +64,10 @@ async fn migrations_apply_once_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 11);
+    assert_eq!(c.schema_version().await.unwrap(), 12);
     c.close().await;
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 11);
+    assert_eq!(c.schema_version().await.unwrap(), 12);
     c.health().await.unwrap();
 }
 
@@ -183,6 +183,7 @@ async fn job_with(
         .unwrap();
     c.create_job(
         &JobFields {
+            steps: "[]".into(),
             name: "j".into(),
             summary: String::new(),
             priority,

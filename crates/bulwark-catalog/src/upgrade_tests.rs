@@ -62,7 +62,11 @@ async fn a_schema_9_catalog_upgrades_its_rows() {
     pool.close().await;
 
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 11);
+    assert_eq!(c.schema_version().await.unwrap(), 12);
+    // Jobs from before have no steps.
+    let jobs = c.list_jobs(&crate::JobFilter::default()).await.unwrap();
+    assert!(!jobs.is_empty());
+    assert!(jobs.iter().all(|j| j.steps == "[]"), "{jobs:?}");
     // Loopback agents were the daemon's own host: now `local`; other addresses stay.
     let agents: Vec<(String, String)> =
         sqlx::query_as("SELECT name, agent FROM targets ORDER BY name")

@@ -32,6 +32,7 @@ mod routes;
 pub mod sealing;
 pub mod serve;
 mod state;
+mod steps;
 pub mod store_keys;
 pub mod vault;
 

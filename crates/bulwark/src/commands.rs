@@ -149,7 +149,9 @@ pub(crate) enum Command {
     /// it from its next connection), or the core's own key (every approved agent authorizes
     /// the new key first, then forgets the old one).
     ///
-    /// Examples: bulwark rotate-key agent db1; bulwark rotate-key core
+    /// `bulwark rotate-key agent db1` rotates agent db1's key.
+    ///
+    /// Example: bulwark rotate-key core
     RotateKey {
         /// `agent` or `core`.
         #[arg(value_name = "agent|core", value_parser = ["agent", "core"])]

@@ -27,8 +27,12 @@ pub struct AgentConfig {
     pub plugin_dirs: Vec<PathBuf>,
     /// The plugins it runs for a core; any other is refused.
     pub plugins: Vec<String>,
-    /// The directories under which the `fs` plugins may read and write.
+    /// The directories under which its plugins' paths must be (fs `base_dir`, sqlite `path`,
+    /// scripts `scripts` and `work_dir`, redis `dump_file`).
     pub paths: Vec<PathBuf>,
+    /// The programs a job's command steps may start on this host (the first item of their
+    /// command, as written); none by default.
+    pub step_commands: Vec<String>,
     /// Seconds between keepalive pings, and before an unanswered one ends the session.
     pub keepalive: u64,
     /// Seconds a task goes on after its core's link broke, for the core to come back and read
@@ -52,6 +56,7 @@ impl Default for AgentConfig {
             plugin_dirs: Vec::new(),
             plugins: vec!["fs".into()],
             paths: Vec::new(),
+            step_commands: Vec::new(),
             keepalive: 20,
             grace: 120,
             token: None,

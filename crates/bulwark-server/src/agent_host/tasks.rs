@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use bulwark_runner::codec::StreamKey;
 use bulwark_runner::pipeline::{self, Failure, Limits, Role};
 
+use bulwark_api::StepWhen;
+
 use super::AgentConfig;
 use super::journal::Journal;
 use super::wire::{BackupSpec, Event, PluginSpec, RestoreSpec};
@@ -300,6 +302,9 @@ async fn run_restore(
         Ok(r) => r,
         Err(m) => return failed(m),
     };
+    if let Err(m) = crate::steps::allowed(&spec.steps, &t.config.step_commands) {
+        return failed(m);
+    }
     let staging = t.config.data_dir.join("staging");
     if let Err(err) = make_private_dir(&staging) {
         return failed(format!("{}: {err}", staging.display()));
@@ -329,8 +334,59 @@ async fn run_restore(
         },
         log: &relay.log,
     };
-    let end = match execute(&store, Some(&target), &run).await {
-        Ok(bytes) => Event::Restored { bytes },
+    let step_env = crate::steps::StepEnv {
+        vars: spec.vars.clone(),
+        target: &target,
+    };
+    let cancel = run.limits.cancel.clone();
+    let before = crate::steps::run(
+        &spec.steps,
+        StepWhen::BeforeRestore,
+        "ok",
+        &step_env,
+        &cancel,
+        run.log,
+    )
+    .await;
+    if let Some(why) = before.broke.clone() {
+        let canceled = cancel.is_cancelled();
+        let status = if canceled { "canceled" } else { "failed" };
+        crate::steps::run(
+            &spec.steps,
+            StepWhen::AfterRestore,
+            status,
+            &step_env,
+            &cancel,
+            run.log,
+        )
+        .await;
+        drop(run);
+        relay.finish().await;
+        return Event::Failed {
+            reason: format!("{why}; the target was not touched"),
+            canceled,
+        };
+    }
+    let result = execute(&store, Some(&target), &run).await;
+    let status = match &result {
+        Ok(_) => "ok",
+        Err(Outcome::Refused(_)) => "failed",
+        Err(Outcome::Broke(err)) => crate::steps::status_of(Some(&err.failure)),
+    };
+    let after = crate::steps::run(
+        &spec.steps,
+        StepWhen::AfterRestore,
+        status,
+        &step_env,
+        &cancel,
+        run.log,
+    )
+    .await;
+    let end = match result {
+        Ok(bytes) => Event::Restored {
+            bytes,
+            steps_failed: before.and(after).failure(),
+        },
         Err(Outcome::Refused(line)) => failed(line),
         Err(Outcome::Broke(err)) => Event::Failed {
             reason: err.failure.brief(),
@@ -409,6 +465,9 @@ async fn run_backup(
         Ok(r) => r,
         Err(m) => return failed(m),
     };
+    if let Err(m) = crate::steps::allowed(&spec.steps, &t.config.step_commands) {
+        return failed(m);
+    }
     let relay = Relay::start(events);
     let log = relay.log.clone();
     let limits = Limits {
@@ -416,6 +475,38 @@ async fn run_backup(
         cancel,
         progress: relay.progress.clone(),
     };
+    let step_env = crate::steps::StepEnv {
+        vars: spec.vars.clone(),
+        target: &target,
+    };
+    let before = crate::steps::run(
+        &spec.steps,
+        StepWhen::BeforeBackup,
+        "ok",
+        &step_env,
+        &limits.cancel,
+        &log,
+    )
+    .await;
+    if let Some(why) = before.broke.clone() {
+        let canceled = limits.cancel.is_cancelled();
+        let status = if canceled { "canceled" } else { "failed" };
+        crate::steps::run(
+            &spec.steps,
+            StepWhen::AfterBackup,
+            status,
+            &step_env,
+            &limits.cancel,
+            &log,
+        )
+        .await;
+        drop(log);
+        relay.finish().await;
+        return Event::Failed {
+            reason: format!("{why}; no backup was made"),
+            canceled,
+        };
+    }
     let result = match &spec.tree {
         Some(tree) => {
             tree_backup(
@@ -430,12 +521,23 @@ async fn run_backup(
         }
         None => pipeline::backup(target.side(), store.side(), &spec.upload, &limits, &log).await,
     };
+    let status = crate::steps::status_of(result.as_ref().err().map(|e| &e.failure));
+    let after = crate::steps::run(
+        &spec.steps,
+        StepWhen::AfterBackup,
+        status,
+        &step_env,
+        &limits.cancel,
+        &log,
+    )
+    .await;
     let end = match result {
         Ok(done) => Event::Done {
             key: done.stored.key,
             archive_size: done.stored.archive_size,
             added: done.stored.added,
             bytes: done.bytes,
+            steps_failed: before.and(after).failure(),
         },
         Err(err) => {
             let key = err.stored.as_ref().map(|o| o.key.as_str());

@@ -49,6 +49,12 @@ pub struct BackupSpec {
     pub tree: Option<TreeSpec>,
     /// Seconds it may take.
     pub timeout: u64,
+    /// The job's steps, run on the agent around the backup.
+    #[serde(default)]
+    pub steps: Vec<bulwark_api::Step>,
+    /// The task's context for the steps (`BULWARK_JOB`, ...).
+    #[serde(default)]
+    pub vars: Vec<(String, String)>,
 }
 
 /// A restore the agent runs: an archive of a store into a target, both on its host's side.
@@ -76,6 +82,12 @@ pub struct RestoreSpec {
     /// at the end; the answer is a `drilled` event.
     #[serde(default)]
     pub drill: bool,
+    /// The steps of the job that backs up this target, run around the restore.
+    #[serde(default)]
+    pub steps: Vec<bulwark_api::Step>,
+    /// The task's context for the steps.
+    #[serde(default)]
+    pub vars: Vec<(String, String)>,
 }
 
 /// One event of a running task.
@@ -96,11 +108,17 @@ pub enum Event {
         added: Option<u64>,
         /// Bytes from target to store.
         bytes: u64,
+        /// Steps that failed with `on_failure: continue` (the archive is kept, the task fails).
+        #[serde(default)]
+        steps_failed: Option<String>,
     },
     /// A restore succeeded: the bytes that went into the target.
     Restored {
         /// Bytes restored.
         bytes: u64,
+        /// Steps that failed with `on_failure: continue` (the task fails).
+        #[serde(default)]
+        steps_failed: Option<String>,
     },
     /// A drill restored its archive (in `rto` seconds) and checked it.
     Drilled {

@@ -16,6 +16,7 @@ mod alerts;
 pub mod browse;
 mod check_blobs;
 mod drill;
+mod hooks;
 mod maintain;
 mod placement;
 mod recovery;

@@ -89,6 +89,8 @@ pub(super) async fn backup(
         },
         tree: tree.clone(),
         timeout: e.config().task_timeout.as_secs(),
+        steps: crate::steps::of(job),
+        vars: super::hooks::vars(job, task, Some(archive_id)),
     };
     let clock = std::time::Instant::now();
     let end = match follow(e, task, run, log, agent, "/agent/v1/backups", &spec).await {
@@ -101,6 +103,7 @@ pub(super) async fn backup(
             archive_size,
             added,
             bytes,
+            steps_failed,
         } => {
             flusher.flush().await;
             let stored = Stored {
@@ -117,7 +120,7 @@ pub(super) async fn backup(
                 tree: tree.is_some(),
                 took: clock.elapsed(),
             };
-            match record(e, task, &made, &stored).await {
+            match record(e, task, &made, &stored, steps_failed.as_deref()).await {
                 Ok(()) => None,
                 Err(err) => failed(format!(
                     "the archive could not be recorded: {err}; its data stays in the store under key {}",
@@ -177,21 +180,40 @@ pub(super) async fn restore(
             agent.address
         ),
     );
-    let spec = match restore_spec(e, task, archive, target, &opts.paths, false) {
+    let mut spec = match restore_spec(e, task, archive, target, &opts.paths, false) {
         Ok(s) => s,
         Err(m) => return failed(m),
     };
+    // The steps of the job that backs up this very target run around the restore.
+    if let Some(j) = archive.job
+        && let Ok(Some(job)) = e.catalog().get_job(j).await
+        && job.target.uuid == target.uuid
+    {
+        spec.steps = crate::steps::of(&job);
+        spec.vars = super::hooks::vars(&job, task, Some(archive.uuid));
+    }
     let clock = std::time::Instant::now();
     match follow(e, task, run, log, agent, "/agent/v1/restores", &spec).await {
-        Ok(Event::Restored { bytes }) => Some(End {
-            status: TaskStatus::Done,
-            line: format!(
-                "Done: restored {bytes} bytes into target '{}' on agent '{}' {}.",
+        Ok(Event::Restored {
+            bytes,
+            steps_failed,
+        }) => {
+            let done = format!(
+                "restored {bytes} bytes into target '{}' on agent '{}' {}",
                 target.name,
                 agent.name,
                 rate(bytes, clock.elapsed())
-            ),
-        }),
+            );
+            Some(match steps_failed {
+                None => End {
+                    status: TaskStatus::Done,
+                    line: format!("Done: {done}."),
+                },
+                Some(why) => End::failed(sentence(&format!(
+                    "Failed: {why}; the restore itself worked: {done}"
+                ))),
+            })
+        }
         Ok(other) => failed(format!("agent '{}' ended with {other:?}", agent.name)),
         Err(end) => end,
     }
@@ -237,6 +259,8 @@ fn restore_spec(
         paths: paths.to_vec(),
         timeout: e.config().task_timeout.as_secs(),
         drill,
+        steps: Vec::new(),
+        vars: Vec::new(),
     })
 }
 

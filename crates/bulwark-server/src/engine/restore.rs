@@ -1,5 +1,6 @@
 //! Restores and purges: an archive's data back into a target, or out of its store.
 
+use bulwark_api::StepWhen;
 use bulwark_catalog::{ArchiveFormat, Task};
 use bulwark_core::state::{ArchiveStatus, TaskStatus};
 use bulwark_plugin::Action;
@@ -127,20 +128,65 @@ pub(super) async fn restore(e: &Engine, task: &Task, run: &Running, log: &LogSin
         limits: limits(e, run),
         log,
     };
+    // The steps of the job that backs up this very target, around a restore into it.
+    let owner = match (&t, archive.job) {
+        (Some(_), Some(j)) => e
+            .catalog()
+            .get_job(j)
+            .await
+            .ok()
+            .flatten()
+            .filter(|j| j.target.uuid == target.uuid),
+        _ => None,
+    };
+    let steps = owner.as_ref().map(crate::steps::of).unwrap_or_default();
+    let step_env = match (&owner, &t) {
+        (Some(o), Some(t)) => Some(crate::steps::StepEnv {
+            vars: super::hooks::vars(o, task, Some(archive.uuid)),
+            target: t,
+        }),
+        _ => None,
+    };
+    let mut outcome = crate::steps::Outcome::default();
+    if let Some(env) = &step_env {
+        match super::hooks::before(e, &steps, StepWhen::BeforeRestore, env, run, log).await {
+            Ok(o) => outcome = o,
+            Err(end) => return Some(end),
+        }
+    }
     let result = match execute(&s, t.as_ref(), &job).await {
         Ok(n) => Ok(n),
-        Err(Refused(line)) => return Some(End::failed(line)),
-        Err(Broke(err)) => Err(err),
+        Err(Refused(line)) => Err(Err(line)),
+        Err(Broke(err)) => Err(Ok(err)),
     };
+    if let Some(env) = &step_env {
+        let status = match &result {
+            Err(Ok(err)) => crate::steps::status_of(Some(&err.failure)),
+            Err(Err(_)) => "failed",
+            Ok(_) => "ok",
+        };
+        let after =
+            super::hooks::after(&steps, StepWhen::AfterRestore, status, env, run, log).await;
+        outcome = outcome.and(after);
+    }
     Some(match result {
-        Ok(bytes) => End {
-            status: TaskStatus::Done,
-            line: format!(
-                "Done: restored {bytes} bytes into {into} {}.",
+        Ok(bytes) => {
+            let done = format!(
+                "restored {bytes} bytes into {into} {}",
                 rate(bytes, clock.elapsed())
-            ),
-        },
-        Err(err) => pipeline_end(e, &err.failure),
+            );
+            match outcome.failure() {
+                None => End {
+                    status: TaskStatus::Done,
+                    line: format!("Done: {done}."),
+                },
+                Some(why) => End::failed(sentence(&format!(
+                    "Failed: {why}; the restore itself worked: {done}"
+                ))),
+            }
+        }
+        Err(Err(line)) => End::failed(line),
+        Err(Ok(err)) => pipeline_end(e, &err.failure),
     })
 }
 

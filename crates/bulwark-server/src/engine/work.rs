@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bulwark_api::StepWhen;
 use bulwark_catalog::{ArchiveFormat, NewArchive, Task};
 use bulwark_core::ids::ArchiveId;
 use bulwark_core::state::{TaskOp, TaskStatus};
@@ -312,6 +313,16 @@ async fn backup(
     };
     let upload = task.uuid.to_string();
     let archive_id = ArchiveId::new_random();
+    let steps = crate::steps::of(&job);
+    let step_env = crate::steps::StepEnv {
+        vars: super::hooks::vars(&job, task, Some(archive_id)),
+        target: &t,
+    };
+    let before =
+        match super::hooks::before(e, &steps, StepWhen::BeforeBackup, &step_env, run, log).await {
+            Ok(o) => o,
+            Err(end) => return Some(end),
+        };
     let repo = is_repository(&store.plugin);
     if repo {
         s.env.push((
@@ -373,6 +384,10 @@ async fn backup(
         )
     };
     let store_side = s.side();
+    let status = crate::steps::status_of(result.as_ref().err().map(|err| &err.failure));
+    let after =
+        super::hooks::after(&steps, StepWhen::AfterBackup, status, &step_env, run, log).await;
+    let steps_failed = before.and(after).failure();
     match result {
         Ok(done) => {
             let stored = Stored {
@@ -391,7 +406,7 @@ async fn backup(
                 tree: tree.is_some(),
                 took: clock.elapsed(),
             };
-            match record(e, task, &made, &stored).await {
+            match record(e, task, &made, &stored, steps_failed.as_deref()).await {
                 Ok(()) => None,
                 Err(err) => {
                     // The data is stored but cannot be recorded: remove it rather than keep
@@ -435,12 +450,14 @@ pub(super) struct NewBackup<'a> {
     pub(super) took: Duration,
 }
 
-/// Records a backup's archive and the task's end in one transaction.
+/// Records a backup's archive and the task's end in one transaction. With `steps_failed` the
+/// archive is kept but the task ends failed, saying which steps failed.
 pub(super) async fn record(
     e: &Engine,
     task: &Task,
     b: &NewBackup<'_>,
     stored: &Stored,
+    steps_failed: Option<&str>,
 ) -> Result<(), bulwark_catalog::CatalogError> {
     let (job, target) = (b.job, &b.job.target);
     let taken_at = task.started_at.unwrap_or_else(|| e.now());
@@ -467,16 +484,22 @@ pub(super) async fn record(
         Some(a) => format!(" ({a} bytes added to the store)"),
         None => String::new(),
     };
-    let line = format!(
-        "Done: {size} bytes stored under key {}{added} {}; kept by retention policy '{}' ({}).",
+    let done = format!(
+        "{size} bytes stored under key {}{added} {}; kept by retention policy '{}' ({})",
         stored.key,
         rate(size, b.took),
         job.retention.name,
         job.retention.rules.describe()
     );
+    let line = match steps_failed {
+        None => format!("Done: {done}."),
+        Some(why) => sentence(&format!(
+            "Failed: {why}; the backup itself worked and its archive is kept: {done}"
+        )),
+    };
     let id = e
         .catalog()
-        .complete_backup(task.uuid, &archive, &line, e.now())
+        .complete_backup(task.uuid, &archive, steps_failed.is_some(), &line, e.now())
         .await?;
     tracing::info!(task = %task.uuid, archive = %id, bytes = stored.bytes, "Backup done.");
     Ok(())

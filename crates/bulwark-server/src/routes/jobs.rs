@@ -108,6 +108,7 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
     let a = crate::jobhealth::assess(&j, &runs, st.clock.now(), st.tz, st.mode);
     let (effective_rpo, health) = (a.effective_rpo, a.health);
     let next_run = a.next_run.map(|t| format_epoch(t.timestamp()));
+    let steps = crate::steps::of(&j);
     Ok(JobResponse {
         uuid: j.uuid.0,
         name: j.name,
@@ -154,6 +155,7 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
         retries: j.retry.retries,
         retry_delay: j.retry.retry_delay,
         grace: j.retry.grace,
+        steps,
         retry_attempt: j.retry_attempt,
         next_retry: j.retry_at.map(format_epoch),
         skipped_runs,
@@ -205,6 +207,12 @@ async fn list_jobs(
     Ok(Json(out))
 }
 
+/// Checks a job's steps and writes them as the catalog keeps them.
+fn steps_json(steps: &[bulwark_api::Step]) -> ApiResult<String> {
+    bulwark_api::check_steps(steps).map_err(ApiError::bad_request)?;
+    serde_json::to_string(steps).map_err(|e| ApiError::internal(e.to_string()))
+}
+
 /// Creates a job.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = CreateJob,
     responses((status = 200, body = CreatedResponse), (status = 400, body = ErrorResponse)))]
@@ -221,11 +229,13 @@ async fn create_job(
         req.drill_target.map(Into::into),
     );
     super::drills::check_drill(&st, None, req.target.into(), drill_schedule, drill_target).await?;
+    let steps = steps_json(req.steps.as_deref().unwrap_or_default())?;
     let fields = JobFields {
         retry: check_retry(req.retries, req.retry_delay, req.grace)?,
         rpo: req.rpo,
         drill_schedule,
         drill_target,
+        steps,
         name: req.name,
         summary: req.summary.unwrap_or_default(),
         priority,
@@ -296,11 +306,16 @@ async fn update_job(
         drill_target,
     )
     .await?;
+    let steps = match &req.steps {
+        Some(s) => steps_json(s)?,
+        None => old.steps.clone(),
+    };
     let fields = JobFields {
         retry: check_retry(req.retries, req.retry_delay, req.grace)?,
         rpo: req.rpo,
         drill_schedule,
         drill_target,
+        steps,
         name: req.name,
         summary: req.summary,
         priority,

@@ -149,6 +149,10 @@ pub struct JobArgs {
     /// for none (edit).
     #[arg(long, value_name = "TARGET", add = super::complete::targets())]
     pub drill_target: Option<String>,
+    /// Its steps before and after backups and restores, a JSON list (`@FILE` reads it from a
+    /// file, `@-` from standard input; `[]` for none). See the README's Steps and hooks.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub steps: Option<String>,
     /// Paused: it runs only when asked (`bulwark run job`).
     #[arg(long, conflicts_with = "unpaused")]
     pub paused: bool,
@@ -366,6 +370,16 @@ fn typed(key: &str, value: &str, kind: Option<&str>) -> CliResult<Value> {
         ),
         _ => Value::String(value.to_string()),
     })
+}
+
+/// `--steps`: a JSON list, given or read from a file.
+fn steps_arg(given: &str) -> CliResult<Value> {
+    let text = read_at(given)?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("--steps is not JSON: {e}"))?;
+    if !v.is_array() {
+        return Err("--steps must be a JSON list of steps".to_string().into());
+    }
+    Ok(v)
 }
 
 /// A flag's value, or with `@FILE` the file's content (`@-`: standard input), which keeps
@@ -633,6 +647,9 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
             if let Some(p) = a.priority {
                 body.insert("priority".into(), p.into());
             }
+            if let Some(steps) = &a.steps {
+                body.insert("steps".into(), steps_arg(steps)?);
+            }
             a.retry.apply(&mut body, None)?;
             (Kind::Job, Value::Object(body))
         }
@@ -829,6 +846,7 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                     || a.rpo.is_some()
                     || a.drill_schedule.is_some()
                     || a.drill_target.is_some()
+                    || a.steps.is_some()
                     || a.retry.given()
                     || a.paused
                     || a.unpaused,
@@ -863,6 +881,9 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                     Some(r) => c.uuid_of(kind, r)?.into(),
                     None => cur[format!("{key}_uuid")].clone(),
                 };
+            }
+            if let Some(steps) = &a.steps {
+                body["steps"] = steps_arg(steps)?;
             }
             if a.paused || a.unpaused {
                 body["paused"] = a.paused.into();

@@ -241,3 +241,106 @@ async fn osb_scripts_run_in_order_and_always_unlock() {
     // Each run's working directory is gone.
     assert_eq!(std::fs::read_dir(root.join("work")).unwrap().count(), 0);
 }
+
+/// A job's steps run where its task runs: on the agent, around its backups and restores; the
+/// agent starts only the step commands its configuration lists.
+#[tokio::test]
+async fn a_jobs_steps_run_on_its_agent() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().canonicalize().unwrap();
+    let rec = root.join("record.sh");
+    std::fs::write(
+        &rec,
+        format!(
+            "#!/bin/sh\necho \"$BULWARK_PHASE $BULWARK_STATUS $1\" >> {}/order\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rec, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = root.join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), "a").unwrap();
+    let d = TestDaemon::start_with(bin(), "[agents]\nlisten = \"127.0.0.1:0\"\nkeepalive = 2")
+        .await
+        .unwrap();
+    let mut a = enrolled(&d, &root, "db1", "db1:5444", &["fs"]).await;
+    a.stop();
+    let mut config = std::fs::read_to_string(a.config()).unwrap();
+    config.push_str(&format!("step_commands = [\"{}\"]\n", rec.display()));
+    std::fs::write(a.config(), config).unwrap();
+    a.start(None);
+    crate::agents::until(&d, "the agent back", |l| l[0]["online"] == true).await;
+
+    let target = made(
+        &d,
+        "/v1/targets",
+        json!({"name": "files", "plugin": "fs", "agent": "db1:5444", "endpoint": {"base_dir": src}, "validate": false}),
+    )
+    .await;
+    let store = made(
+        &d,
+        "/v1/stores",
+        json!({"name": "blobs", "plugin": "fs", "endpoint": {"base_dir": root.join("store")}, "validate": false}),
+    )
+    .await;
+    let schedule = made(&d, "/v1/schedules", json!({"name": "n", "when": "daily"})).await;
+    let policy = made(&d, "/v1/retention", json!({"name": "r", "keep_last": 3})).await;
+    let step = |name: &str, when: &str| json!({"name": name, "when": when, "command": [rec, name]});
+    let mut unlock = step("unlock", "after_backup");
+    unlock["always"] = json!(true);
+    let job = made(
+        &d,
+        "/v1/jobs",
+        json!({"name": "files nightly", "target": target, "store": store, "schedule": schedule,
+               "retention": policy, "paused": true,
+               "steps": [step("lock", "before_backup"), unlock,
+                         step("stop app", "before_restore"), step("start app", "after_restore")]}),
+    )
+    .await;
+    let t = ended(&d, &crate::engine::run_job(&d, &job).await).await;
+    assert_eq!(t["status"], "done", "{}", t["log"]);
+    assert_eq!(
+        order(&root),
+        lines(&["before_backup ok lock", "after_backup ok unlock"])
+    );
+    let archive = t["archive_uuid"].as_str().unwrap().to_string();
+    let r = d
+        .post_ok(
+            &format!("/v1/archive/{archive}/restore"),
+            &json!({"target": target}),
+        )
+        .await
+        .unwrap();
+    let r = ended(&d, r["task_uuid"].as_str().unwrap()).await;
+    assert_eq!(r["status"], "done", "{}", r["log"]);
+    assert_eq!(
+        order(&root),
+        lines(&["before_restore ok stop app", "after_restore ok start app"])
+    );
+
+    // A command the agent does not list: refused there, nothing run.
+    let j = d.get_ok(&format!("/v1/job/{job}")).await.unwrap();
+    let (s, b) = d
+        .put(
+            &format!("/v1/job/{job}"),
+            &json!({"name": j["name"], "summary": "", "store": store, "target": target,
+                    "retention": policy, "schedule": schedule,
+                    "steps": [{"name": "rm", "when": "before_backup", "command": ["/bin/rm", "-rf", src]}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{b}");
+    let t = ended(&d, &crate::engine::run_job(&d, &job).await).await;
+    assert_eq!(t["status"], "failed", "{}", t["log"]);
+    assert!(
+        t["log"]
+            .as_str()
+            .unwrap()
+            .contains("does not run the step command '/bin/rm'"),
+        "{}",
+        t["log"]
+    );
+    assert!(src.join("a").exists());
+}

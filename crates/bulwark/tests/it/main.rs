@@ -44,6 +44,7 @@ mod retries;
 mod secrets;
 mod security;
 mod servers;
+mod steps;
 mod tasks;
 mod tls;
 mod ui;
