@@ -377,7 +377,7 @@ fn steps_arg(given: &str) -> CliResult<Value> {
     let text = read_at(given)?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("--steps is not JSON: {e}"))?;
     if !v.is_array() {
-        return Err("--steps must be a JSON list of steps".to_string().into());
+        return Err("--steps must be a JSON list of steps".to_string());
     }
     Ok(v)
 }
