@@ -89,6 +89,8 @@ pub struct JobResponse {
     /// Its steps: commands, HTTP calls or plugin actions before and after its backups and
     /// restores.
     pub steps: Vec<crate::Step>,
+    /// At most this many bytes a second go to its store; `null`: no limit.
+    pub bandwidth: Option<i64>,
     /// Retries made since the last scheduled backup that did not fail.
     pub retry_attempt: i64,
     /// When the next retry runs (UTC), if one is due.
@@ -222,6 +224,11 @@ pub struct CreateJob {
     /// Steps before and after its backups and restores (none when absent).
     #[serde(default)]
     pub steps: Option<Vec<crate::Step>>,
+    /// At most this many bytes a second go to its store: bytes, or with K, M or G (powers of
+    /// 1024), as hen-backup writes it (`50M`). Absent, `""` or `0`: no limit.
+    #[serde(default)]
+    #[schema(example = "50M", pattern = r"^([0-9]+[KMGkmg]?)?$", max_length = 20)]
+    pub bandwidth: Option<String>,
 }
 
 /// `PUT /v1/job/{uuid}`: every field but `priority` required; `paused` is not accepted (use the
@@ -286,6 +293,11 @@ pub struct UpdateJob {
     /// that does not know them keeps them).
     #[serde(default)]
     pub steps: Option<Vec<crate::Step>>,
+    /// At most this many bytes a second go to its store (`50M`); `""` or `0`: no limit;
+    /// unchanged when absent.
+    #[serde(default)]
+    #[schema(example = "50M", pattern = r"^([0-9]+[KMGkmg]?)?$", max_length = 20)]
+    pub bandwidth: Option<String>,
 }
 
 /// `POST /v1/job/{uuid}/run`; the body may be absent.
@@ -300,4 +312,50 @@ pub struct RunJob {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     )]
     pub owner: Option<String>,
+}
+
+/// A bandwidth as hen-backup writes it: bytes a second, or with a K, M or G suffix (powers of
+/// 1024). `""` and `0` are no limit (`None`).
+pub fn parse_bandwidth(text: &str) -> Result<Option<i64>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        other => return Err(format!("bandwidth unit must be K, M or G, not '{other}'")),
+    };
+    let n: i64 = digits.parse().map_err(|_| {
+        format!("bandwidth must be a number of bytes a second like 50M, not '{text}'")
+    })?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("bandwidth {text} is too large"))?;
+    Ok((bytes > 0).then_some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::parse_bandwidth;
+
+    #[test]
+    fn bandwidths_read_as_hen_backup_writes_them() {
+        assert_eq!(parse_bandwidth("50K"), Ok(Some(50 << 10)));
+        assert_eq!(parse_bandwidth("50m"), Ok(Some(50 << 20)));
+        assert_eq!(parse_bandwidth("2G"), Ok(Some(2 << 30)));
+        assert_eq!(parse_bandwidth("1000"), Ok(Some(1000)));
+        assert_eq!(parse_bandwidth(""), Ok(None));
+        assert_eq!(parse_bandwidth("0"), Ok(None));
+        for bad in ["50X", "M", "-5M", "5.5M", "99999999999G"] {
+            assert!(parse_bandwidth(bad).is_err(), "{bad}");
+        }
+    }
 }

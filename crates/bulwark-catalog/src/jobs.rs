@@ -31,7 +31,7 @@ const JOB_SELECT: &str =
         r.keep_daily AS r_keep_daily, r.keep_weekly AS r_keep_weekly,
         r.keep_monthly AS r_keep_monthly, r.keep_yearly AS r_keep_yearly,
         r.keep_within AS r_keep_within, r.min_good AS r_min_good,
-        j.retries, j.retry_delay, j.grace, j.retry_attempt, j.retry_at, j.steps,
+        j.retries, j.retry_delay, j.grace, j.retry_attempt, j.retry_at, j.steps, j.bandwidth,
         s.uuid AS s_uuid, s.name AS s_name, s.summary AS s_summary, s.timespec AS s_timespec,
         s.author_text AS s_author_text,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
@@ -92,8 +92,8 @@ impl Catalog {
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
             "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid, rpo,
-                               drill_schedule_uuid, drill_target_uuid, retries, retry_delay, grace, steps)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               drill_schedule_uuid, drill_target_uuid, retries, retry_delay, grace, steps, bandwidth)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(&f.name)
@@ -111,6 +111,7 @@ impl Catalog {
         .bind(f.retry.retry_delay)
         .bind(f.retry.grace)
         .bind(&f.steps)
+        .bind(f.bandwidth)
         .execute(&mut *tx)
         .await?;
         self.commit(tx).await?;
@@ -134,7 +135,7 @@ impl Catalog {
             "UPDATE jobs SET name = ?, summary = ?, priority = ?, target_uuid = ?, store_uuid = ?,
                              schedule_uuid = ?, retention_uuid = ?, rpo = ?,
                              drill_schedule_uuid = ?, drill_target_uuid = ?,
-                             retries = ?, retry_delay = ?, grace = ?, steps = ?
+                             retries = ?, retry_delay = ?, grace = ?, steps = ?, bandwidth = ?
              WHERE uuid = ?",
         )
         .bind(&f.name)
@@ -151,6 +152,7 @@ impl Catalog {
         .bind(f.retry.retry_delay)
         .bind(f.retry.grace)
         .bind(&f.steps)
+        .bind(f.bandwidth)
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
@@ -332,5 +334,6 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
         retry_attempt: row.try_get("retry_attempt")?,
         retry_at: row.try_get("retry_at")?,
         steps: row.try_get("steps")?,
+        bandwidth: row.try_get("bandwidth")?,
     })
 }

@@ -18,6 +18,13 @@ impl Catalog {
     /// wait while it runs. So a prune never removes data a running backup or restore relies on,
     /// and never plans around a snapshot a purge is removing.
     pub async fn claim_next_task(&self, now: i64) -> Result<Option<Task>> {
+        self.claim_next_task_aged(now, 0).await
+    }
+
+    /// As [`Catalog::claim_next_task`], with aging: a pending task climbs one priority point
+    /// (towards 0) for every `aging` seconds it has waited, so low-priority work (`on-idle`) is
+    /// never starved for ever. `aging` 0: no aging.
+    pub async fn claim_next_task_aged(&self, now: i64, aging: i64) -> Result<Option<Task>> {
         let mut tx = self.write_tx().await?;
         let id: Option<String> = sqlx::query_scalar(
             "WITH q AS (
@@ -43,9 +50,12 @@ impl Catalog {
                     OR (p.op IN ('backup', 'restore', 'drill') AND NOT EXISTS (
                         SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
                           AND r.op IN ('check', 'prune'))))
-             ORDER BY p.priority, p.requested_at, p.rid
+             ORDER BY p.priority - CASE WHEN ?2 > 0 THEN MAX(?1 - p.requested_at, 0) / ?2 ELSE 0 END,
+                      p.requested_at, p.rid
              LIMIT 1",
         )
+        .bind(now)
+        .bind(aging)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else {

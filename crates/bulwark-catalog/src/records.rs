@@ -162,6 +162,8 @@ pub struct Job {
     pub retry_at: Option<i64>,
     /// Its steps, as JSON (a list, checked by the API).
     pub steps: String,
+    /// At most this many bytes a second go to its store.
+    pub bandwidth: Option<i64>,
 }
 
 /// A job's retries and grace time.
@@ -204,6 +206,8 @@ pub struct JobFields {
     pub retry: RetryFields,
     /// Its steps, as JSON (a list, checked by the API); `[]` for none.
     pub steps: String,
+    /// At most this many bytes a second go to its store; `None`: no limit.
+    pub bandwidth: Option<i64>,
 }
 
 /// A job's last finished backup, and its last good one.

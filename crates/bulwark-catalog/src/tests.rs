@@ -184,6 +184,7 @@ async fn job_with(
     c.create_job(
         &JobFields {
             steps: "[]".into(),
+            bandwidth: None,
             name: "j".into(),
             summary: String::new(),
             priority,
@@ -204,6 +205,45 @@ async fn job_with(
     )
     .await
     .unwrap()
+}
+
+#[tokio::test]
+async fn waiting_tasks_climb_in_priority_with_aging() {
+    let (_d, c) = open().await;
+    let (_, store) = target_and_store(&c).await;
+    let idle = job_with(&c, store, 100).await;
+    let urgent = job_with(&c, store, 10).await;
+    let old = c.request_backup(idle, "x", 0).await.unwrap().unwrap();
+    let new = c.request_backup(urgent, "x", 1000).await.unwrap().unwrap();
+    // Without aging the urgent one goes first; with a point per 10 s of waiting, the on-idle
+    // task that waited 1000 s (100 - 100 = 0) overtakes it (10 - 0).
+    let (_d2, c2) = open().await;
+    let (_, store2) = target_and_store(&c2).await;
+    let idle2 = job_with(&c2, store2, 100).await;
+    let urgent2 = job_with(&c2, store2, 10).await;
+    c2.request_backup(idle2, "x", 0).await.unwrap().unwrap();
+    let new2 = c2
+        .request_backup(urgent2, "x", 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c2.claim_next_task(1000).await.unwrap().unwrap().uuid, new2);
+    assert_eq!(
+        c.claim_next_task_aged(1000, 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .uuid,
+        old
+    );
+    assert_eq!(
+        c.claim_next_task_aged(1000, 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .uuid,
+        new
+    );
 }
 
 #[tokio::test]

@@ -27,6 +27,8 @@ pub const PASSWORD_ENV: &str = "BULWARK_REPOSITORY_PASSWORD";
 pub const FILENAME_ENV: &str = "BULWARK_SNAPSHOT_FILENAME";
 /// The environment variable with the snapshot's `key=value` tags, comma-separated.
 pub const TAGS_ENV: &str = "BULWARK_SNAPSHOT_TAGS";
+/// At most this many bytes a second are written to the repository (a job's bandwidth).
+pub const BANDWIDTH_ENV: &str = "BULWARK_BANDWIDTH";
 
 /// What a call gets from its environment.
 #[derive(Debug, Default, Clone)]

@@ -10,6 +10,7 @@ pub mod browse;
 pub mod cli;
 pub mod endpoint;
 mod object;
+mod paced;
 pub mod repo;
 pub mod restore;
 pub mod verify;

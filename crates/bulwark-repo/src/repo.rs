@@ -65,6 +65,15 @@ fn backends(ep: &RepoEndpoint) -> Result<RepositoryBackends> {
         }
         other => Arc::new(ObjectBackend::new(other, ep.describe())?),
     };
+    // A job's bandwidth limit, for what a backup writes.
+    let be = match std::env::var(crate::cli::BANDWIDTH_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|r| *r > 0)
+    {
+        Some(rate) => Arc::new(crate::paced::Paced::new(be, rate)) as Arc<dyn WriteBackend>,
+        None => be,
+    };
     Ok(RepositoryBackends::new(be, None))
 }
 

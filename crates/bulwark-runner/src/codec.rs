@@ -91,6 +91,7 @@ pub(crate) fn seal(
     to: std::fs::File,
     key: &StreamKey,
     counter: Arc<AtomicU64>,
+    rate: Option<u64>,
 ) -> Coded {
     let recipient = key.0.to_public();
     let encryptor =
@@ -98,6 +99,7 @@ pub(crate) fn seal(
             Ok(e) => e,
             Err(e) => return Coded::Corrupt(format!("cannot start encrypting: {e}")),
         };
+    let to = crate::pace::Paced::new(to, rate);
     let Ok(sealed) = encryptor.wrap_output(std::io::BufWriter::with_capacity(1 << 20, to)) else {
         return Coded::ConsumerGone;
     };
@@ -122,7 +124,7 @@ pub(crate) fn seal(
         .and_then(|sealed| sealed.finish())
         .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()));
     match finished {
-        Ok(file) => Coded::Done(file),
+        Ok(paced) => Coded::Done(paced.inner),
         Err(_) => Coded::ConsumerGone,
     }
 }
@@ -233,7 +235,7 @@ mod tests {
     fn round_trip_and_refusals() {
         let key = StreamKey::generate();
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        let (c, sealed) = through(seal, &key, data.clone());
+        let (c, sealed) = through(|f, t, k, c| seal(f, t, k, c, None), &key, data.clone());
         assert!(matches!(c, Coded::Done(_)));
         assert!(sealed.starts_with(b"age-encryption.org/v1"));
         assert!(

@@ -14,6 +14,7 @@
 pub mod codec;
 mod exec;
 pub mod leftovers;
+mod pace;
 pub mod pipeline;
 pub mod single;
 pub mod staged;

@@ -58,6 +58,9 @@ pub struct Limits {
     /// Counts the bytes a pipeline has moved so far, for a progress display. A pipeline adds to
     /// it; it starts wherever the caller set it (zero for a new task).
     pub progress: Arc<AtomicU64>,
+    /// At most this many bytes a second go to the store (a job's `bandwidth`); `None`: no
+    /// limit.
+    pub bandwidth: Option<u64>,
 }
 
 /// Which plugin of a pipeline.
@@ -400,7 +403,9 @@ pub(crate) fn pump(
     mut from: std::fs::File,
     mut to: std::fs::File,
     counter: Arc<AtomicU64>,
+    rate: Option<u64>,
 ) -> Pumped {
+    let mut pace = crate::pace::Pace::new(rate);
     use nix::errno::Errno;
     use nix::fcntl::{SpliceFFlags, splice};
     use std::io::{Read, Write};
@@ -411,6 +416,9 @@ pub(crate) fn pump(
             Ok(0) => return Pumped::Eof(to),
             Ok(n) => {
                 counter.fetch_add(n as u64, Ordering::Relaxed);
+                if let Some(p) = &mut pace {
+                    p.sent(n as u64);
+                }
             }
             Err(Errno::EINTR) => {}
             Err(Errno::EPIPE) => return Pumped::ConsumerGone,
@@ -430,6 +438,9 @@ pub(crate) fn pump(
             return Pumped::ConsumerGone;
         }
         counter.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(p) = &mut pace {
+            p.sent(n as u64);
+        }
     }
 }
 
@@ -521,10 +532,14 @@ async fn flow(
         .then_some(producer.side.key)
         .flatten()
         .cloned();
+    // The pace applies to what goes into a store.
+    let rate = (consumer.role == Role::Store)
+        .then_some(limits.bandwidth)
+        .flatten();
     let mut pumping = tokio::task::spawn_blocking(move || match (seal, open) {
-        (Some(k), _) => codec::seal(from, to, &k, c).into(),
+        (Some(k), _) => codec::seal(from, to, &k, c, rate).into(),
         (None, Some(k)) => codec::open(from, to, &k, c).into(),
-        (None, None) => pump(from, to, c),
+        (None, None) => pump(from, to, c, rate),
     });
 
     // Copy until the producer's stdout ends, unless the consumer dies first; then the producer
@@ -717,6 +732,7 @@ esac"#;
             timeout: Duration::from_millis(timeout_ms),
             cancel,
             progress: Arc::default(),
+            bandwidth: None,
         };
         let side = |p| Side {
             plugin: p,
@@ -771,6 +787,7 @@ esac"#;
             timeout: Duration::from_secs(60),
             cancel: CancellationToken::new(),
             progress: Arc::default(),
+            bandwidth: None,
         };
         let side = |p| Side {
             plugin: p,
@@ -920,6 +937,7 @@ esac"#;
             timeout: Duration::from_secs(5),
             cancel: CancellationToken::new(),
             progress: Arc::default(),
+            bandwidth: None,
         };
         let side = |p| Side {
             plugin: p,

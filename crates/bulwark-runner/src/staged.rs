@@ -68,7 +68,7 @@ pub async fn retrieve_to(
     let open = store.key.cloned();
     let mut pumping = tokio::task::spawn_blocking(move || match open {
         Some(k) => codec::open(from, file, &k, c).into(),
-        None => pump(from, file, c),
+        None => pump(from, file, c, None),
     });
     let stopped = tokio::select! {
         p = &mut pumping => Ok(p),
@@ -163,7 +163,7 @@ pub async fn feed_to(
     let c = counter.clone();
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let work = async {
-        let pumped = tokio::task::spawn_blocking(move || pump(file, to, c))
+        let pumped = tokio::task::spawn_blocking(move || pump(file, to, c, None))
             .await
             .unwrap_or_else(|e| Pumped::ReadFailed(std::io::Error::other(e)));
         let read_error = match pumped {

@@ -211,6 +211,9 @@ pub struct TasksConfig {
     pub workers: usize,
     /// Seconds a backup, restore or purge may run before it is killed.
     pub timeout: u64,
+    /// Seconds a pending task waits for each point it climbs in priority (towards 0), so that
+    /// `on-idle` work is never starved for ever; 0: no aging.
+    pub priority_aging: u64,
 }
 
 impl Default for TasksConfig {
@@ -218,6 +221,7 @@ impl Default for TasksConfig {
         TasksConfig {
             workers: 2,
             timeout: 86_400,
+            priority_aging: 60,
         }
     }
 }

@@ -161,6 +161,7 @@ pub(crate) async fn wipe(target: &Resolved, what: &str, log: &LogSink) {
         timeout: CLEANUP,
         cancel: tokio_util::sync::CancellationToken::new(),
         progress: Default::default(),
+        bandwidth: None,
     };
     match run_logged(target.single(Role::Target, &["wipe"]), &limits, log).await {
         Ok(_) => say(log, format!("Wiped {what}.")),

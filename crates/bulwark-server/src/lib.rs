@@ -233,6 +233,7 @@ impl Server {
             EngineConfig {
                 workers: config.tasks.workers,
                 task_timeout: Duration::from_secs(config.tasks.timeout),
+                priority_aging: i64::try_from(config.tasks.priority_aging).unwrap_or(i64::MAX),
                 sweep_interval: Duration::from_secs(config.retention.sweep_interval),
                 purge_retry: Duration::from_secs(config.retention.purge_retry),
                 mode: config.mode,

@@ -180,6 +180,7 @@ async fn one(
             timeout,
             cancel: cancel.clone(),
             progress: Default::default(),
+            bandwidth: None,
         };
         return bulwark_runner::single::run_logged(
             env.target.single(Role::Target, &[action.as_str()]),

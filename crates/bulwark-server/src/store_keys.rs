@@ -95,6 +95,7 @@ pub async fn init_repository(
         timeout: INIT_TIMEOUT,
         cancel: tokio_util::sync::CancellationToken::new(),
         progress: Default::default(),
+        bandwidth: None,
     };
     let call = Single {
         plugin: &plugin,

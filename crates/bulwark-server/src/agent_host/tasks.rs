@@ -315,6 +315,7 @@ async fn run_restore(
             timeout: Duration::from_secs(spec.timeout),
             cancel,
             progress: relay.progress.clone(),
+            bandwidth: None,
         };
         let end = drill(&store, &target, spec, format, &staging, &limits, &relay.log).await;
         relay.finish().await;
@@ -331,6 +332,7 @@ async fn run_restore(
             timeout: Duration::from_secs(spec.timeout),
             cancel,
             progress: relay.progress.clone(),
+            bandwidth: None,
         },
         log: &relay.log,
     };
@@ -474,6 +476,7 @@ async fn run_backup(
         timeout: Duration::from_secs(spec.timeout),
         cancel,
         progress: relay.progress.clone(),
+        bandwidth: spec.bandwidth,
     };
     let step_env = crate::steps::StepEnv {
         vars: spec.vars.clone(),

@@ -55,6 +55,9 @@ pub struct BackupSpec {
     /// The task's context for the steps (`BULWARK_JOB`, ...).
     #[serde(default)]
     pub vars: Vec<(String, String)>,
+    /// At most this many bytes a second go to the store.
+    #[serde(default)]
+    pub bandwidth: Option<u64>,
 }
 
 /// A restore the agent runs: an archive of a store into a target, both on its host's side.

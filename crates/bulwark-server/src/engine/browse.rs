@@ -49,6 +49,7 @@ impl Engine {
             timeout: LIST_TIMEOUT,
             cancel: tokio_util::sync::CancellationToken::new(),
             progress: Default::default(),
+            bandwidth: None,
         };
         let (log, mut said) = tokio::sync::mpsc::unbounded_channel();
         let out = run_logged(s.single(Role::Store, &args), &limits, &log).await;

@@ -54,6 +54,8 @@ pub struct EngineConfig {
     pub workers: usize,
     /// How long one task may run.
     pub task_timeout: Duration,
+    /// Seconds of waiting per priority point a pending task climbs (0: none).
+    pub priority_aging: i64,
     /// Seconds between retention sweeps.
     pub sweep_interval: Duration,
     /// Seconds before a failed purge is tried again.
@@ -266,7 +268,11 @@ impl Engine {
         let mut workers = JoinSet::new();
         loop {
             while workers.len() < self.config().workers && !self.inner.stop.is_cancelled() {
-                match self.catalog().claim_next_task(self.now()).await {
+                match self
+                    .catalog()
+                    .claim_next_task_aged(self.now(), self.config().priority_aging)
+                    .await
+                {
                     Ok(Some(task)) => {
                         let run = Running::default();
                         self.lock_running().insert(task.uuid, run.clone());

@@ -46,6 +46,10 @@ pub(super) async fn backup(
     let archive_id = ArchiveId::new_random();
     let repo = is_repository(&store.plugin);
     let mut env = access.env;
+    let bandwidth = job.bandwidth.and_then(|b| u64::try_from(b).ok());
+    if let Some(b) = bandwidth {
+        env.push((bulwark_repo::cli::BANDWIDTH_ENV.to_string(), b.to_string()));
+    }
     if repo {
         env.push((
             bulwark_repo::cli::FILENAME_ENV.to_string(),
@@ -91,6 +95,7 @@ pub(super) async fn backup(
         timeout: e.config().task_timeout.as_secs(),
         steps: crate::steps::of(job),
         vars: super::hooks::vars(job, task, Some(archive_id)),
+        bandwidth,
     };
     let clock = std::time::Instant::now();
     let end = match follow(e, task, run, log, agent, "/agent/v1/backups", &spec).await {

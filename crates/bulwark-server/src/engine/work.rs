@@ -253,6 +253,7 @@ pub(super) fn limits(e: &Engine, run: &Running) -> Limits {
         timeout: e.config().task_timeout,
         cancel: run.cancel.clone(),
         progress: run.bytes.clone(),
+        bandwidth: None,
     }
 }
 
@@ -337,6 +338,20 @@ async fn backup(
             ),
         ));
     }
+    let bandwidth = job.bandwidth.and_then(|b| u64::try_from(b).ok());
+    if let Some(b) = bandwidth {
+        // A tree's files go to the repository from its own plugin, which paces its writes.
+        s.env
+            .push((bulwark_repo::cli::BANDWIDTH_ENV.to_string(), b.to_string()));
+        say(
+            log,
+            format!("At most {b} bytes a second go to the store (the job's bandwidth)."),
+        );
+    }
+    let paced = Limits {
+        bandwidth,
+        ..limits(e, run)
+    };
     let clock = std::time::Instant::now();
     let tree = if repo { tree_dir(target) } else { None };
     let (format, result) = if let Some(dir) = &tree {
@@ -362,7 +377,7 @@ async fn backup(
         }
         (
             ArchiveFormat::Tree,
-            tree_backup(&s, dir, parent.as_deref(), &upload, &limits(e, run), log).await,
+            tree_backup(&s, dir, parent.as_deref(), &upload, &paced, log).await,
         )
     } else {
         let format = if repo {
@@ -380,7 +395,7 @@ async fn backup(
         }
         (
             format,
-            pipeline::backup(t.side(), s.side(), &upload, &limits(e, run), log).await,
+            pipeline::backup(t.side(), s.side(), &upload, &paced, log).await,
         )
     };
     let store_side = s.side();

@@ -156,6 +156,7 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
         retry_delay: j.retry.retry_delay,
         grace: j.retry.grace,
         steps,
+        bandwidth: j.bandwidth,
         retry_attempt: j.retry_attempt,
         next_retry: j.retry_at.map(format_epoch),
         skipped_runs,
@@ -230,7 +231,12 @@ async fn create_job(
     );
     super::drills::check_drill(&st, None, req.target.into(), drill_schedule, drill_target).await?;
     let steps = steps_json(req.steps.as_deref().unwrap_or_default())?;
+    let bandwidth = match &req.bandwidth {
+        Some(b) => bulwark_api::parse_bandwidth(b).map_err(ApiError::bad_request)?,
+        None => None,
+    };
     let fields = JobFields {
+        bandwidth,
         retry: check_retry(req.retries, req.retry_delay, req.grace)?,
         rpo: req.rpo,
         drill_schedule,
@@ -310,7 +316,12 @@ async fn update_job(
         Some(s) => steps_json(s)?,
         None => old.steps.clone(),
     };
+    let bandwidth = match &req.bandwidth {
+        Some(b) => bulwark_api::parse_bandwidth(b).map_err(ApiError::bad_request)?,
+        None => old.bandwidth,
+    };
     let fields = JobFields {
+        bandwidth,
         retry: check_retry(req.retries, req.retry_delay, req.grace)?,
         rpo: req.rpo,
         drill_schedule,

@@ -133,9 +133,14 @@ pub struct JobArgs {
     /// How long its archives are kept.
     #[arg(long = "retention-policy", alias = "retention", value_name = "POLICY", add = super::complete::policies())]
     pub retention: Option<String>,
-    /// Its priority: lower runs first (default 50).
-    #[arg(long)]
+    /// Its priority: 0 runs first, 100 last (default 50); or hen-backup's words: immediate
+    /// (0), next (5), superior (25), normal (50), inferior (75), on-idle (100).
+    #[arg(long, value_parser = priority_arg)]
     pub priority: Option<i64>,
+    /// At most this many bytes a second go to its store: `50M`, `500K`, bytes; `0` for no
+    /// limit (edit).
+    #[arg(long, value_name = "RATE")]
+    pub bandwidth: Option<String>,
     /// Its recovery point objective: it is late when its newest good archive is older (`2d`,
     /// `36h`; seconds; default twice the longest gap between two runs of its schedule).
     #[arg(long, value_name = "DURATION")]
@@ -370,6 +375,40 @@ fn typed(key: &str, value: &str, kind: Option<&str>) -> CliResult<Value> {
         ),
         _ => Value::String(value.to_string()),
     })
+}
+
+/// hen-backup's priority words, as the 0 (first) to 100 (last) Bulwark keeps.
+pub const PRIORITY_WORDS: &[(&str, i64)] = &[
+    ("immediate", 0),
+    ("next", 5),
+    ("superior", 25),
+    ("normal", 50),
+    ("inferior", 75),
+    ("on-idle", 100),
+];
+
+/// `--priority`: 0 to 100, or one of hen-backup's words.
+fn priority_arg(given: &str) -> Result<i64, String> {
+    if let Some((_, n)) = PRIORITY_WORDS
+        .iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(given))
+    {
+        return Ok(*n);
+    }
+    given
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (0..=100).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "a priority is 0 (first) to 100, or one of {}",
+                PRIORITY_WORDS
+                    .iter()
+                    .map(|(w, n)| format!("{w} ({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
 }
 
 /// `--steps`: a JSON list, given or read from a file.
@@ -650,6 +689,7 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
             if let Some(steps) = &a.steps {
                 body.insert("steps".into(), steps_arg(steps)?);
             }
+            insert_opt(&mut body, "bandwidth", a.bandwidth.clone());
             a.retry.apply(&mut body, None)?;
             (Kind::Job, Value::Object(body))
         }
@@ -847,6 +887,7 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                     || a.drill_schedule.is_some()
                     || a.drill_target.is_some()
                     || a.steps.is_some()
+                    || a.bandwidth.is_some()
                     || a.retry.given()
                     || a.paused
                     || a.unpaused,
@@ -884,6 +925,9 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
             }
             if let Some(steps) = &a.steps {
                 body["steps"] = steps_arg(steps)?;
+            }
+            if let Some(b) = &a.bandwidth {
+                body["bandwidth"] = b.clone().into();
             }
             if a.paused || a.unpaused {
                 body["paused"] = a.paused.into();

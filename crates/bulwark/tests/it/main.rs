@@ -13,6 +13,7 @@ mod agent_tasks;
 mod agents;
 mod archives;
 mod authz;
+mod bandwidth;
 mod checks;
 mod cli;
 mod cli_edges;

@@ -55,6 +55,7 @@ async fn lists_builtins_and_external_plugins() {
             "redis",
             "sqlite",
             "rabbitmq",
+            "scripts",
             "broken",
             "junk",
             "memcached"
@@ -119,7 +120,7 @@ async fn a_missing_plugin_directory_is_not_fatal() {
     let list = d.get_ok("/v1/plugins").await.unwrap();
     assert_eq!(
         list.as_array().unwrap().len(),
-        7,
+        8,
         "only the built-ins: {list}"
     );
     assert!(d.log().contains("Plugin directory cannot be read"));
