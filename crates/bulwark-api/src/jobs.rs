@@ -91,6 +91,8 @@ pub struct JobResponse {
     pub steps: Vec<crate::Step>,
     /// At most this many bytes a second go to its store; `null`: no limit.
     pub bandwidth: Option<i64>,
+    /// Its file-change trigger, if it has one.
+    pub watch: Option<Watch>,
     /// Retries made since the last scheduled backup that did not fail.
     pub retry_attempt: i64,
     /// When the next retry runs (UTC), if one is due.
@@ -229,6 +231,10 @@ pub struct CreateJob {
     #[serde(default)]
     #[schema(example = "50M", pattern = r"^([0-9]+[KMGkmg]?)?$", max_length = 20)]
     pub bandwidth: Option<String>,
+    /// Back it up also when files under its fs target's directory change (on the daemon's
+    /// host); absent: no trigger.
+    #[serde(default)]
+    pub watch: Option<Watch>,
 }
 
 /// `PUT /v1/job/{uuid}`: every field but `priority` required; `paused` is not accepted (use the
@@ -298,6 +304,9 @@ pub struct UpdateJob {
     #[serde(default)]
     #[schema(example = "50M", pattern = r"^([0-9]+[KMGkmg]?)?$", max_length = 20)]
     pub bandwidth: Option<String>,
+    /// Its file-change trigger; `{"settle": 0}` turns it off; unchanged when absent.
+    #[serde(default)]
+    pub watch: Option<Watch>,
 }
 
 /// `POST /v1/job/{uuid}/run`; the body may be absent.
@@ -332,9 +341,12 @@ pub fn parse_bandwidth(text: &str) -> Result<Option<i64>, String> {
         'G' => 30,
         other => return Err(format!("bandwidth unit must be K, M or G, not '{other}'")),
     };
-    let n: i64 = digits.parse().map_err(|_| {
-        format!("bandwidth must be a number of bytes a second like 50M, not '{text}'")
-    })?;
+    let n: i64 = Some(digits)
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| {
+            format!("bandwidth must be a number of bytes a second like 50M, not '{text}'")
+        })?;
     let bytes = n
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("bandwidth {text} is too large"))?;
@@ -358,4 +370,18 @@ mod tests {
             assert!(parse_bandwidth(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// A file-change trigger: a backup once files under the job's directory have been quiet for
+/// `settle` seconds, at most once per `min_interval` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Watch {
+    /// Seconds without a change before the backup starts (1 to 86400; 0 turns the trigger off).
+    #[schema(minimum = 0, maximum = 86400, example = 30)]
+    pub settle: i64,
+    /// At most one backup per this many seconds (0 to 30 days; 0 when absent).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 2592000, example = 600)]
+    pub min_interval: i64,
 }

@@ -31,7 +31,7 @@ const JOB_SELECT: &str =
         r.keep_daily AS r_keep_daily, r.keep_weekly AS r_keep_weekly,
         r.keep_monthly AS r_keep_monthly, r.keep_yearly AS r_keep_yearly,
         r.keep_within AS r_keep_within, r.min_good AS r_min_good,
-        j.retries, j.retry_delay, j.grace, j.retry_attempt, j.retry_at, j.steps, j.bandwidth,
+        j.retries, j.retry_delay, j.grace, j.retry_attempt, j.retry_at, j.steps, j.bandwidth, j.watch_settle, j.watch_min_interval,
         s.uuid AS s_uuid, s.name AS s_name, s.summary AS s_summary, s.timespec AS s_timespec,
         s.author_text AS s_author_text,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
@@ -92,8 +92,9 @@ impl Catalog {
         check_job_refs(&mut tx, f).await?;
         sqlx::query(
             "INSERT INTO jobs (uuid, name, summary, priority, paused, target_uuid, store_uuid, schedule_uuid, retention_uuid, rpo,
-                               drill_schedule_uuid, drill_target_uuid, retries, retry_delay, grace, steps, bandwidth)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               drill_schedule_uuid, drill_target_uuid, retries, retry_delay, grace, steps, bandwidth,
+                               watch_settle, watch_min_interval)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(&f.name)
@@ -112,6 +113,8 @@ impl Catalog {
         .bind(f.retry.grace)
         .bind(&f.steps)
         .bind(f.bandwidth)
+        .bind(f.watch_settle)
+        .bind(f.watch_min_interval)
         .execute(&mut *tx)
         .await?;
         self.commit(tx).await?;
@@ -135,7 +138,8 @@ impl Catalog {
             "UPDATE jobs SET name = ?, summary = ?, priority = ?, target_uuid = ?, store_uuid = ?,
                              schedule_uuid = ?, retention_uuid = ?, rpo = ?,
                              drill_schedule_uuid = ?, drill_target_uuid = ?,
-                             retries = ?, retry_delay = ?, grace = ?, steps = ?, bandwidth = ?
+                             retries = ?, retry_delay = ?, grace = ?, steps = ?, bandwidth = ?,
+                             watch_settle = ?, watch_min_interval = ?
              WHERE uuid = ?",
         )
         .bind(&f.name)
@@ -153,6 +157,8 @@ impl Catalog {
         .bind(f.retry.grace)
         .bind(&f.steps)
         .bind(f.bandwidth)
+        .bind(f.watch_settle)
+        .bind(f.watch_min_interval)
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
@@ -335,5 +341,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
         retry_at: row.try_get("retry_at")?,
         steps: row.try_get("steps")?,
         bandwidth: row.try_get("bandwidth")?,
+        watch_settle: row.try_get("watch_settle")?,
+        watch_min_interval: row.try_get("watch_min_interval")?,
     })
 }

@@ -164,6 +164,10 @@ pub struct Job {
     pub steps: String,
     /// At most this many bytes a second go to its store.
     pub bandwidth: Option<i64>,
+    /// File-change trigger: seconds of quiet after a change before the backup; `None`: off.
+    pub watch_settle: Option<i64>,
+    /// File-change trigger: at most one backup per this many seconds.
+    pub watch_min_interval: Option<i64>,
 }
 
 /// A job's retries and grace time.
@@ -208,6 +212,10 @@ pub struct JobFields {
     pub steps: String,
     /// At most this many bytes a second go to its store; `None`: no limit.
     pub bandwidth: Option<i64>,
+    /// File-change trigger: seconds of quiet after a change before the backup; `None`: off.
+    pub watch_settle: Option<i64>,
+    /// File-change trigger: at most one backup per this many seconds.
+    pub watch_min_interval: Option<i64>,
 }
 
 /// A job's last finished backup, and its last good one.

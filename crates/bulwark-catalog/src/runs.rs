@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use bulwark_core::ids::{JobId, TaskId};
+use bulwark_core::ids::{JobId, TargetId, TaskId};
 
 use crate::{Catalog, Result, parse_id};
 
@@ -73,6 +73,21 @@ impl Catalog {
             None => None,
         };
         Ok((n, last))
+    }
+
+    /// True when a restore into `target` ran at or after `since` (Unix seconds), or runs now:
+    /// changes under the target's directory then may be the restore's.
+    pub async fn restore_touched(&self, target: TargetId, since: i64) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasks WHERE op = 'restore' AND target_uuid = ?
+               AND status IN ('running', 'done', 'failed', 'canceled')
+               AND (stopped_at IS NULL OR stopped_at >= ?)",
+        )
+        .bind(target.to_string())
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
     }
 
     /// The job's oldest backup that is pending or running, if any.

@@ -185,6 +185,8 @@ async fn job_with(
         &JobFields {
             steps: "[]".into(),
             bandwidth: None,
+            watch_settle: None,
+            watch_min_interval: None,
             name: "j".into(),
             summary: String::new(),
             priority,

@@ -26,6 +26,7 @@ mod retention;
 mod retries;
 mod scheduler;
 mod tasklog;
+mod watch;
 pub(crate) mod work;
 
 pub(crate) use drill::TEMPORARY_OK as DRILL_IN_TEMPORARY_DIR;
@@ -169,6 +170,8 @@ impl Engine {
         set.spawn(async move { n.run(stop).await });
         let e = self.clone();
         set.spawn(async move { alerts::watch_late(e).await });
+        let e = self.clone();
+        set.spawn(async move { watch::run(e).await });
         set
     }
 

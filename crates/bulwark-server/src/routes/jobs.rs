@@ -157,6 +157,10 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
         grace: j.retry.grace,
         steps,
         bandwidth: j.bandwidth,
+        watch: j.watch_settle.map(|settle| bulwark_api::Watch {
+            settle,
+            min_interval: j.watch_min_interval.unwrap_or(0),
+        }),
         retry_attempt: j.retry_attempt,
         next_retry: j.retry_at.map(format_epoch),
         skipped_runs,
@@ -208,6 +212,32 @@ async fn list_jobs(
     Ok(Json(out))
 }
 
+/// A job's file-change trigger as the catalog keeps it: (settle, min_interval); `old` is kept
+/// when none is given (an update).
+fn check_watch(
+    given: Option<bulwark_api::Watch>,
+    old: Option<(Option<i64>, Option<i64>)>,
+) -> ApiResult<(Option<i64>, Option<i64>)> {
+    let Some(w) = given else {
+        return Ok(old.unwrap_or((None, None)));
+    };
+    if !(0..=86_400).contains(&w.settle) {
+        return Err(ApiError::bad_request(
+            "watch.settle must be 0 (off) to 86400 seconds",
+        ));
+    }
+    if !(0..=30 * 86_400).contains(&w.min_interval) {
+        return Err(ApiError::bad_request(
+            "watch.min_interval must be 0 to 2592000 seconds",
+        ));
+    }
+    Ok(if w.settle == 0 {
+        (None, None)
+    } else {
+        (Some(w.settle), Some(w.min_interval))
+    })
+}
+
 /// Checks a job's steps and writes them as the catalog keeps them.
 fn steps_json(steps: &[bulwark_api::Step]) -> ApiResult<String> {
     bulwark_api::check_steps(steps).map_err(ApiError::bad_request)?;
@@ -235,7 +265,10 @@ async fn create_job(
         Some(b) => bulwark_api::parse_bandwidth(b).map_err(ApiError::bad_request)?,
         None => None,
     };
+    let watch = check_watch(req.watch, None)?;
     let fields = JobFields {
+        watch_settle: watch.0,
+        watch_min_interval: watch.1,
         bandwidth,
         retry: check_retry(req.retries, req.retry_delay, req.grace)?,
         rpo: req.rpo,
@@ -320,7 +353,10 @@ async fn update_job(
         Some(b) => bulwark_api::parse_bandwidth(b).map_err(ApiError::bad_request)?,
         None => old.bandwidth,
     };
+    let watch = check_watch(req.watch, Some((old.watch_settle, old.watch_min_interval)))?;
     let fields = JobFields {
+        watch_settle: watch.0,
+        watch_min_interval: watch.1,
         bandwidth,
         retry: check_retry(req.retries, req.retry_delay, req.grace)?,
         rpo: req.rpo,

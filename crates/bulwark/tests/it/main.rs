@@ -52,3 +52,4 @@ mod ui;
 mod ui_browser;
 mod usage;
 mod validation;
+mod watch;
