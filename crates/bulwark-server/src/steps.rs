@@ -64,6 +64,30 @@ impl Outcome {
     }
 }
 
+/// Runs the before-steps of `when`. When one breaks the run, the `always` steps of the
+/// matching after-phase run, told the run failed or was canceled, and the answer is why and
+/// whether it was a cancel.
+pub(crate) async fn before(
+    steps: &[Step],
+    when: StepWhen,
+    env: &StepEnv<'_>,
+    cancel: &CancellationToken,
+    log: &LogSink,
+) -> Result<Outcome, (String, bool)> {
+    let out = run(steps, when, "ok", env, cancel, log).await;
+    let Some(why) = out.broke.clone() else {
+        return Ok(out);
+    };
+    let canceled = cancel.is_cancelled();
+    let after = match when {
+        StepWhen::BeforeBackup => StepWhen::AfterBackup,
+        _ => StepWhen::AfterRestore,
+    };
+    let status = if canceled { "canceled" } else { "failed" };
+    run(steps, after, status, env, cancel, log).await;
+    Err((why, canceled))
+}
+
 /// How a run that ended with `failure` stands for its after-steps.
 pub(crate) fn status_of(failure: Option<&bulwark_runner::pipeline::Failure>) -> &'static str {
     match failure {

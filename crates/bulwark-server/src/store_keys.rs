@@ -33,6 +33,12 @@ pub fn is_repository(plugin: &str) -> bool {
     plugin == bulwark_repo::NAME
 }
 
+/// True for a store that keeps its own data and takes a request, not a stream to keep (a
+/// Schelly backup provider): it gets no stream key, so what it is sent is not sealed.
+pub fn keeps_its_own_data(plugin: &str) -> bool {
+    plugin == "schelly"
+}
+
 /// A new secret for a store of `plugin`.
 pub fn new_secret(plugin: &str) -> String {
     if is_repository(plugin) {

@@ -12,6 +12,7 @@ mod params;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
+pub mod schelly;
 pub mod scripts;
 pub mod sqlite;
 pub mod tool;
@@ -22,7 +23,7 @@ use bulwark_plugin::protocol::{Features, Field};
 
 /// The database targets' names.
 pub const NAMES: &[&str] = &[
-    "postgres", "mysql", "redis", "sqlite", "rabbitmq", "scripts",
+    "postgres", "mysql", "redis", "sqlite", "rabbitmq", "scripts", "schelly",
 ];
 
 fn target(
@@ -307,6 +308,71 @@ pub fn get(name: &str) -> Option<Builtin> {
             ],
             &scripts::Scripts,
         ),
+        "schelly" => Builtin {
+            name: "schelly",
+            info: PluginInfo {
+                name: "Schelly backup provider".into(),
+                author: "Bulwark".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                features: Features {
+                    target: true,
+                    store: true,
+                    endpoint_env: true,
+                },
+                fields: vec![
+                    field(
+                        "url",
+                        "string",
+                        "Provider URL",
+                        "Store: the provider's backup endpoint (POST creates, GET /{id} polls, DELETE /{id} removes).",
+                        "http://backup-provider:7070/backups",
+                        false,
+                    ),
+                    field(
+                        "headers",
+                        "list",
+                        "Headers",
+                        "Store: \"Name: value\" headers sent with every call (Schelly's WEBHOOK_HEADERS).",
+                        "[\"Authorization: Bearer abc\"]",
+                        false,
+                    ),
+                    field(
+                        "delete_body",
+                        "string",
+                        "Delete body",
+                        "Store: the body of DELETE (Schelly's WEBHOOK_DELETE_BODY).",
+                        "{}",
+                        false,
+                    ),
+                    field(
+                        "poll_interval",
+                        "number",
+                        "Poll interval",
+                        "Store: seconds between polls (default 2).",
+                        "2",
+                        false,
+                    ),
+                    field(
+                        "timeout",
+                        "number",
+                        "Timeout",
+                        "Store: seconds a backup may take to become available (default 3600).",
+                        "3600",
+                        false,
+                    ),
+                    field(
+                        "create_body",
+                        "string",
+                        "Create body",
+                        "Target: the body of POST (Schelly's WEBHOOK_CREATE_BODY; default {}).",
+                        "{\"database\": \"shop\"}",
+                        false,
+                    ),
+                ],
+            },
+            target: Some(&schelly::Schelly),
+            store: Some(&schelly::Schelly),
+        },
         _ => return None,
     })
 }
@@ -321,7 +387,8 @@ mod tests {
         for name in NAMES {
             let b = get(name).unwrap();
             assert_eq!(b.name, *name);
-            assert!(b.target.is_some() && b.store.is_none());
+            assert!(b.target.is_some());
+            assert_eq!(b.store.is_some(), *name == "schelly", "{name}");
             assert!(!b.info.fields.is_empty());
             for f in &b.info.fields {
                 assert!(!f.help.is_empty(), "{name}.{}", f.name);

@@ -164,6 +164,26 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Make the daemon's schedules, retention policies, stores, targets and jobs what a TOML
+    /// file says, by name (configuration as code); `--dry-run` prints the changes only.
+    /// Secrets are `${env:NAME}` or `${file:PATH}` in the file, never inline.
+    ///
+    /// Example: bulwark apply setup.toml --dry-run
+    Apply {
+        /// The TOML file (what `bulwark export` writes).
+        file: String,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send secrets again even where nothing else changed (the daemon never shows them,
+        /// so a changed secret cannot be seen).
+        #[arg(long)]
+        update_secrets: bool,
+    },
+    /// Write the current setup as a TOML file `bulwark apply` takes, secrets as `${env:...}`.
+    ///
+    /// Example: bulwark export
+    Export,
     /// Retention: preview what a policy keeps of a job's archives, or run the sweep now.
     ///
     /// Example: bulwark retention preview keep-dailies --job orders-nightly

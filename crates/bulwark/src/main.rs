@@ -48,6 +48,12 @@ fn main() -> ExitCode {
             ..
         } => cli::agents::decide(&reference, Some(&fingerprint), &conn),
         Command::Revoke { reference, .. } => cli::agents::decide(&reference, None, &conn),
+        Command::Apply {
+            file,
+            dry_run,
+            update_secrets,
+        } => cli::apply::apply(&file, dry_run, update_secrets, &conn),
+        Command::Export => cli::apply::export(&conn),
         Command::RotateKey {
             word,
             reference,

@@ -341,34 +341,25 @@ async fn run_restore(
         target: &target,
     };
     let cancel = run.limits.cancel.clone();
-    let before = crate::steps::run(
+    let before = match crate::steps::before(
         &spec.steps,
         StepWhen::BeforeRestore,
-        "ok",
         &step_env,
         &cancel,
         run.log,
     )
-    .await;
-    if let Some(why) = before.broke.clone() {
-        let canceled = cancel.is_cancelled();
-        let status = if canceled { "canceled" } else { "failed" };
-        crate::steps::run(
-            &spec.steps,
-            StepWhen::AfterRestore,
-            status,
-            &step_env,
-            &cancel,
-            run.log,
-        )
-        .await;
-        drop(run);
-        relay.finish().await;
-        return Event::Failed {
-            reason: format!("{why}; the target was not touched"),
-            canceled,
-        };
-    }
+    .await
+    {
+        Ok(o) => o,
+        Err((why, canceled)) => {
+            drop(run);
+            relay.finish().await;
+            return Event::Failed {
+                reason: format!("{why}; the target was not touched"),
+                canceled,
+            };
+        }
+    };
     let result = execute(&store, Some(&target), &run).await;
     let status = match &result {
         Ok(_) => "ok",
@@ -482,34 +473,25 @@ async fn run_backup(
         vars: spec.vars.clone(),
         target: &target,
     };
-    let before = crate::steps::run(
+    let before = match crate::steps::before(
         &spec.steps,
         StepWhen::BeforeBackup,
-        "ok",
         &step_env,
         &limits.cancel,
         &log,
     )
-    .await;
-    if let Some(why) = before.broke.clone() {
-        let canceled = limits.cancel.is_cancelled();
-        let status = if canceled { "canceled" } else { "failed" };
-        crate::steps::run(
-            &spec.steps,
-            StepWhen::AfterBackup,
-            status,
-            &step_env,
-            &limits.cancel,
-            &log,
-        )
-        .await;
-        drop(log);
-        relay.finish().await;
-        return Event::Failed {
-            reason: format!("{why}; no backup was made"),
-            canceled,
-        };
-    }
+    .await
+    {
+        Ok(o) => o,
+        Err((why, canceled)) => {
+            drop(log);
+            relay.finish().await;
+            return Event::Failed {
+                reason: format!("{why}; no backup was made"),
+                canceled,
+            };
+        }
+    };
     let result = match &spec.tree {
         Some(tree) => {
             tree_backup(

@@ -36,27 +36,20 @@ pub(super) async fn before(
     run: &Running,
     log: &LogSink,
 ) -> Result<Outcome, End> {
-    let out = crate::steps::run(steps, when, "ok", env, &run.cancel, log).await;
-    let Some(why) = out.broke.clone() else {
-        return Ok(out);
-    };
-    let canceled = run.cancel.is_cancelled();
-    let after = match when {
-        StepWhen::BeforeBackup => StepWhen::AfterBackup,
-        _ => StepWhen::AfterRestore,
-    };
-    let status = if canceled { "canceled" } else { "failed" };
-    crate::steps::run(steps, after, status, env, &run.cancel, log).await;
-    Err(if canceled {
-        pipeline_end(e, &Failure::Canceled)
-    } else {
-        let what = if when == StepWhen::BeforeBackup {
-            "no backup was made"
-        } else {
-            "the target was not touched"
-        };
-        End::failed(sentence(&format!("Failed: {why}; {what}")))
-    })
+    crate::steps::before(steps, when, env, &run.cancel, log)
+        .await
+        .map_err(|(why, canceled)| {
+            if canceled {
+                pipeline_end(e, &Failure::Canceled)
+            } else {
+                let what = if when == StepWhen::BeforeBackup {
+                    "no backup was made"
+                } else {
+                    "the target was not touched"
+                };
+                End::failed(sentence(&format!("Failed: {why}; {what}")))
+            }
+        })
 }
 
 /// Runs the after-steps of `when` for a run that stands as `status` says (`ok`, `failed`,

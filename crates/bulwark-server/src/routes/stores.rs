@@ -18,7 +18,7 @@ use super::{accept_endpoint, check_name, check_plugin, deleted, not_found, redac
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, OptionalJson, Query, parse_flag, parse_id};
 use crate::state::AppState;
-use crate::store_keys::{init_repository, is_repository, new_secret};
+use crate::store_keys::{init_repository, is_repository, keeps_its_own_data, new_secret};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -143,7 +143,12 @@ async fn create_store(
     };
     let id = st
         .catalog
-        .create_store(&fields, Some(&st.vault.seal(&secret)))
+        .create_store(
+            &fields,
+            (!keeps_its_own_data(&fields.plugin))
+                .then(|| st.vault.seal(&secret))
+                .as_deref(),
+        )
         .await?;
     tracing::info!(store = %id, plugin = %fields.plugin, "Store created.");
     Ok(Json(CreatedResponse {

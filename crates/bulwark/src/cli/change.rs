@@ -388,7 +388,7 @@ pub const PRIORITY_WORDS: &[(&str, i64)] = &[
 ];
 
 /// `--priority`: 0 to 100, or one of hen-backup's words.
-fn priority_arg(given: &str) -> Result<i64, String> {
+pub(crate) fn priority_arg(given: &str) -> Result<i64, String> {
     if let Some((_, n)) = PRIORITY_WORDS
         .iter()
         .find(|(w, _)| w.eq_ignore_ascii_case(given))

@@ -18,6 +18,7 @@
 //! `~/.config/bulwark/credentials.json` (mode 0600), sent as `Authorization: Bearer TOKEN`.
 
 pub mod agents;
+pub mod apply;
 pub mod auth;
 pub mod browse;
 pub mod change;

@@ -186,20 +186,7 @@ async fn osb_scripts_run_in_order_and_always_unlock() {
     // process is left behind.
     std::fs::write(root.join("mode"), "hang").unwrap();
     let task = crate::engine::run_job(&d, &job).await;
-    let pidfile = root.join("hang.pid");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&pidfile)
-        .unwrap_or_default()
-        .trim()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the backup script never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let pid = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .to_string();
+    let pid = crate::common::written(&root.join("hang.pid"), "the backup script's start").await;
     assert_eq!(d.delete(&format!("/v1/task/{task}")).await.unwrap().0, 200);
     let t = ended(&d, &task).await;
     assert_eq!(t["status"], "canceled", "{}", t["log"]);
@@ -223,20 +210,7 @@ async fn osb_scripts_run_in_order_and_always_unlock() {
             "post-backup-unlock canceled shop",
         ])
     );
-    let gone = |pid: &str| {
-        !Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z ")
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !gone(&pid) {
-        assert!(
-            Instant::now() < deadline,
-            "the sleeper {pid} survived the cancel"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::common::gone(&pid).await;
     assert_eq!(archives(&d).await, before);
     // Each run's working directory is gone.
     assert_eq!(std::fs::read_dir(root.join("work")).unwrap().count(), 0);

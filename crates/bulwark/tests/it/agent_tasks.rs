@@ -354,34 +354,11 @@ async fn backups_and_restores_run_on_agents_in_both_modes() {
     assert_eq!(s, 200);
     let j = job("hangs").await;
     let task = crate::engine::run_job(&d, &j).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&pidfile)
-        .unwrap_or_default()
-        .trim()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the plugin never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let pid = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .to_string();
+    let pid = crate::common::written(&pidfile, "the plugin's start").await;
     assert_eq!(d.delete(&format!("/v1/task/{task}")).await.unwrap().0, 200);
     let t = ended(&d, &task).await;
     assert_eq!(t["status"], "canceled", "{}", t["log"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the sleeper {pid} survived the cancel"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::common::gone(&pid).await;
     // The agent killed mid-backup: the link breaks, the task fails, nothing is recorded.
     let _ = std::fs::remove_file(&pidfile);
     let task = crate::engine::run_job(&d, &j).await;

@@ -63,21 +63,7 @@ async fn a_bandwidth_limit_paces_what_goes_to_the_store() {
         )
         .await
         .unwrap();
-    let schedule = d
-        .create("/v1/schedules", &json!({"name": "n", "when": "daily"}))
-        .await
-        .unwrap();
-    let policy = d
-        .create("/v1/retention", &json!({"name": "r", "keep_last": 10}))
-        .await
-        .unwrap();
-    let blobs = d
-        .create(
-            "/v1/stores",
-            &json!({"name": "blobs", "plugin": "fs", "endpoint": {"base_dir": root.path().join("blobs")}}),
-        )
-        .await
-        .unwrap();
+    let (blobs, schedule, policy) = crate::common::job_parts(&d, &root.path().join("blobs")).await;
     let repo = d
         .create(
             "/v1/stores",

@@ -210,3 +210,61 @@ pub async fn record_archive(
         .unwrap()
         .to_string()
 }
+
+/// Waits until the file at `path` says something (a pid a test plugin wrote), and returns it.
+pub async fn written(path: &Path, what: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = std::fs::read_to_string(path).unwrap_or_default();
+        if !s.trim().is_empty() {
+            return s.trim().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never happened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the process `pid` is gone (a zombie counts as gone).
+pub async fn gone(pid: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} survived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A store (fs, in `store_dir`), a daily schedule and a keep-10 policy: what a test's jobs need.
+pub async fn job_parts(d: &TestDaemon, store_dir: &Path) -> (String, String, String) {
+    let store = d
+        .create(
+            "/v1/stores",
+            &serde_json::json!({"name": "disk", "plugin": "fs", "endpoint": {"base_dir": store_dir}, "validate": false}),
+        )
+        .await
+        .unwrap();
+    let schedule = d
+        .create(
+            "/v1/schedules",
+            &serde_json::json!({"name": "n", "when": "daily at 4am"}),
+        )
+        .await
+        .unwrap();
+    let policy = d
+        .create(
+            "/v1/retention",
+            &serde_json::json!({"name": "r", "keep_last": 10}),
+        )
+        .await
+        .unwrap();
+    (store, schedule, policy)
+}

@@ -56,6 +56,7 @@ async fn lists_builtins_and_external_plugins() {
             "sqlite",
             "rabbitmq",
             "scripts",
+            "schelly",
             "broken",
             "junk",
             "memcached"
@@ -120,7 +121,7 @@ async fn a_missing_plugin_directory_is_not_fatal() {
     let list = d.get_ok("/v1/plugins").await.unwrap();
     assert_eq!(
         list.as_array().unwrap().len(),
-        8,
+        9,
         "only the built-ins: {list}"
     );
     assert!(d.log().contains("Plugin directory cannot be read"));

@@ -71,21 +71,7 @@ async fn archives(d: &TestDaemon) -> usize {
 
 /// A paused job of `target` into an fs store in `store`.
 async fn job_for(d: &TestDaemon, target: &str, store: &Path) -> String {
-    let store = d
-        .create(
-            "/v1/stores",
-            &json!({"name": "disk", "plugin": "fs", "endpoint": {"base_dir": store}, "validate": false}),
-        )
-        .await
-        .unwrap();
-    let schedule = d
-        .create("/v1/schedules", &json!({"name": "n", "when": "daily"}))
-        .await
-        .unwrap();
-    let policy = d
-        .create("/v1/retention", &json!({"name": "r", "keep_last": 10}))
-        .await
-        .unwrap();
+    let (store, schedule, policy) = crate::common::job_parts(d, store).await;
     d.create(
         "/v1/jobs",
         &json!({"name": "nightly", "target": target, "store": store, "schedule": schedule,

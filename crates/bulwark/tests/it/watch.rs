@@ -59,24 +59,7 @@ async fn changes_start_one_backup_once_quiet_and_no_more_than_allowed() {
         )
         .await
         .unwrap();
-    let store = d
-        .create(
-            "/v1/stores",
-            &json!({"name": "disk", "plugin": "fs", "endpoint": {"base_dir": root.path().join("store")}}),
-        )
-        .await
-        .unwrap();
-    let schedule = d
-        .create(
-            "/v1/schedules",
-            &json!({"name": "n", "when": "daily at 4am"}),
-        )
-        .await
-        .unwrap();
-    let policy = d
-        .create("/v1/retention", &json!({"name": "r", "keep_last": 10}))
-        .await
-        .unwrap();
+    let (store, schedule, policy) = crate::common::job_parts(&d, &root.path().join("store")).await;
     let (s, b) = d
         .post(
             "/v1/jobs",
