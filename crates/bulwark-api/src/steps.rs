@@ -50,6 +50,17 @@ pub enum OnFailure {
     Break,
 }
 
+impl OnFailure {
+    /// `ignore`, `continue` or `break`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Ignore => "ignore",
+            OnFailure::Continue => "continue",
+            OnFailure::Break => "break",
+        }
+    }
+}
+
 /// An HTTP call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -79,7 +79,8 @@ async fn world() -> World {
     .await;
     let j = d.get_ok(&format!("/v1/job/{}", w.job)).await.unwrap();
     let body = json!({"name": HOSTILE, "summary": HOSTILE, "store": j["store_uuid"], "target": j["target_uuid"],
-        "retention": j["retention_uuid"], "schedule": j["schedule_uuid"]});
+        "retention": j["retention_uuid"], "schedule": j["schedule_uuid"], "bandwidth": "50M",
+        "steps": [{"name": HOSTILE, "when": "after_backup", "always": true, "command": ["/bin/echo", HOSTILE]}]});
     let (s, b) = d.put(&format!("/v1/job/{}", w.job), &body).await.unwrap();
     assert_eq!(s, 200, "{b}");
     let t = d.get_ok(&format!("/v1/target/{}", w.target)).await.unwrap();
@@ -179,6 +180,12 @@ async fn every_page_renders_escaped_labelled_and_locked_down() {
         job.contains(&format!("data-post=\"/v1/job/{}/run\"", w.job)),
         "{job}"
     );
+    assert!(job.contains("at most 52428800 bytes a second"), "{job}");
+    assert!(
+        job.contains("after_backup: <strong>"),
+        "the job's steps are shown: {job}"
+    );
+    assert!(job.contains("(on failure break, always, 60 s)"), "{job}");
     let (_, _, task) = page(d, Some(d.token()), &format!("/tasks/{}", w.task)).await;
     assert!(task.contains("role=\"log\""), "{task}");
     assert!(task.contains("Done: "), "{task}");
