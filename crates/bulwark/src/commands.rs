@@ -165,12 +165,13 @@ pub(crate) enum Command {
         force: bool,
     },
     /// Make the daemon's schedules, retention policies, stores, targets and jobs what a TOML
-    /// file says, by name (configuration as code); `--dry-run` prints the changes only.
+    /// file (or YAML: `.yaml`, `.yml`) says, by name (configuration as code); `--dry-run`
+    /// prints the changes only.
     /// Secrets are `${env:NAME}` or `${file:PATH}` in the file, never inline.
     ///
     /// Example: bulwark apply setup.toml --dry-run
     Apply {
-        /// The TOML file (what `bulwark export` writes).
+        /// The TOML or YAML file (what `bulwark export` writes).
         file: String,
         /// Print what would change; change nothing.
         #[arg(long)]
@@ -180,10 +181,15 @@ pub(crate) enum Command {
         #[arg(long)]
         update_secrets: bool,
     },
-    /// Write the current setup as a TOML file `bulwark apply` takes, secrets as `${env:...}`.
+    /// Write the current setup as a TOML (or YAML) file `bulwark apply` takes, secrets as
+    /// `${env:...}`.
     ///
-    /// Example: bulwark export
-    Export,
+    /// Example: bulwark export --yaml
+    Export {
+        /// YAML instead of TOML.
+        #[arg(long)]
+        yaml: bool,
+    },
     /// Retention: preview what a policy keeps of a job's archives, or run the sweep now.
     ///
     /// Example: bulwark retention preview keep-dailies --job orders-nightly

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             dry_run,
             update_secrets,
         } => cli::apply::apply(&file, dry_run, update_secrets, &conn),
-        Command::Export => cli::apply::export(&conn),
+        Command::Export { yaml } => cli::apply::export(yaml, &conn),
         Command::RotateKey {
             word,
             reference,

@@ -1,5 +1,6 @@
 //! Configuration as code: `bulwark apply FILE` makes the daemon's schedules, retention
-//! policies, stores, targets and jobs (with their steps) what a TOML file says, by name;
+//! policies, stores, targets and jobs (with their steps) what a TOML (or YAML, by the file's
+//! extension) file says, by name;
 //! `bulwark export` writes the current setup in the same form. Applying the same file twice
 //! changes nothing; `--dry-run` prints what would change and changes nothing.
 //!
@@ -316,7 +317,12 @@ pub fn apply(
 ) -> std::process::ExitCode {
     finish((|| -> CliResult<()> {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-        let setup: Setup = toml::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
+        let yaml = file.ends_with(".yaml") || file.ends_with(".yml");
+        let setup: Setup = if yaml {
+            yaml_serde::from_str(&text).map_err(|e| format!("{file}: {e}"))?
+        } else {
+            toml::from_str(&text).map_err(|e| format!("{file}: {e}"))?
+        };
         let c = Client::new(conn)?;
         let mut changes = 0;
         for (kind, defs) in [
@@ -414,8 +420,8 @@ fn apply_one(
     Ok(1)
 }
 
-/// `bulwark export`: the current setup as a file `apply` takes.
-pub fn export(conn: &Conn) -> std::process::ExitCode {
+/// `bulwark export [--yaml]`: the current setup as a file `apply` takes.
+pub fn export(yaml: bool, conn: &Conn) -> std::process::ExitCode {
     finish((|| -> CliResult<()> {
         let c = Client::new(conn)?;
         let mut setup = Setup::default();
@@ -508,10 +514,14 @@ pub fn export(conn: &Conn) -> std::process::ExitCode {
             }
             setup.jobs.push(m);
         }
-        let text = toml::to_string_pretty(&strip_nulls(
-            serde_json::to_value(&setup).map_err(|e| e.to_string())?,
-        ))
-        .map_err(|e| format!("the setup cannot be written as TOML: {e}"))?;
+        let doc = strip_nulls(serde_json::to_value(&setup).map_err(|e| e.to_string())?);
+        let text = if yaml {
+            yaml_serde::to_string(&doc)
+                .map_err(|e| format!("the setup cannot be written as YAML: {e}"))?
+        } else {
+            toml::to_string_pretty(&doc)
+                .map_err(|e| format!("the setup cannot be written as TOML: {e}"))?
+        };
         print!("{text}");
         Ok(())
     })())

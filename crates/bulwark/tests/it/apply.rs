@@ -172,6 +172,28 @@ async fn apply_makes_the_setup_once_and_export_round_trips() {
     );
     assert!(text.contains("0 object(s) changed"), "{text}");
 
+    // The same in YAML.
+    let (code, yaml, err) = run(&d, &["export", "--yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(yaml.contains("name: docs nightly"), "{yaml}");
+    let again_yaml = root.join("exported.yaml");
+    std::fs::write(&again_yaml, &yaml).unwrap();
+    let out = Command::new(bin())
+        .args(["apply", again_yaml.to_str().unwrap(), "--api", &d.base_url])
+        .env("BULWARK_TOKEN", d.token())
+        .env("HOME", "/nonexistent")
+        .env("BULWARK_SECRET_TARGET_DOCS_PASSWORD", SECRET)
+        .env("BULWARK_SECRET_TARGET_DOCS_TOKEN", "tok-from-file")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("0 object(s) changed"), "{text}");
+
     // A missing secret is an error that names it, and changes nothing.
     let (code, _, err) =
         crate::cli::cli(&d, &["apply", again.to_str().unwrap(), "--update-secrets"]);
