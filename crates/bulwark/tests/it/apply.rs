@@ -29,6 +29,25 @@ fn run(d: &TestDaemon, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Applies an exported file with the secrets it names in the environment: nothing changes.
+fn unchanged_with_secrets(d: &TestDaemon, file: &std::path::Path) {
+    let out = Command::new(bin())
+        .args(["apply", file.to_str().unwrap(), "--api", &d.base_url])
+        .env("BULWARK_TOKEN", d.token())
+        .env("HOME", "/nonexistent")
+        .env("BULWARK_SECRET_TARGET_DOCS_PASSWORD", SECRET)
+        .env("BULWARK_SECRET_TARGET_DOCS_TOKEN", "tok-from-file")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("0 object(s) changed"), "{text}");
+}
+
 fn setup(root: &std::path::Path, priority: &str, when: &str) -> String {
     format!(
         r#"
@@ -156,21 +175,7 @@ async fn apply_makes_the_setup_once_and_export_round_trips() {
     );
     let again = root.join("exported.toml");
     std::fs::write(&again, &exported).unwrap();
-    let out = Command::new(bin())
-        .args(["apply", again.to_str().unwrap(), "--api", &d.base_url])
-        .env("BULWARK_TOKEN", d.token())
-        .env("HOME", "/nonexistent")
-        .env("BULWARK_SECRET_TARGET_DOCS_PASSWORD", SECRET)
-        .env("BULWARK_SECRET_TARGET_DOCS_TOKEN", "tok-from-file")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("0 object(s) changed"), "{text}");
+    unchanged_with_secrets(&d, &again);
 
     // The same in YAML.
     let (code, yaml, err) = run(&d, &["export", "--yaml"]);
@@ -178,21 +183,7 @@ async fn apply_makes_the_setup_once_and_export_round_trips() {
     assert!(yaml.contains("name: docs nightly"), "{yaml}");
     let again_yaml = root.join("exported.yaml");
     std::fs::write(&again_yaml, &yaml).unwrap();
-    let out = Command::new(bin())
-        .args(["apply", again_yaml.to_str().unwrap(), "--api", &d.base_url])
-        .env("BULWARK_TOKEN", d.token())
-        .env("HOME", "/nonexistent")
-        .env("BULWARK_SECRET_TARGET_DOCS_PASSWORD", SECRET)
-        .env("BULWARK_SECRET_TARGET_DOCS_TOKEN", "tok-from-file")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("0 object(s) changed"), "{text}");
+    unchanged_with_secrets(&d, &again_yaml);
 
     // A missing secret is an error that names it, and changes nothing.
     let (code, _, err) =
