@@ -343,10 +343,16 @@ pub fn apply(
                 let want = match body(&c, kind, def) {
                     Ok(b) => b,
                     Err(e) if dry_run => {
-                        println!(
-                            "{} '{name}': would be checked once what it names exists ({e})",
-                            kind.what
-                        );
+                        // It names objects this file makes: a dry run cannot resolve them yet.
+                        if have.is_none() {
+                            println!("create {} '{name}'", kind.what);
+                        } else {
+                            println!(
+                                "update {} '{name}' once what it names exists ({e})",
+                                kind.what
+                            );
+                        }
+                        changes += 1;
                         continue;
                     }
                     Err(e) => return Err(e),

@@ -116,6 +116,8 @@ async fn apply_makes_the_setup_once_and_export_round_trips() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("create schedule 'nightly'"), "{out}");
     assert!(out.contains("create store 'disk'"), "{out}");
+    assert!(out.contains("create job 'docs nightly'"), "{out}");
+    assert!(out.contains("5 object(s) would change"), "{out}");
     for path in [
         "/v1/schedules",
         "/v1/retention",

@@ -175,6 +175,11 @@ async fn every_page_renders_escaped_labelled_and_locked_down() {
         dash.contains("</span> Ok</span>"),
         "a state is a word too: {dash}"
     );
+    let (_, _, admin) = page(d, Some(d.token()), "/admin").await;
+    assert!(
+        admin.contains("data-post=\"/v1/agents/rotate-core-key\""),
+        "the core's key can be rotated from the admin page: {admin}"
+    );
     let (_, _, job) = page(d, Some(d.token()), &format!("/jobs/{}", w.job)).await;
     assert!(
         job.contains(&format!("data-post=\"/v1/job/{}/run\"", w.job)),
