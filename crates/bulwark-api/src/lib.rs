@@ -16,6 +16,7 @@ mod jobs;
 mod notify;
 mod resources;
 mod retention;
+mod schelly;
 mod steps;
 
 /// A whole number, written as JSON writes numbers: `3600` or `3600.0` (JSON Schema's
@@ -47,6 +48,7 @@ pub use jobs::*;
 pub use notify::*;
 pub use resources::*;
 pub use retention::*;
+pub use schelly::*;
 pub use steps::*;
 
 /// `{"ok": "..."}`: what an update, delete, pause or unpause did.

@@ -68,7 +68,9 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
             | "/v1/archive/{uuid}/files"
             | "/v1/plugins"
             | "/v1/plugin/{name}"
-            | "/v1/retention/{uuid}/preview",
+            | "/v1/retention/{uuid}/preview"
+            | "/v1/job/{uuid}/schelly/backups"
+            | "/v1/job/{uuid}/schelly/backups/{id}",
         ) => VIEWER,
         // A preview of rules not yet saved changes nothing.
         ("POST", "/v1/retention/preview") => VIEWER,
@@ -79,6 +81,7 @@ pub fn rule(method: &Method, path: &str) -> Option<Need> {
         (
             "POST",
             "/v1/job/{uuid}/run"
+            | "/v1/job/{uuid}/schelly/backups"
             | "/v1/job/{uuid}/drill"
             | "/v1/job/{uuid}/pause"
             | "/v1/job/{uuid}/unpause"

@@ -14,6 +14,7 @@ mod plugins;
 mod restore;
 mod retention;
 mod schedules;
+mod schelly;
 mod stores;
 mod targets;
 mod tasks;
@@ -69,6 +70,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(files::router())
         .merge(restore::router())
         .merge(agents::router())
+        .merge(schelly::router())
 }
 
 /// Every `(method, route)` the API serves: the OpenAPI document's operations, the document

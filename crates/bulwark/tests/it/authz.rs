@@ -67,6 +67,9 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Need> {
         (("post", "/v1/agent/{uuid}/rotate-key"), Admin),
         (("post", "/v1/agent-tokens"), Admin),
         (("post", "/v1/agents/rotate-core-key"), Admin),
+        (("get", "/v1/job/{uuid}/schelly/backups"), Viewer),
+        (("post", "/v1/job/{uuid}/schelly/backups"), Operator),
+        (("get", "/v1/job/{uuid}/schelly/backups/{id}"), Viewer),
         (("get", "/v1/targets"), Viewer),
         (("post", "/v1/targets"), Admin),
         (("get", "/v1/target/{uuid}"), Viewer),
@@ -390,8 +393,12 @@ async fn every_route_answers_every_principal_as_its_rule_says() {
                 (Need::Login, Some(_)) => "not 401/403",
                 (need, Some(role)) if role >= need => {
                     // Looking into an archive needs one in a repository store, and a path;
-                    // checking a schedule phrase needs the phrase.
-                    if reads && !path.contains("/files") && !path.ends_with("/check") {
+                    // checking a schedule phrase needs the phrase; a Schelly backup, a real one.
+                    if reads
+                        && !path.contains("/files")
+                        && !path.ends_with("/check")
+                        && !path.ends_with("/backups/{id}")
+                    {
                         "200"
                     } else {
                         "not 401/403"

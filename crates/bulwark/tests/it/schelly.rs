@@ -222,3 +222,67 @@ async fn a_schelly_provider_is_driven_by_the_scheduler_and_retention() {
         before
     );
 }
+
+/// Tools written for Schelly drive a Bulwark job through Schelly's own scheduler API.
+#[tokio::test]
+async fn schelly_tools_drive_a_job_through_its_scheduler_api() {
+    let root = tempfile::tempdir().unwrap();
+    let src = root.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), "a").unwrap();
+    let d = TestDaemon::start_with(bin(), "").await.unwrap();
+    let target = d
+        .create(
+            "/v1/targets",
+            &json!({"name": "files", "plugin": "fs", "agent": "local", "endpoint": {"base_dir": src}}),
+        )
+        .await
+        .unwrap();
+    let (store, schedule, _) = crate::common::job_parts(&d, &root.path().join("store")).await;
+    let policy = d
+        .create(
+            "/v1/retention",
+            &json!({"name": "dailies", "keep_daily": 7}),
+        )
+        .await
+        .unwrap();
+    let job = d
+        .create(
+            "/v1/jobs",
+            &json!({"name": "files", "target": target, "store": store, "schedule": schedule,
+                    "retention": policy, "paused": true}),
+        )
+        .await
+        .unwrap();
+    let base = format!("/v1/job/{job}/schelly/backups");
+    let (s, started) = d.post(&base, &json!({})).await.unwrap();
+    assert_eq!(s, 202, "{started}");
+    assert_eq!(started["status"], "running");
+    let id = started["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let b = d.get_ok(&format!("{base}/{id}")).await.unwrap();
+        if b["status"] != "running" {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "{b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["status"], "available", "{done}");
+    assert_eq!(done["tags"], json!(["daily"]));
+    assert!(done["custom_data"].is_string());
+    let list = d
+        .get_ok(&format!("{base}?status=available&tag=daily"))
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let none = d.get_ok(&format!("{base}?status=error")).await.unwrap();
+    assert!(none.as_array().unwrap().is_empty());
+    let (s, _) = d.get(&format!("{base}?status=sideways")).await.unwrap();
+    assert_eq!(s, 400);
+    let (s, _) = d
+        .get(&format!("{base}/{}", uuid::Uuid::new_v4()))
+        .await
+        .unwrap();
+    assert_eq!(s, 404);
+}
