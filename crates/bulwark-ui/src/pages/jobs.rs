@@ -86,6 +86,8 @@ struct Job {
     history: Vec<TaskRow>,
     archives: Vec<ArchiveRow>,
     next_runs: Vec<String>,
+    /// The job's bandwidth limit, in words.
+    bandwidth: String,
     operator: bool,
 }
 
@@ -138,6 +140,10 @@ pub(crate) async fn detail(
             .map(|v| ago(Some(v), now))
             .unwrap_or_else(|| "not yet".into()),
         drill: j.last_drill.as_ref().map(|d| badge(&d.outcome)),
+        bandwidth: match j.bandwidth {
+            Some(b) => format!("at most {}/s to the store", bytes(b)),
+            None => "no limit".into(),
+        },
         history: task_rows(history, now),
         archives: archive_rows(archives, now, 20),
         operator: s.may("operator"),

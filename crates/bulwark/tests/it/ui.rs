@@ -185,7 +185,7 @@ async fn every_page_renders_escaped_labelled_and_locked_down() {
         job.contains(&format!("data-post=\"/v1/job/{}/run\"", w.job)),
         "{job}"
     );
-    assert!(job.contains("at most 52428800 bytes a second"), "{job}");
+    assert!(job.contains("at most 50.0 MiB/s to the store"), "{job}");
     assert!(
         job.contains("after_backup: <strong>"),
         "the job's steps are shown: {job}"
