@@ -120,6 +120,15 @@ pub async fn snapshot(d: &TestDaemon) -> Value {
                 s.as_object_mut().unwrap().remove("next_run");
             }
         }
+        // An archive no rule keeps any more "expires" at the time it is looked at (the
+        // sweep takes it next): that moves with the clock too.
+        if path == "/v1/archives" {
+            for a in v.as_array_mut().unwrap() {
+                if a["kept_by"].as_array().is_some_and(Vec::is_empty) {
+                    a.as_object_mut().unwrap().remove("expires_at");
+                }
+            }
+        }
         all.insert(path.to_string(), v);
     }
     Value::Object(all)
