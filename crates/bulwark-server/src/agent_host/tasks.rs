@@ -71,6 +71,19 @@ async fn local(t: &Tasks, spec: &PluginSpec, role: Role) -> Result<Resolved, Str
     Ok(r)
 }
 
+/// A task's target and store, resolved on this host, and its steps' commands allowed here.
+async fn pair(
+    t: &Tasks,
+    target: &PluginSpec,
+    store: &PluginSpec,
+    steps: &[bulwark_api::Step],
+) -> Result<(Resolved, Resolved), String> {
+    let target = local(t, target, Role::Target).await?;
+    let store = local(t, store, Role::Store).await?;
+    crate::steps::allowed(steps, &t.config.step_commands)?;
+    Ok((target, store))
+}
+
 /// The endpoint keys of a built-in plugin that name paths on the agent's host, each with
 /// whether it is required: they must be under the agent's `paths`.
 fn path_keys(plugin: &str) -> &'static [(&'static str, bool)] {
@@ -294,17 +307,10 @@ async fn run_restore(
     let Some(format) = bulwark_catalog::ArchiveFormat::parse(&spec.format) else {
         return failed(format!("unknown archive format '{}'", spec.format));
     };
-    let target = match local(t, &spec.target, Role::Target).await {
-        Ok(r) => r,
+    let (target, store) = match pair(t, &spec.target, &spec.store, &spec.steps).await {
+        Ok(p) => p,
         Err(m) => return failed(m),
     };
-    let store = match local(t, &spec.store, Role::Store).await {
-        Ok(r) => r,
-        Err(m) => return failed(m),
-    };
-    if let Err(m) = crate::steps::allowed(&spec.steps, &t.config.step_commands) {
-        return failed(m);
-    }
     let staging = t.config.data_dir.join("staging");
     if let Err(err) = make_private_dir(&staging) {
         return failed(format!("{}: {err}", staging.display()));
@@ -450,17 +456,10 @@ async fn run_backup(
         reason,
         canceled: false,
     };
-    let target = match local(t, &spec.target, Role::Target).await {
-        Ok(r) => r,
+    let (target, store) = match pair(t, &spec.target, &spec.store, &spec.steps).await {
+        Ok(p) => p,
         Err(m) => return failed(m),
     };
-    let store = match local(t, &spec.store, Role::Store).await {
-        Ok(r) => r,
-        Err(m) => return failed(m),
-    };
-    if let Err(m) = crate::steps::allowed(&spec.steps, &t.config.step_commands) {
-        return failed(m);
-    }
     let relay = Relay::start(events);
     let log = relay.log.clone();
     let limits = Limits {
