@@ -93,6 +93,8 @@ pub struct JobResponse {
     pub bandwidth: Option<i64>,
     /// Its file-change trigger, if it has one.
     pub watch: Option<Watch>,
+    /// The further stores each new archive is copied into, in order.
+    pub copies: Vec<JobCopyResponse>,
     /// Retries made since the last scheduled backup that did not fail.
     pub retry_attempt: i64,
     /// When the next retry runs (UTC), if one is due.
@@ -235,6 +237,10 @@ pub struct CreateJob {
     /// host); absent: no trigger.
     #[serde(default)]
     pub watch: Option<Watch>,
+    /// Further stores each new archive is copied into, each kept by its own retention policy
+    /// (none when absent).
+    #[serde(default)]
+    pub copies: Option<Vec<JobCopy>>,
 }
 
 /// `PUT /v1/job/{uuid}`: every field but `priority` required; `paused` is not accepted (use the
@@ -307,6 +313,9 @@ pub struct UpdateJob {
     /// Its file-change trigger; `{"settle": 0}` turns it off; unchanged when absent.
     #[serde(default)]
     pub watch: Option<Watch>,
+    /// Further stores each new archive is copied into; `[]` for none; unchanged when absent.
+    #[serde(default)]
+    pub copies: Option<Vec<JobCopy>>,
 }
 
 /// `POST /v1/job/{uuid}/run`; the body may be absent.
@@ -384,4 +393,44 @@ pub struct Watch {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 2592000, example = 600)]
     pub min_interval: i64,
+}
+
+/// A further store a job copies each new archive into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobCopy {
+    /// The store the copies go to (not the job's own store; one copy per store).
+    pub store: Uuid,
+    /// The retention policy that keeps the copies there.
+    pub retention: Uuid,
+    /// How often a failed copy is tried again (0 to 100; 3 when absent).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 100)]
+    pub retries: Option<i64>,
+    /// Seconds before the first retry, each later one twice as long (1 to 86400; 300 when
+    /// absent).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 86400)]
+    pub retry_delay: Option<i64>,
+}
+
+/// A job's copy as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobCopyResponse {
+    /// The store the copies go to.
+    pub store_uuid: Uuid,
+    /// Its name.
+    pub store_name: String,
+    /// Its plugin.
+    pub store_plugin: String,
+    /// The retention policy that keeps the copies there.
+    pub retention_uuid: Uuid,
+    /// Its name.
+    pub retention_name: String,
+    /// Its rules, said in words.
+    pub retention_rules: String,
+    /// How often a failed copy is tried again.
+    pub retries: i64,
+    /// Seconds before the first retry.
+    pub retry_delay: i64,
 }

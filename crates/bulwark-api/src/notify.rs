@@ -26,7 +26,8 @@ pub struct ChannelRequest {
     #[schema(value_type = Object)]
     pub config: serde_json::Map<String, serde_json::Value>,
     /// The events it wants: `backup_failed`, `job_late`, `job_recovered`, `restore_done`,
-    /// `restore_failed`, `check_failed`, `drill_failed`. Absent: all but `restore_done`.
+    /// `restore_failed`, `check_failed`, `drill_failed`, `copy_failed`. Absent: all but
+    /// `restore_done`.
     #[serde(default)]
     pub events: Option<Vec<String>>,
     /// The jobs it is told about (for job events); absent or empty for every job.

@@ -330,6 +330,9 @@ pub struct ArchiveResponse {
     pub target_endpoint: String,
     /// Pinned by an operator: retention never purges it.
     pub keep: bool,
+    /// The archive this one is a copy of (a job's copy into a further store); null for an
+    /// archive a backup made.
+    pub origin_uuid: Option<Uuid>,
 }
 
 /// `PUT /v1/archive/{uuid}`
@@ -451,12 +454,12 @@ pub struct TaskResponse {
     pub uuid: Uuid,
     /// Who asked for it: `system` for scheduled work.
     pub owner: String,
-    /// `backup`, `restore` or `purge`.
+    /// `backup`, `restore`, `purge`, `check`, `prune`, `drill` or `copy`.
     #[serde(rename = "type")]
     pub op: String,
     /// The job, for backups.
     pub job_uuid: Option<Uuid>,
-    /// The archive restored or purged (or made, for a finished backup).
+    /// The archive restored, purged or copied (or made, for a finished backup).
     pub archive_uuid: Option<Uuid>,
     /// The target it touches.
     pub target_uuid: Option<Uuid>,
@@ -474,4 +477,11 @@ pub struct TaskResponse {
     pub bytes: Option<u64>,
     /// Its log.
     pub log: String,
+    /// A retry waits until then (UTC) before it may start; null for a task that may start at
+    /// once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// Which try of the same work this is: 0 for the first.
+    #[serde(default)]
+    pub attempt: i64,
 }

@@ -13,7 +13,7 @@ use crate::{Catalog, CatalogError, Result, Updated, parse_id, updated};
 
 const ARCHIVE_SELECT: &str =
     "SELECT a.uuid, a.store_key, a.taken_at, a.expires_at, a.notes, a.status, a.size,
-        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by, a.keep, jl.uuid AS job_uuid, a.rules,
+        a.added, a.format, COALESCE(a.plugin, t.plugin) AS made_by, a.keep, jl.uuid AS job_uuid, a.rules, a.origin_uuid,
         st.uuid AS st_uuid, st.name AS st_name, st.summary AS st_summary,
         st.plugin AS st_plugin, st.endpoint AS st_endpoint, st.secret AS st_secret,
         st.prune_schedule AS st_prune_schedule,
@@ -221,8 +221,8 @@ pub(crate) async fn insert_archive(
 ) -> Result<ArchiveId> {
     let id = a.uuid.unwrap_or_else(ArchiveId::new_random);
     let r = sqlx::query(
-        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, added, format, status, plugin, job_uuid)
-         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, ?, ?, 'valid', t.plugin, ?
+        "INSERT INTO archives (uuid, target_uuid, store_uuid, store_key, taken_at, expires_at, notes, size, added, format, status, plugin, job_uuid, origin_uuid)
+         SELECT ?, t.uuid, s.uuid, ?, ?, ?, ?, ?, ?, ?, 'valid', t.plugin, ?, ?
          FROM targets t, stores s WHERE t.uuid = ? AND s.uuid = ?",
     )
     .bind(id.to_string())
@@ -234,6 +234,7 @@ pub(crate) async fn insert_archive(
     .bind(a.added)
     .bind(a.format.as_str())
     .bind(a.job.map(|j| j.to_string()))
+    .bind(a.origin.map(|o| o.to_string()))
     .bind(a.target.to_string())
     .bind(a.store.to_string())
     .execute(&mut *conn)
@@ -286,6 +287,10 @@ fn archive_from_row(row: &SqliteRow) -> Result<Archive> {
             })?),
             None => None,
         },
+        origin: row
+            .try_get::<Option<String>, _>("origin_uuid")?
+            .map(|o| parse_id("archive", &o))
+            .transpose()?,
         target: target_cols(row, "t_")?,
         store: store_cols(row, "st_")?,
     })

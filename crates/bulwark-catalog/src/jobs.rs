@@ -70,7 +70,13 @@ impl Catalog {
             .bind(f.paused)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(job_from_row).collect()
+        let mut jobs: Vec<Job> = rows.iter().map(job_from_row).collect::<Result<_>>()?;
+        let mut conn = self.pool.acquire().await?;
+        let mut copies = crate::copies::copies_of(&mut conn, None).await?;
+        for j in &mut jobs {
+            j.copies = copies.remove(&j.uuid.to_string()).unwrap_or_default();
+        }
+        Ok(jobs)
     }
 
     /// Reads one job.
@@ -80,7 +86,15 @@ impl Catalog {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(job_from_row).transpose()
+        let Some(mut job) = row.as_ref().map(job_from_row).transpose()? else {
+            return Ok(None);
+        };
+        let mut conn = self.pool.acquire().await?;
+        job.copies = crate::copies::copies_of(&mut conn, Some(id))
+            .await?
+            .remove(&id.to_string())
+            .unwrap_or_default();
+        Ok(Some(job))
     }
 
     /// Creates a job. Fails with [`CatalogError::MissingReference`] when its target, store,
@@ -117,6 +131,7 @@ impl Catalog {
         .bind(f.watch_min_interval)
         .execute(&mut *tx)
         .await?;
+        crate::copies::write_copies(&mut tx, id, &f.copies).await?;
         self.commit(tx).await?;
         Ok(id)
     }
@@ -162,6 +177,7 @@ impl Catalog {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
+        crate::copies::write_copies(&mut tx, id, &f.copies).await?;
         self.commit(tx).await?;
         Ok(Updated::Updated)
     }
@@ -244,7 +260,10 @@ impl Catalog {
         self.delete_unless_used(
             &id.to_string(),
             &[ACTIVE_TASKS_OF_JOB],
-            &[KEEP_RULES_OF_DELETED_JOB],
+            &[
+                crate::copies::KEEP_RULES_OF_DELETED_COPIES,
+                KEEP_RULES_OF_DELETED_JOB,
+            ],
             "DELETE FROM jobs WHERE uuid = ?",
         )
         .await
@@ -343,5 +362,6 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
         bandwidth: row.try_get("bandwidth")?,
         watch_settle: row.try_get("watch_settle")?,
         watch_min_interval: row.try_get("watch_min_interval")?,
+        copies: Vec::new(),
     })
 }

@@ -19,6 +19,7 @@ mod agents;
 mod archives;
 pub mod audit;
 mod auth;
+mod copies;
 mod drills;
 mod jobs;
 mod maintenance;
@@ -193,6 +194,8 @@ where
     Ok(sqlx::query_scalar(sql).bind(id).fetch_one(executor).await?)
 }
 
+#[cfg(test)]
+mod copy_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

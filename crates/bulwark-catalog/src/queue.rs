@@ -13,9 +13,10 @@ impl Catalog {
     /// first, then oldest. A backup or restore waits while another backup or restore of the
     /// same target runs. A backup records its job's store as it starts.
     ///
-    /// A store's maintenance (check, prune) runs alone: it waits while a backup, restore, purge
-    /// or other maintenance of that store runs, and backups, restores and purges of the store
-    /// wait while it runs. So a prune never removes data a running backup or restore relies on,
+    /// A store's maintenance (check, prune) runs alone: it waits while a backup, restore, purge,
+    /// copy (from or into the store) or other maintenance of that store runs, and those wait
+    /// while it runs. A purge of an archive waits while a copy of it runs. A task with a
+    /// `run_after` (a retry's wait) waits until then. So a prune never removes data a running backup or restore relies on,
     /// and never plans around a snapshot a purge is removing.
     pub async fn claim_next_task(&self, now: i64) -> Result<Option<Task>> {
         self.claim_next_task_aged(now, 0).await
@@ -28,28 +29,37 @@ impl Catalog {
         let mut tx = self.write_tx().await?;
         let id: Option<String> = sqlx::query_scalar(
             "WITH q AS (
-                SELECT uuid, op, status, target_uuid, priority, requested_at, rowid AS rid,
+                SELECT uuid, op, status, target_uuid, archive_uuid, priority, requested_at,
+                       run_after, rowid AS rid,
                        COALESCE(store_uuid,
                            (SELECT j.store_uuid FROM jobs j WHERE j.uuid = tasks.job_uuid),
                            (SELECT a.store_uuid FROM archives a WHERE a.uuid = tasks.archive_uuid)
-                       ) AS su
+                       ) AS su,
+                       (SELECT a.store_uuid FROM archives a WHERE a.uuid = tasks.archive_uuid) AS asu
                 FROM tasks WHERE status IN ('pending', 'running'))
              SELECT p.uuid FROM q p
              WHERE p.status = 'pending'
-               AND (p.op IN ('purge', 'check', 'prune') OR p.target_uuid IS NULL
+               AND (p.run_after IS NULL OR p.run_after <= ?1)
+               AND (p.op IN ('purge', 'check', 'prune', 'copy') OR p.target_uuid IS NULL
                     OR p.target_uuid NOT IN (
                         SELECT target_uuid FROM q
                         WHERE status = 'running' AND op IN ('backup', 'restore', 'drill')
                           AND target_uuid IS NOT NULL))
                AND ((p.op = 'purge' AND NOT EXISTS (
-                        SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
-                          AND r.op IN ('check', 'prune')))
+                        SELECT 1 FROM q r WHERE r.status = 'running'
+                          AND ((r.su = p.su AND r.op IN ('check', 'prune'))
+                               OR (r.op = 'copy' AND r.archive_uuid = p.archive_uuid))))
                     OR (p.op IN ('check', 'prune') AND NOT EXISTS (
-                        SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
-                          AND r.op IN ('backup', 'restore', 'drill', 'purge', 'check', 'prune')))
+                        SELECT 1 FROM q r WHERE r.status = 'running'
+                          AND ((r.su = p.su AND r.op IN ('backup', 'restore', 'drill', 'purge',
+                                                         'check', 'prune', 'copy'))
+                               OR (r.op = 'copy' AND r.asu = p.su))))
                     OR (p.op IN ('backup', 'restore', 'drill') AND NOT EXISTS (
                         SELECT 1 FROM q r WHERE r.status = 'running' AND r.su = p.su
-                          AND r.op IN ('check', 'prune'))))
+                          AND r.op IN ('check', 'prune')))
+                    OR (p.op = 'copy' AND NOT EXISTS (
+                        SELECT 1 FROM q r WHERE r.status = 'running'
+                          AND r.op IN ('check', 'prune') AND r.su IN (p.su, p.asu))))
              ORDER BY p.priority - CASE WHEN ?2 > 0 THEN MAX(?1 - p.requested_at, 0) / ?2 ELSE 0 END,
                       p.requested_at, p.rid
              LIMIT 1",
@@ -126,6 +136,9 @@ impl Catalog {
     ) -> Result<ArchiveId> {
         let mut tx = self.write_tx().await?;
         let id = insert_archive(&mut tx, archive).await?;
+        if let (Some(job), None) = (archive.job, archive.origin) {
+            crate::copies::queue_copies(&mut tx, job, id, now).await?;
+        }
         sqlx::query(
             "UPDATE tasks SET status = ?, stopped_at = ?, archive_uuid = ?, log = log || ?
              WHERE uuid = ?",

@@ -168,6 +168,34 @@ pub struct Job {
     pub watch_settle: Option<i64>,
     /// File-change trigger: at most one backup per this many seconds.
     pub watch_min_interval: Option<i64>,
+    /// Further stores each new archive is copied into, in order.
+    pub copies: Vec<JobCopy>,
+}
+
+/// A further store a job copies each new archive into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCopy {
+    /// The store the copy goes to.
+    pub store: Store,
+    /// How long the copies there are kept.
+    pub retention: Retention,
+    /// How often a failed copy is tried again.
+    pub retries: i64,
+    /// Seconds before the first retry; each later one waits twice as long.
+    pub retry_delay: i64,
+}
+
+/// The fields of a job's copy that a user sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyFields {
+    /// The store the copy goes to.
+    pub store: StoreId,
+    /// How long the copies there are kept.
+    pub retention: RetentionId,
+    /// How often a failed copy is tried again.
+    pub retries: i64,
+    /// Seconds before the first retry.
+    pub retry_delay: i64,
 }
 
 /// A job's retries and grace time.
@@ -216,6 +244,8 @@ pub struct JobFields {
     pub watch_settle: Option<i64>,
     /// File-change trigger: at most one backup per this many seconds.
     pub watch_min_interval: Option<i64>,
+    /// Further stores each new archive is copied into.
+    pub copies: Vec<CopyFields>,
 }
 
 /// A job's last finished backup, and its last good one.
@@ -271,6 +301,8 @@ pub struct Archive {
     pub job: Option<JobId>,
     /// The rules it keeps once its job is gone (`None` while the job decides).
     pub rules: Option<Rules>,
+    /// The archive it is a copy of; `None` for one a backup made.
+    pub origin: Option<ArchiveId>,
     /// The target it was taken from.
     pub target: Target,
     /// The store that holds it.
@@ -339,6 +371,8 @@ pub struct NewArchive {
     pub notes: String,
     /// Bytes the target produced.
     pub size: i64,
+    /// The archive it is a copy of; `None` for one a backup made.
+    pub origin: Option<ArchiveId>,
 }
 
 /// Filters for listing archives; `None` matches everything.
@@ -387,6 +421,10 @@ pub struct Task {
     pub options: String,
     /// What it did, line by line.
     pub log: String,
+    /// It does not start before this time (a retry's wait).
+    pub run_after: Option<i64>,
+    /// Which try this is of the same work: 0 for the first.
+    pub attempt: i64,
 }
 
 /// The fields of a new task.

@@ -26,7 +26,8 @@ const JOBS_BY_SCHEDULE: Reference = Reference {
     plural: "jobs",
 };
 const JOBS_BY_RETENTION: Reference = Reference {
-    count_sql: "SELECT COUNT(*) FROM jobs WHERE retention_uuid = ?",
+    count_sql: "SELECT (SELECT COUNT(*) FROM jobs WHERE retention_uuid = ?1)
+        + (SELECT COUNT(*) FROM job_copies WHERE retention_uuid = ?1)",
     plural: "jobs",
 };
 const JOBS_BY_TARGET: Reference = Reference {
@@ -38,7 +39,8 @@ const ARCHIVES_BY_TARGET: Reference = Reference {
     plural: "archives",
 };
 const JOBS_BY_STORE: Reference = Reference {
-    count_sql: "SELECT COUNT(*) FROM jobs WHERE store_uuid = ?",
+    count_sql: "SELECT (SELECT COUNT(*) FROM jobs WHERE store_uuid = ?1)
+        + (SELECT COUNT(*) FROM job_copies WHERE store_uuid = ?1)",
     plural: "jobs",
 };
 const ARCHIVES_BY_STORE: Reference = Reference {
@@ -157,7 +159,7 @@ impl Catalog {
     pub async fn list_retention(&self, unused: Option<bool>) -> Result<Vec<Retention>> {
         let sql = format!(
             "SELECT {RETENTION_COLS} FROM retention r
-             WHERE (?1 IS NULL OR ?1 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.retention_uuid = r.uuid)))
+             WHERE (?1 IS NULL OR ?1 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.retention_uuid = r.uuid) AND NOT EXISTS (SELECT 1 FROM job_copies c WHERE c.retention_uuid = r.uuid)))
              ORDER BY name, uuid"
         );
         let rows = sqlx::query(&sql).bind(unused).fetch_all(&self.pool).await?;
@@ -317,6 +319,7 @@ impl Catalog {
             "SELECT uuid, name, summary, plugin, endpoint, secret, prune_schedule FROM stores s
              WHERE (?1 IS NULL OR plugin = ?1)
                AND (?2 IS NULL OR ?2 = (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.store_uuid = s.uuid)
+                                       AND NOT EXISTS (SELECT 1 FROM job_copies c WHERE c.store_uuid = s.uuid)
                                        AND NOT EXISTS (SELECT 1 FROM archives a
                                                        WHERE a.store_uuid = s.uuid AND a.status <> 'purged')))
              ORDER BY name, uuid",

@@ -15,8 +15,12 @@ use crate::{Catalog, CatalogError, Result, parse_id};
 
 /// Every valid archive joined with its job's policy, when the job still exists; newest first,
 /// and of archives taken in the same second the one recorded last first.
+///
+/// A copy (an archive with an origin) is decided by its copy's policy while the job copies into
+/// its store, and by the rules it kept once the job no longer does.
 const MEMBERS: &str = "SELECT a.uuid, a.target_uuid, a.store_uuid, a.taken_at, a.expires_at,
-        a.keep, a.job_uuid, a.rules, j.uuid AS live_job,
+        a.keep, a.job_uuid, a.rules, a.origin_uuid,
+        CASE WHEN a.origin_uuid IS NULL THEN j.uuid ELSE c.job_uuid END AS live_job,
         r.uuid AS r_uuid, r.name AS r_name, r.summary AS r_summary, r.expiry AS r_expiry,
         r.expiry_set AS r_expiry_set, r.keep_last AS r_keep_last, r.keep_hourly AS r_keep_hourly,
         r.keep_daily AS r_keep_daily, r.keep_weekly AS r_keep_weekly,
@@ -24,7 +28,10 @@ const MEMBERS: &str = "SELECT a.uuid, a.target_uuid, a.store_uuid, a.taken_at, a
         r.keep_within AS r_keep_within, r.min_good AS r_min_good
     FROM archives a
     LEFT JOIN jobs j ON j.uuid = a.job_uuid
-    LEFT JOIN retention r ON r.uuid = j.retention_uuid
+    LEFT JOIN job_copies c ON a.origin_uuid IS NOT NULL AND c.job_uuid = a.job_uuid
+        AND c.store_uuid = a.store_uuid
+    LEFT JOIN retention r ON r.uuid =
+        CASE WHEN a.origin_uuid IS NULL THEN j.retention_uuid ELSE c.retention_uuid END
     WHERE a.status = 'valid' AND (?1 IS NULL OR a.job_uuid = ?1)
     ORDER BY a.taken_at DESC, a.rowid DESC";
 
@@ -48,6 +55,9 @@ impl Catalog {
             let job: Option<String> = row.try_get("job_uuid")?;
             let live: Option<String> = row.try_get("live_job")?;
             let kept: Option<String> = row.try_get("rules")?;
+            // A preview of another policy for the job leaves its copies to theirs.
+            let copy = row.try_get::<Option<String>, _>("origin_uuid")?.is_some();
+            let instead = instead.filter(|_| !copy);
             let rules = match (live.is_some(), instead, kept) {
                 (true, Some(r), _) => r.clone(),
                 (true, None, _) => retention_cols(row, "r_")?.rules,

@@ -11,7 +11,7 @@ use crate::{Catalog, CatalogError, Result, parse_id, parse_opt_id};
 
 const TASK_COLUMNS: &str =
     "uuid, owner, op, job_uuid, archive_uuid, target_uuid, store_uuid, options,
-        priority, status, requested_at, started_at, stopped_at, log";
+        priority, status, requested_at, started_at, stopped_at, log, run_after, attempt";
 
 impl Catalog {
     /// Queues a backup of a job, owned by `owner`. `None` if the job does not exist.
@@ -156,5 +156,7 @@ fn task_from_row(row: &SqliteRow) -> Result<Task> {
         stopped_at: row.try_get("stopped_at")?,
         log: row.try_get("log")?,
         options: row.try_get("options")?,
+        run_after: row.try_get("run_after")?,
+        attempt: row.try_get("attempt")?,
     })
 }

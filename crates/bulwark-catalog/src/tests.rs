@@ -2,13 +2,13 @@
 
 use crate::*;
 
-async fn open() -> (tempfile::TempDir, Catalog) {
+pub(crate) async fn open() -> (tempfile::TempDir, Catalog) {
     let dir = tempfile::tempdir().unwrap();
     let c = Catalog::open(&dir.path().join("c.db")).await.unwrap();
     (dir, c)
 }
 
-async fn target_and_store(
+pub(crate) async fn target_and_store(
     c: &Catalog,
 ) -> (bulwark_core::ids::TargetId, bulwark_core::ids::StoreId) {
     let t = c
@@ -54,6 +54,7 @@ async fn archive(
         job: None,
         format: crate::ArchiveFormat::Raw,
         added: None,
+        origin: None,
     })
     .await
     .unwrap()
@@ -64,10 +65,10 @@ async fn migrations_apply_once_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 12);
+    assert_eq!(c.schema_version().await.unwrap(), 13);
     c.close().await;
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 12);
+    assert_eq!(c.schema_version().await.unwrap(), 13);
     c.health().await.unwrap();
 }
 
@@ -154,7 +155,7 @@ async fn a_corrupt_row_is_reported_not_guessed() {
 }
 
 /// A job on a new target (into `store`) with the given priority.
-async fn job_with(
+pub(crate) async fn job_with(
     c: &Catalog,
     store: bulwark_core::ids::StoreId,
     priority: i64,
@@ -187,6 +188,7 @@ async fn job_with(
             bandwidth: None,
             watch_settle: None,
             watch_min_interval: None,
+            copies: Vec::new(),
             name: "j".into(),
             summary: String::new(),
             priority,

@@ -62,7 +62,7 @@ async fn a_schema_9_catalog_upgrades_its_rows() {
     pool.close().await;
 
     let c = Catalog::open(&path).await.unwrap();
-    assert_eq!(c.schema_version().await.unwrap(), 12);
+    assert_eq!(c.schema_version().await.unwrap(), 13);
     // Jobs from before have no steps.
     let jobs = c.list_jobs(&crate::JobFilter::default()).await.unwrap();
     assert!(!jobs.is_empty());

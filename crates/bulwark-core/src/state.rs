@@ -68,6 +68,8 @@ named_enum!(
         Prune = "prune",
         /// Restore a job's newest good archive into a scratch destination and verify it.
         Drill = "drill",
+        /// Copy an archive of a job into a further store of the job.
+        Copy = "copy",
     }
 );
 

@@ -7,7 +7,9 @@
 //! `backup-tree --dir DIR [--parent SNAPSHOT]`, `restore-tree --key SNAPSHOT --dir DIR [--path P
 //! ...]` (only those paths), `verify-tree --key SNAPSHOT --dir DIR` (a drill's byte-by-byte
 //! comparison of a restored tree with its snapshot), `ls --key SNAPSHOT [--path P]` (a JSON array of entries) and `cat
-//! --key SNAPSHOT --path P` (one file's bytes).
+//! --key SNAPSHOT --path P` (one file's bytes), `copy --key SNAPSHOT` (into the repository of
+//! [`crate::copy::DEST_ENDPOINT_ENV`] and [`crate::copy::DEST_PASSWORD_ENV`]; prints the
+//! copy's key document).
 //!
 //! The repository password comes from [`PASSWORD_ENV`], never from the command line. The
 //! snapshot's file name and tags for `store` and `backup-tree` come from [`FILENAME_ENV`] and
@@ -43,6 +45,10 @@ pub struct Env {
     pub filename: Option<String>,
     /// `key=value,...` tags.
     pub tags: Option<String>,
+    /// A copy's destination endpoint.
+    pub dest_endpoint: Option<String>,
+    /// A copy's destination password.
+    pub dest_password: Option<String>,
 }
 
 impl Env {
@@ -55,6 +61,8 @@ impl Env {
             upload: var(bulwark_plugin::UPLOAD_ENV),
             filename: var(FILENAME_ENV),
             tags: var(TAGS_ENV),
+            dest_endpoint: var(crate::copy::DEST_ENDPOINT_ENV),
+            dest_password: var(crate::copy::DEST_PASSWORD_ENV),
         }
     }
 }
@@ -77,7 +85,7 @@ fn usage(m: impl Into<String>) -> PluginError {
 
 fn parse(args: &[String]) -> Result<Args, PluginError> {
     let (first, rest) = args.split_first().ok_or_else(|| {
-        usage("no action given; expected info, validate, store, retrieve, purge, abandon, init, prune, check, backup-tree, restore-tree, verify-tree, ls or cat")
+        usage("no action given; expected info, validate, store, retrieve, purge, abandon, init, prune, check, backup-tree, restore-tree, verify-tree, copy, ls or cat")
     })?;
     let mut a = Args {
         action: first.clone(),
@@ -305,6 +313,7 @@ fn call(
         "verify-tree",
         "ls",
         "cat",
+        "copy",
     ];
     if a.action == "backup" || a.action == "restore" {
         return Err(PluginError::new(
@@ -370,6 +379,30 @@ fn call(
                 &password()?,
                 &dir()?,
                 a.parent.as_deref(),
+                &labels(env)?,
+            )
+            .map_err(failed)?;
+            print(stdout, &stored)
+        }
+        "copy" => {
+            use crate::copy::{DEST_ENDPOINT_ENV, DEST_PASSWORD_ENV};
+            let dest = env.dest_endpoint.clone().ok_or_else(|| {
+                usage(format!(
+                    "copy needs the destination's endpoint in {DEST_ENDPOINT_ENV}"
+                ))
+            })?;
+            let dest = endpoint(Some(dest))?;
+            let dest_password = env.dest_password.clone().ok_or_else(|| {
+                failed(format!(
+                    "no destination password: the daemon passes it in {DEST_PASSWORD_ENV}"
+                ))
+            })?;
+            let stored = crate::copy::copy_snapshot(
+                &ep,
+                &password()?,
+                &key()?,
+                &dest,
+                &dest_password,
                 &labels(env)?,
             )
             .map_err(failed)?;

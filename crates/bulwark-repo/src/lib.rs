@@ -8,6 +8,7 @@
 
 pub mod browse;
 pub mod cli;
+pub mod copy;
 pub mod endpoint;
 mod object;
 mod paced;

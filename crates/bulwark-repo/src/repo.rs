@@ -52,7 +52,7 @@ fn one_line(e: &RusticError) -> String {
     out
 }
 
-fn backends(ep: &RepoEndpoint) -> Result<RepositoryBackends> {
+pub(crate) fn backends(ep: &RepoEndpoint) -> Result<RepositoryBackends> {
     let be: Arc<dyn WriteBackend> = match &ep.location {
         Location::Local { path } => {
             let path = path
@@ -250,7 +250,7 @@ pub struct Stored {
     pub files: [u64; 3],
 }
 
-fn stored(snap: &SnapshotFile) -> Stored {
+pub(crate) fn stored(snap: &SnapshotFile) -> Stored {
     let s = snap.summary.clone().unwrap_or_default();
     Stored {
         key: snap.id.to_hex().to_string(),
@@ -369,7 +369,10 @@ pub fn store_tree(
     Ok(stored(&snap))
 }
 
-fn snapshot(repo: &Repository<impl rustic_core::Open>, key: &str) -> Result<SnapshotFile> {
+pub(crate) fn snapshot(
+    repo: &Repository<impl rustic_core::Open>,
+    key: &str,
+) -> Result<SnapshotFile> {
     if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("'{key}' is not a snapshot id"));
     }

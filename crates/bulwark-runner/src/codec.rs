@@ -166,6 +166,59 @@ pub(crate) fn open(
     }
 }
 
+/// Copies `from` (a blob sealed to `old`) into `to` sealed to `new`: the age layer is opened
+/// and made again, the compressed frame inside passes as it is. Every chunk is authenticated on
+/// the way, so a damaged or truncated blob fails the copy instead of being passed on.
+pub(crate) fn reseal(
+    from: impl Read,
+    to: std::fs::File,
+    old: &StreamKey,
+    new: &StreamKey,
+    counter: Arc<AtomicU64>,
+    rate: Option<u64>,
+) -> Coded {
+    let input = BufReader::with_capacity(1 << 20, from);
+    let plain = match age::Decryptor::new(input)
+        .map_err(|e| format!("the stored blob is not an age file: {e}"))
+        .and_then(|d| {
+            d.decrypt(std::iter::once(&old.0 as &dyn age::Identity))
+                .map_err(|e| format!("the stored blob does not decrypt with its store's key: {e}"))
+        }) {
+        Ok(p) => p,
+        Err(m) => return Coded::Corrupt(m),
+    };
+    let recipient = new.0.to_public();
+    let encryptor =
+        match age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient)) {
+            Ok(e) => e,
+            Err(e) => return Coded::Corrupt(format!("cannot start encrypting: {e}")),
+        };
+    let to = crate::pace::Paced::new(to, rate);
+    let Ok(sealed) = encryptor.wrap_output(std::io::BufWriter::with_capacity(1 << 20, to)) else {
+        return Coded::ConsumerGone;
+    };
+    let mut output = CountedWrite {
+        inner: sealed,
+        counter,
+    };
+    let mut plain = plain;
+    match copy(&mut plain, &mut output) {
+        Ok(()) => {}
+        Err(Side::Write) => return Coded::ConsumerGone,
+        Err(Side::Read(e)) => {
+            return Coded::Corrupt(format!("the stored blob is damaged or incomplete: {e}"));
+        }
+    }
+    match output
+        .inner
+        .finish()
+        .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
+    {
+        Ok(paced) => Coded::Done(paced.inner),
+        Err(_) => Coded::ConsumerGone,
+    }
+}
+
 struct CountedWrite<W> {
     inner: W,
     counter: Arc<AtomicU64>,
@@ -231,6 +284,10 @@ mod tests {
         (coded, reader.join().unwrap())
     }
 
+    thread_local! {
+        static OTHER: StreamKey = StreamKey::generate();
+    }
+
     #[test]
     fn round_trip_and_refusals() {
         let key = StreamKey::generate();
@@ -257,6 +314,25 @@ mod tests {
         assert!(matches!(c, Coded::Corrupt(_)));
         // Truncated: refused.
         let (c, _) = through(open, &key, sealed[..sealed.len() - 10].to_vec());
+        assert!(matches!(c, Coded::Corrupt(_)));
+        // Sealed again to another key: only that key opens it, to the same bytes.
+        let (c, resealed) = through(
+            |f, t, k, c| reseal(f, t, k, &OTHER.with(|o| o.clone()), c, None),
+            &key,
+            sealed.clone(),
+        );
+        assert!(matches!(c, Coded::Done(_)));
+        let (c, _) = through(open, &key, resealed.clone());
+        assert!(matches!(c, Coded::Corrupt(_)));
+        let (c, plain) = through(open, &OTHER.with(|o| o.clone()), resealed);
+        assert!(matches!(c, Coded::Done(_)));
+        assert_eq!(plain, data);
+        // A damaged blob is not passed on.
+        let (c, _) = through(
+            |f, t, k, c| reseal(f, t, k, &OTHER.with(|o| o.clone()), c, None),
+            &key,
+            sealed[..sealed.len() - 10].to_vec(),
+        );
         assert!(matches!(c, Coded::Corrupt(_)));
         // The key round-trips through its text form.
         assert_eq!(

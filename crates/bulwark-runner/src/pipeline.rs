@@ -256,6 +256,55 @@ pub async fn restore(
     }
 }
 
+/// Streams `source retrieve --key KEY` into `dest store`: a copy of an archive into a further
+/// store. A sealed source is opened with its key and, for a sealed destination, sealed again
+/// with the destination's; `upload` names the upload for the destination, as for a backup.
+pub async fn copy(
+    source: Side<'_>,
+    key: &str,
+    dest: Side<'_>,
+    upload: &str,
+    limits: &Limits,
+    log: &LogSink,
+) -> Result<Backup, PipelineError> {
+    let producer = Proc {
+        role: Role::Store,
+        side: source,
+        action: Action::Retrieve,
+        key: Some(key),
+        upload: None,
+    };
+    let consumer = Proc {
+        role: Role::Store,
+        side: dest,
+        action: Action::Store,
+        key: None,
+        upload: Some(upload),
+    };
+    let done = run_pair(producer, consumer, limits, log).await;
+    let parse = |out: &[u8]| StoreOutput::parse(out).ok();
+    match done {
+        Ok(d) => match StoreOutput::parse(&d.consumer_stdout) {
+            Ok(stored) if !d.stdout_overflow => Ok(Backup {
+                stored,
+                bytes: d.bytes,
+            }),
+            Ok(_) => Err(store_failure(
+                dest,
+                "it printed more than 64 KiB on stdout".into(),
+            )),
+            Err(e) => Err(store_failure(
+                dest,
+                format!("its output is not the key document the protocol asks for: {e}"),
+            )),
+        },
+        Err((failure, stdout)) => Err(PipelineError {
+            failure,
+            stored: stdout.as_deref().and_then(parse),
+        }),
+    }
+}
+
 fn store_failure(store: Side<'_>, reason: String) -> PipelineError {
     PipelineError {
         failure: Failure::Plugin {
@@ -469,14 +518,19 @@ async fn run_pair(
     };
     if matches!(result, Err((Failure::TimedOut(_) | Failure::Canceled, _))) {
         // A cancel or a timeout: the store dies at once (nothing partial may be committed);
-        // the target is asked to stop and given the grace to clean up after itself.
-        let (target, store) = if producer.role == Role::Target {
-            (&mut prod, &cons)
-        } else {
-            (&mut cons, &prod)
-        };
-        kill_group(store.pgid);
-        crate::exec::stop_group(target.pgid, &mut target.child).await;
+        // the target is asked to stop and given the grace to clean up after itself. Between
+        // two stores (a copy) both die at once, the one written first.
+        match (producer.role, consumer.role) {
+            (Role::Target, _) => {
+                kill_group(cons.pgid);
+                crate::exec::stop_group(prod.pgid, &mut prod.child).await;
+            }
+            (_, Role::Target) => {
+                kill_group(prod.pgid);
+                crate::exec::stop_group(cons.pgid, &mut cons.child).await;
+            }
+            _ => kill_group(cons.pgid),
+        }
     }
     // Whatever happened, nothing either plugin started outlives the pipeline. The consumer
     // goes first, so it cannot take a closed input for the end of the stream.
@@ -537,7 +591,9 @@ async fn flow(
         .then_some(limits.bandwidth)
         .flatten();
     let mut pumping = tokio::task::spawn_blocking(move || match (seal, open) {
-        (Some(k), _) => codec::seal(from, to, &k, c, rate).into(),
+        // Store to store (a copy): opened with one store's key, sealed with the other's.
+        (Some(new), Some(old)) => codec::reseal(from, to, &old, &new, c, rate).into(),
+        (Some(k), None) => codec::seal(from, to, &k, c, rate).into(),
         (None, Some(k)) => codec::open(from, to, &k, c).into(),
         (None, None) => pump(from, to, c, rate),
     });

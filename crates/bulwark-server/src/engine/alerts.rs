@@ -40,6 +40,7 @@ pub(super) async fn after_task(e: &Engine, task: &Task, status: TaskStatus, line
         }
         (TaskOp::Check, TaskStatus::Failed) => Payload::new(Event::CheckFailed, now, String::new()),
         (TaskOp::Drill, TaskStatus::Failed) => Payload::new(Event::DrillFailed, now, String::new()),
+        (TaskOp::Copy, TaskStatus::Failed) => Payload::new(Event::CopyFailed, now, String::new()),
         _ => return,
     };
     p.task = Some(task.uuid.0);
@@ -119,6 +120,30 @@ pub(super) async fn after_task(e: &Engine, task: &Task, status: TaskStatus, line
             p.store = Named::of(job.store.uuid.0, &job.store.name);
             p.archive = task.archive.map(|a| a.0);
             p.summary = format!("The restore drill of job '{}' failed.", job.name);
+        }
+        TaskOp::Copy => {
+            let Some(job_id) = task.job else { return };
+            let Ok(Some(job)) = e.catalog().get_job(job_id).await else {
+                return;
+            };
+            let dest = match task.store {
+                Some(s) => e.catalog().get_store(s).await.ok().flatten(),
+                None => None,
+            };
+            let name = dest.as_ref().map_or("?".to_string(), |s| s.name.clone());
+            let mut endpoints = vec![job.store.endpoint.as_str()];
+            if let Some(s) = &dest {
+                endpoints.push(&s.endpoint);
+                p.store = Named::of(s.uuid.0, &s.name);
+            }
+            secrets = secrets_of(e, &endpoints);
+            p.job = Named::of(job.uuid.0, &job.name);
+            p.target = Named::of(job.target.uuid.0, &job.target.name);
+            p.archive = task.archive.map(|a| a.0);
+            p.summary = format!(
+                "The copy of an archive of job '{}' into store '{name}' failed; the archive itself is intact.",
+                job.name
+            );
         }
         TaskOp::Purge | TaskOp::Prune => return,
     }

@@ -15,6 +15,7 @@
 mod alerts;
 pub mod browse;
 mod check_blobs;
+mod copy;
 mod drill;
 mod hooks;
 mod maintain;

@@ -20,7 +20,7 @@ pub(super) async fn recover(e: &Engine) {
         tracing::warn!(task = %task.uuid, op = %task.op, "Task was left running by a daemon that stopped; failing it.");
         let (log, writer) = task_log(e, task.uuid);
         let _ = log.send(format!("Recovery: {DAEMON_STOPPED}."));
-        if task.op == TaskOp::Backup
+        if matches!(task.op, TaskOp::Backup | TaskOp::Copy)
             && let Some(store) = task.store
         {
             match e.catalog().get_store(store).await {
@@ -41,6 +41,10 @@ pub(super) async fn recover(e: &Engine) {
             .await
         {
             tracing::error!(task = %task.uuid, error = %err, "Cannot fail a task left running.");
+        }
+        // A copy the stop cut short is tried again, as a failed one is.
+        if task.op == TaskOp::Copy {
+            super::copy::after_failure(e, &task, TaskStatus::Failed).await;
         }
     }
 }

@@ -50,6 +50,7 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
         TaskOp::Purge => super::restore::purge(e, &task, &log).await,
         TaskOp::Check | TaskOp::Prune => super::maintain::run(e, &task, &run, &log).await,
         TaskOp::Drill => super::drill::drill(e, &task, &run, &log).await,
+        TaskOp::Copy => super::copy::copy(e, &task, &run, &log).await,
     };
     drop(log);
     let _ = writer.await;
@@ -71,7 +72,10 @@ pub(super) async fn run(e: &Engine, task: Task, run: Running) {
     {
         end.line = why;
     }
-    let retry = super::retries::after_failure(e, &task, end.status).await;
+    let retry = match task.op {
+        TaskOp::Copy => super::copy::after_failure(e, &task, end.status).await,
+        _ => super::retries::after_failure(e, &task, end.status).await,
+    };
     if let Some(note) = &retry {
         end.line = format!("{} {note}", end.line);
     }
@@ -494,6 +498,7 @@ pub(super) async fn record(
         job: Some(job.uuid),
         notes: String::new(),
         size: i64::try_from(size).unwrap_or(i64::MAX),
+        origin: None,
     };
     let added = match added {
         Some(a) => format!(" ({a} bytes added to the store)"),

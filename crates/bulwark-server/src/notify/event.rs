@@ -25,13 +25,15 @@ pub enum Event {
     /// A restore drill failed: the archive could not be restored, or what came back is not
     /// what was backed up.
     DrillFailed,
+    /// A copy of an archive into a job's further store failed, and will not be retried.
+    CopyFailed,
     /// A test send, asked for by a person.
     Test,
 }
 
 impl Event {
     /// The events a channel can choose (a test goes to the channel asked, whatever it chose).
-    pub const CHOOSABLE: [Event; 7] = [
+    pub const CHOOSABLE: [Event; 8] = [
         Event::BackupFailed,
         Event::JobLate,
         Event::JobRecovered,
@@ -39,6 +41,7 @@ impl Event {
         Event::RestoreFailed,
         Event::CheckFailed,
         Event::DrillFailed,
+        Event::CopyFailed,
     ];
 
     /// Its name in the API and in documents sent.
@@ -51,6 +54,7 @@ impl Event {
             Event::RestoreFailed => "restore_failed",
             Event::CheckFailed => "check_failed",
             Event::DrillFailed => "drill_failed",
+            Event::CopyFailed => "copy_failed",
             Event::Test => "test",
         }
     }
@@ -70,6 +74,7 @@ impl Event {
             Event::RestoreFailed,
             Event::CheckFailed,
             Event::DrillFailed,
+            Event::CopyFailed,
         ]
         .iter()
         .map(|e| e.as_str().to_string())

@@ -81,6 +81,7 @@ fn response(a: Archive, verdicts: &HashMap<ArchiveId, Verdict<ArchiveId>>) -> Ar
         target_plugin: a.target.plugin,
         target_endpoint: redacted(&a.target.endpoint),
         keep: a.keep,
+        origin_uuid: a.origin.map(|o| o.0),
     }
 }
 

@@ -161,6 +161,20 @@ pub(crate) async fn response(st: &AppState, j: Job) -> ApiResult<JobResponse> {
             settle,
             min_interval: j.watch_min_interval.unwrap_or(0),
         }),
+        copies: j
+            .copies
+            .iter()
+            .map(|c| bulwark_api::JobCopyResponse {
+                store_uuid: c.store.uuid.0,
+                store_name: c.store.name.clone(),
+                store_plugin: c.store.plugin.clone(),
+                retention_uuid: c.retention.uuid.0,
+                retention_name: c.retention.name.clone(),
+                retention_rules: c.retention.rules.describe(),
+                retries: c.retries,
+                retry_delay: c.retry_delay,
+            })
+            .collect(),
         retry_attempt: j.retry_attempt,
         next_retry: j.retry_at.map(format_epoch),
         skipped_runs,
@@ -266,7 +280,15 @@ async fn create_job(
         None => None,
     };
     let watch = check_watch(req.watch, None)?;
+    let copies = super::copies::check(
+        &st,
+        req.store.into(),
+        req.target.into(),
+        req.copies.as_deref().unwrap_or_default(),
+    )
+    .await?;
     let fields = JobFields {
+        copies,
         watch_settle: watch.0,
         watch_min_interval: watch.1,
         bandwidth,
@@ -354,7 +376,13 @@ async fn update_job(
         None => old.bandwidth,
     };
     let watch = check_watch(req.watch, Some((old.watch_settle, old.watch_min_interval)))?;
+    let copies = match &req.copies {
+        Some(c) => c.clone(),
+        None => super::copies::as_given(&old.copies),
+    };
+    let copies = super::copies::check(&st, req.store.into(), req.target.into(), &copies).await?;
     let fields = JobFields {
+        copies,
         watch_settle: watch.0,
         watch_min_interval: watch.1,
         bandwidth,

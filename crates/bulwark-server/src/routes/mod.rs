@@ -5,6 +5,7 @@ mod agents;
 mod archives;
 mod audit;
 mod auth;
+mod copies;
 mod drills;
 mod files;
 mod jobs;

@@ -135,6 +135,11 @@ pub(crate) fn response(st: &AppState, t: Task) -> TaskResponse {
         started_at: time_opt(t.started_at),
         stopped_at: time_opt(t.stopped_at),
         log: t.log,
+        not_before: t
+            .run_after
+            .filter(|_| t.status == TaskStatus::Pending)
+            .map(format_epoch),
+        attempt: t.attempt,
     }
 }
 

@@ -100,6 +100,7 @@ const JOB: Kind = Kind {
         "bandwidth",
         "watch",
         "steps",
+        "copies",
         "drill_schedule",
         "drill_target",
     ],
@@ -173,6 +174,7 @@ fn body(c: &Client, kind: &Kind, def: &Map<String, Value>) -> CliResult<Map<Stri
                 Value::String(s) => super::change::priority_arg(s)?.into(),
                 other => other.clone(),
             },
+            ("job", "copies") => copies_body(c, v)?,
             _ => v.clone(),
         };
         b.insert(k.clone(), v);
@@ -201,6 +203,33 @@ fn resolve_all(v: &Value) -> CliResult<Value> {
         Value::Array(a) => Value::Array(a.iter().map(resolve_all).collect::<CliResult<_>>()?),
         other => other.clone(),
     })
+}
+
+/// A job's `copies` from the file (store and policy names, `retry_delay` maybe `5m`) as the
+/// API takes them.
+fn copies_body(c: &Client, v: &Value) -> CliResult<Value> {
+    let list = v
+        .as_array()
+        .ok_or_else(|| "copies must be a list of {store, retention}".to_string())?;
+    let mut out = Vec::new();
+    for item in list {
+        let mut m = Map::new();
+        for (k, v) in item
+            .as_object()
+            .ok_or_else(|| "each copy must be a table: {store, retention}".to_string())?
+        {
+            let v = match k.as_str() {
+                "store" => c.uuid_of(super::Kind::Store, str_of(v)?)?.into(),
+                "retention" => c.uuid_of(super::Kind::Retention, str_of(v)?)?.into(),
+                "retry_delay" => seconds(v)?,
+                "retries" => v.clone(),
+                other => return Err(format!("a copy has no field '{other}'")),
+            };
+            m.insert(k.clone(), v);
+        }
+        out.push(Value::Object(m));
+    }
+    Ok(Value::Array(out))
 }
 
 fn str_of(v: &Value) -> CliResult<&str> {
@@ -270,6 +299,35 @@ fn differences(
                     .unwrap_or(w.clone());
                 if canon != have["steps"] {
                     out.push((f.to_string(), have["steps"].to_string(), canon.to_string()));
+                }
+                continue;
+            }
+            ("job", "copies") => {
+                let have: Vec<Value> = have["copies"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        json!({"store": c["store_uuid"], "retention": c["retention_uuid"],
+                               "retries": c["retries"], "retry_delay": c["retry_delay"]})
+                    })
+                    .collect();
+                let want: Vec<Value> = w
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        json!({"store": c["store"], "retention": c["retention"],
+                               "retries": normal(c.get("retries").unwrap_or(&json!(3))),
+                               "retry_delay": normal(c.get("retry_delay").unwrap_or(&json!(300)))})
+                    })
+                    .collect();
+                if have != want {
+                    out.push((
+                        f.to_string(),
+                        json!(have).to_string(),
+                        json!(want).to_string(),
+                    ));
                 }
                 continue;
             }
@@ -517,6 +575,18 @@ pub fn export(yaml: bool, conn: &Conn) -> std::process::ExitCode {
             }
             if o["steps"].as_array().is_some_and(|s| !s.is_empty()) {
                 m.insert("steps".into(), o["steps"].clone());
+            }
+            let copies: Vec<Value> = o["copies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    json!({"store": c["store_name"], "retention": c["retention_name"],
+                           "retries": c["retries"], "retry_delay": c["retry_delay"]})
+                })
+                .collect();
+            if !copies.is_empty() {
+                m.insert("copies".into(), Value::Array(copies));
             }
             setup.jobs.push(m);
         }

@@ -203,10 +203,28 @@ fn create_request(c: &Client, what: &CreateWhat) -> CliResult<(Kind, Value)> {
                 body.insert("steps".into(), steps_arg(steps)?);
             }
             insert_opt(&mut body, "bandwidth", a.bandwidth.clone());
+            if !a.copies.is_empty() {
+                body.insert("copies".into(), copies_arg(c, &a.copies)?);
+            }
             a.retry.apply(&mut body, None)?;
             (Kind::Job, Value::Object(body))
         }
     })
+}
+
+/// `--copy STORE:POLICY` flags as the API's `copies` (names resolved to UUIDs).
+fn copies_arg(c: &Client, given: &[String]) -> Result<Value, String> {
+    let mut out = Vec::new();
+    for g in given {
+        let (store, policy) = g.rsplit_once(':').ok_or_else(|| {
+            format!("--copy wants STORE:POLICY (a store and the retention policy of its copies), not '{g}'")
+        })?;
+        out.push(json!({
+            "store": c.uuid_of(Kind::Store, store)?,
+            "retention": c.uuid_of(Kind::Retention, policy)?,
+        }));
+    }
+    Ok(Value::Array(out))
 }
 
 fn capitalized(s: &str) -> String {
@@ -401,6 +419,8 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
                     || a.drill_target.is_some()
                     || a.steps.is_some()
                     || a.bandwidth.is_some()
+                    || !a.copies.is_empty()
+                    || a.no_copies
                     || a.retry.given()
                     || a.paused
                     || a.unpaused,
@@ -441,6 +461,9 @@ fn edit_request(c: &Client, what: &EditWhat) -> CliResult<(String, Value, String
             }
             if let Some(b) = &a.bandwidth {
                 body["bandwidth"] = b.clone().into();
+            }
+            if !a.copies.is_empty() || a.no_copies {
+                body["copies"] = copies_arg(c, &a.copies)?;
             }
             if a.paused || a.unpaused {
                 body["paused"] = a.paused.into();

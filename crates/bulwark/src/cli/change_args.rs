@@ -144,6 +144,13 @@ pub struct JobArgs {
     /// file, `@-` from standard input; `[]` for none). See the README's Steps and hooks.
     #[arg(long, value_name = "JSON|@FILE")]
     pub steps: Option<String>,
+    /// Copy each new archive into a further store, kept there by this retention policy
+    /// (`offsite:monthly`); repeat for more stores. Edit: replaces the job's copies.
+    #[arg(long = "copy", value_name = "STORE:POLICY", add = super::complete::stores())]
+    pub copies: Vec<String>,
+    /// No copies any more (edit).
+    #[arg(long, conflicts_with = "copies")]
+    pub no_copies: bool,
     /// Paused: it runs only when asked (`bulwark run job`).
     #[arg(long, conflicts_with = "unpaused")]
     pub paused: bool,

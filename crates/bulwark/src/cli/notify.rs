@@ -57,7 +57,7 @@ pub enum NotifyCmd {
         #[arg(long, requires = "email")]
         from: Option<String>,
         /// An event to send: backup_failed, job_late, job_recovered, restore_done,
-        /// restore_failed, check_failed, drill_failed; repeat for more (default: all but restore_done).
+        /// restore_failed, check_failed, drill_failed, copy_failed; repeat for more (default: all but restore_done).
         #[arg(long = "event")]
         events: Vec<String>,
         /// Only events of this job (name or UUID); repeat for more (default: every job).

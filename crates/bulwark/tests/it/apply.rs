@@ -65,6 +65,11 @@ name = "disk"
 plugin = "fs"
 endpoint = {{ base_dir = "{root}/store" }}
 
+[[store]]
+name = "offsite"
+plugin = "fs"
+endpoint = {{ base_dir = "{root}/offsite" }}
+
 [[target]]
 name = "docs"
 plugin = "fs"
@@ -80,6 +85,7 @@ paused = true
 priority = "{priority}"
 bandwidth = "50M"
 watch = {{ settle = 30, min_interval = 600 }}
+copies = [{{ store = "offsite", retention = "gfs", retry_delay = "10m" }}]
 
 [[job.steps]]
 name = "lock"
@@ -117,7 +123,7 @@ async fn apply_makes_the_setup_once_and_export_round_trips() {
     assert!(out.contains("create schedule 'nightly'"), "{out}");
     assert!(out.contains("create store 'disk'"), "{out}");
     assert!(out.contains("create job 'docs nightly'"), "{out}");
-    assert!(out.contains("5 object(s) would change"), "{out}");
+    assert!(out.contains("6 object(s) would change"), "{out}");
     for path in [
         "/v1/schedules",
         "/v1/retention",
@@ -132,7 +138,7 @@ async fn apply_makes_the_setup_once_and_export_round_trips() {
     // a file (the daemon holds them, shows them redacted).
     let (code, out, err) = run(&d, &["apply", file]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("5 object(s) changed"), "{out}");
+    assert!(out.contains("6 object(s) changed"), "{out}");
     let job = &d.get_ok("/v1/jobs").await.unwrap()[0];
     assert_eq!(job["priority"], 75);
     assert_eq!(job["bandwidth"], 50 << 20);
@@ -140,6 +146,9 @@ async fn apply_makes_the_setup_once_and_export_round_trips() {
     assert_eq!(job["watch"]["settle"], 30);
     assert_eq!(job["steps"].as_array().unwrap().len(), 2);
     assert_eq!(job["target_name"], "docs");
+    assert_eq!(job["copies"][0]["store_name"], "offsite");
+    assert_eq!(job["copies"][0]["retention_name"], "gfs");
+    assert_eq!(job["copies"][0]["retry_delay"], 600);
     let target = &d.get_ok("/v1/targets").await.unwrap()[0];
     let ep: Value = serde_json::from_str(target["endpoint"].as_str().unwrap()).unwrap();
     assert_eq!(ep["password"], "<redacted>");
@@ -183,6 +192,7 @@ async fn apply_makes_the_setup_once_and_export_round_trips() {
     let (code, yaml, err) = run(&d, &["export", "--yaml"]);
     assert_eq!(code, 0, "{err}");
     assert!(yaml.contains("name: docs nightly"), "{yaml}");
+    assert!(yaml.contains("store: offsite"), "{yaml}");
     let again_yaml = root.join("exported.yaml");
     std::fs::write(&again_yaml, &yaml).unwrap();
     unchanged_with_secrets(&d, &again_yaml);

@@ -214,6 +214,7 @@ pub async fn record_archive(
             job: None,
             format: bulwark_catalog::ArchiveFormat::Raw,
             added: None,
+            origin: None,
         })
         .await
         .unwrap()

@@ -32,6 +32,7 @@ async fn job_show_carries_joined_fields() {
     want["steps"] = json!([]);
     want["bandwidth"] = Value::Null;
     want["watch"] = Value::Null;
+    want["copies"] = json!([]);
     assert_eq!(j, want);
     let mut list = d.get_ok("/v1/jobs").await.unwrap();
     list[0].as_object_mut().unwrap().remove("next_run");

@@ -37,7 +37,7 @@ async fn restart_keeps_everything() {
     );
     assert_eq!(
         d.get_ok("/v1/status").await.unwrap()["catalog"]["schema_version"],
-        12
+        13
     );
 
     // And survives SIGKILL too: every answered write was committed.

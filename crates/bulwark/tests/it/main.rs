@@ -19,6 +19,7 @@ mod checks;
 mod cli;
 mod cli_edges;
 mod common;
+mod copies;
 mod databases;
 mod dist;
 mod drill_databases;

@@ -14,7 +14,7 @@ async fn status_reports_health() {
     assert_eq!(s["mode"], "normal");
     assert_eq!(s["catalog"]["kind"], "sqlite");
     assert_eq!(s["catalog"]["ok"], true);
-    assert_eq!(s["catalog"]["schema_version"], 12);
+    assert_eq!(s["catalog"]["schema_version"], 13);
     assert!(s["uptime_seconds"].is_u64());
     // The log goes to a file here: no colour codes in it.
     assert!(d.log().contains("Daemon started."));

@@ -15,7 +15,7 @@ use crate::common::bin;
 use crate::engine::{Wired, archives_of, engine_daemon, finished, run_job, wire};
 
 /// The store's secret, through the disaster-recovery command.
-fn store_secret(d: &TestDaemon, store: &str) -> String {
+pub(crate) fn store_secret(d: &TestDaemon, store: &str) -> String {
     let out = Command::new(bin())
         .args(["store-secret", store, "--config"])
         .arg(d.config_path())
@@ -30,7 +30,7 @@ fn store_secret(d: &TestDaemon, store: &str) -> String {
 }
 
 /// A tool the tests need: present, or (outside CI) a loud skip.
-fn tool(name: &str) -> bool {
+pub(crate) fn tool(name: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
@@ -45,7 +45,7 @@ fn tool(name: &str) -> bool {
     found
 }
 
-fn restic(repo: &str, password: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn restic(repo: &str, password: &str, args: &[&str]) -> std::process::Output {
     Command::new("restic")
         .arg("-r")
         .arg(repo)
@@ -422,15 +422,15 @@ async fn streams_deduplicate_and_a_damaged_pack_is_caught() {
 }
 
 /// A throwaway s3s-fs server on a free port, keeping its objects in `root`.
-struct S3Server {
+pub(crate) struct S3Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 const ACCESS: &str = "bulwark-test-access";
-const SECRET: &str = "bulwark-test-secret-key-0123456789";
+pub(crate) const SECRET: &str = "bulwark-test-secret-key-0123456789";
 
-fn s3s_binary() -> Option<PathBuf> {
+pub(crate) fn s3s_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("BULWARK_S3S_FS") {
         return Some(PathBuf::from(p));
     }
@@ -453,7 +453,7 @@ fn s3s_binary() -> Option<PathBuf> {
 }
 
 impl S3Server {
-    fn start(bin: &Path, root: &Path, port: Option<u16>) -> S3Server {
+    pub(crate) fn start(bin: &Path, root: &Path, port: Option<u16>) -> S3Server {
         let port = port.unwrap_or_else(|| {
             TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -477,12 +477,12 @@ impl S3Server {
         S3Server { child, port }
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    fn endpoint(&self, prefix: &str, secret: &str) -> Value {
+    pub(crate) fn endpoint(&self, prefix: &str, secret: &str) -> Value {
         json!({"backend": "s3", "bucket": "backups", "endpoint": format!("http://127.0.0.1:{}", self.port),
                "region": "us-east-1", "access_key_id": ACCESS, "secret_access_key": secret, "prefix": prefix})
     }

@@ -1,7 +1,7 @@
 //! A job's steps before and after its backups and restores: their order, each `on_failure`,
 //! `always` steps after a failure and after a cancel, a hanging step's timeout, secrets only for
 //! the steps that name them, HTTP calls; and a Fossul-style workflow on a real MariaDB (quiesce,
-//! dump, unquiesce even when the dump fails).
+//! dump, unquiesce even when the dump fails, then a copy into a second store that restores it).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -54,6 +54,27 @@ async fn set_steps(d: &TestDaemon, job: &str, steps: Value) {
         .await
         .unwrap();
     assert_eq!(s, 200, "{b}");
+}
+
+/// Waits for the copy of `origin` into `store`, and returns it.
+async fn copied(d: &TestDaemon, store: &str, origin: &Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let all = d
+            .get_ok(&format!("/v1/archives?store={store}"))
+            .await
+            .unwrap();
+        if let Some(a) = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| &a["origin_uuid"] == origin)
+        {
+            return a.clone();
+        }
+        assert!(Instant::now() < deadline, "no copy of {origin} in {store}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn backup(d: &TestDaemon, job: &str) -> Value {
@@ -309,15 +330,34 @@ async fn a_fossul_workflow_quiesces_mariadb_and_always_unquiesces_it() {
             )
         ])
     };
-    set_steps(
-        &d,
-        &job,
-        json!([
-            {"name": "quiesce", "when": "before_backup", "command": sql("SET GLOBAL read_only = 1"), "secrets": ["password"]},
-            {"name": "unquiesce", "when": "after_backup", "always": true, "command": sql("SET GLOBAL read_only = 0"), "secrets": ["password"]},
-        ]),
-    )
-    .await;
+    // The workflow's last step: each archive is copied into a second store (a repository).
+    let secondary = d
+        .create(
+            "/v1/stores",
+            &json!({"name": "secondary", "plugin": "repository", "endpoint": {"path": root.join("secondary")}}),
+        )
+        .await
+        .unwrap();
+    let keep = d
+        .create("/v1/retention", &json!({"name": "copies", "keep_last": 3}))
+        .await
+        .unwrap();
+    let j = d.get_ok(&format!("/v1/job/{job}")).await.unwrap();
+    let (s, b) = d
+        .put(
+            &format!("/v1/job/{job}"),
+            &json!({"name": j["name"], "summary": "", "store": j["store_uuid"],
+                    "target": j["target_uuid"], "retention": j["retention_uuid"],
+                    "schedule": j["schedule_uuid"],
+                    "copies": [{"store": secondary, "retention": keep}],
+                    "steps": [
+                {"name": "quiesce", "when": "before_backup", "command": sql("SET GLOBAL read_only = 1"), "secrets": ["password"]},
+                {"name": "unquiesce", "when": "after_backup", "always": true, "command": sql("SET GLOBAL read_only = 0"), "secrets": ["password"]},
+            ]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{b}");
     let t = backup(&d, &job).await;
     assert_eq!(t["status"], "done", "{}", t["log"]);
     let seen = |phase: &str| {
@@ -330,6 +370,12 @@ async fn a_fossul_workflow_quiesces_mariadb_and_always_unquiesces_it() {
     assert_eq!(seen("after_backup"), "0", "unquiesced after it");
     assert_eq!(m.sql("SELECT @@global.read_only").trim(), "0");
     assert!(!t["log"].as_str().unwrap().contains("fossul pw"));
+    // The copy in the second store restores the database.
+    let copy = copied(&d, &secondary, &t["archive_uuid"]).await;
+    m.sql("DELETE FROM shop.t WHERE id = 2;");
+    let r = crate::repository::restore(&d, &copy, &target).await;
+    assert_eq!(r["status"], "done", "{}", r["log"]);
+    assert_eq!(m.sql("SELECT COUNT(*) FROM shop.t").trim(), "2");
 
     // The dump fails (a database that is not there): unquiesced all the same.
     let mut ep = m.endpoint(Some("gone"));

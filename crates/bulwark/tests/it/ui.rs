@@ -78,8 +78,13 @@ async fn world() -> World {
     )
     .await;
     let j = d.get_ok(&format!("/v1/job/{}", w.job)).await.unwrap();
+    let offsite = d
+        .create("/v1/stores", &json!({"name": "offsite copies", "plugin": "fs", "endpoint": {"base_dir": work.path().join("copies")}}))
+        .await
+        .unwrap();
     let body = json!({"name": HOSTILE, "summary": HOSTILE, "store": j["store_uuid"], "target": j["target_uuid"],
         "retention": j["retention_uuid"], "schedule": j["schedule_uuid"], "bandwidth": "50M",
+        "copies": [{"store": offsite, "retention": j["retention_uuid"]}],
         "steps": [{"name": HOSTILE, "when": "after_backup", "always": true, "command": ["/bin/echo", HOSTILE]}]});
     let (s, b) = d.put(&format!("/v1/job/{}", w.job), &body).await.unwrap();
     assert_eq!(s, 200, "{b}");
@@ -92,7 +97,15 @@ async fn world() -> World {
     let archive = backup_archive(&d, &w.job).await;
     let tasks = d.get_ok(&format!("/v1/tasks?job={}", w.job)).await.unwrap();
     World {
-        task: tasks[0]["uuid"].as_str().unwrap().to_string(),
+        task: tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "backup")
+            .unwrap()["uuid"]
+            .as_str()
+            .unwrap()
+            .to_string(),
         archive: archive["uuid"].as_str().unwrap().to_string(),
         job: w.job,
         target: w.target,
@@ -186,6 +199,10 @@ async fn every_page_renders_escaped_labelled_and_locked_down() {
         "{job}"
     );
     assert!(job.contains("at most 50.0 MiB/s to the store"), "{job}");
+    assert!(
+        job.contains("into <a href=\"/stores/") && job.contains("offsite copies"),
+        "the job's copies are shown: {job}"
+    );
     assert!(
         job.contains("after_backup: <strong>"),
         "the job's steps are shown: {job}"
