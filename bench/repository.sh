@@ -7,12 +7,14 @@
 #   bench/repository.sh                 # data set in $BENCH_DIR (default /var/tmp/bulwark-bench)
 #   RUNS=3 bench/repository.sh          # medians of 3 full sequences
 #
-# Bulwark is measured as the daemon runs it: the `repository` plugin process (`bulwark plugin
-# repository backup-tree` / `restore-tree`), which is what a backup task of an fs target into a
-# repository store starts; the daemon only waits for it.
+# Bulwark is measured as a user runs it: a daemon (started here with its defaults, as
+# bench/lib.sh does) with a repository store, an fs target and a job; each figure is a task asked
+# for over the API (run the job; restore the archive into another fs target) and timed from the
+# request to the task's end. Its memory is the peak of the daemon's whole process tree (daemon
+# and plugins, summed, sampled every 20 ms by bench/treepeak.py); restic's is its own peak.
 #
-# Needs: restic (apt), python3, /usr/bin/time, a release build (made if missing); rustic
-# (`cargo install rustic-rs`) is optional.
+# Needs: restic (apt), python3, jq, curl, /usr/bin/time, a release build (made if missing);
+# rustic (`cargo install rustic-rs`) is optional.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bench_dir=${BENCH_DIR:-/var/tmp/bulwark-bench}
@@ -31,7 +33,33 @@ fi
 rustic_bin=$(command -v rustic || true)
 
 work=$(mktemp -d "$bench_dir/repo-run.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+daemon_pid=""
+trap '[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; rm -rf "$work"' EXIT
+. "$here/bench/lib.sh"
+start_daemon "$bin" "$work"
+
+# post PATH JSON: the API's answer.
+post() { curl -sf -K "$work/curlrc" -X POST "$api$1" --data-binary "$2"; }
+# task NAME PATH JSON: asks for a task, waits for its end, appends "NAME seconds peak_kib".
+task() {
+  local name=$1 path=$2 body=$3 t0 t1 id st sampler
+  python3 "$here/bench/treepeak.py" "$daemon_pid" "$work/peak" & sampler=$!
+  t0=$(date +%s.%N)
+  id=$(post "$path" "$body" | jq -r .task_uuid)
+  while :; do
+    st=$(curl -sf -K "$work/curlrc" "$api/task/$id" | jq -r .status)
+    case $st in
+      done) break ;;
+      failed|canceled) echo "$name: the task $st:" >&2
+        curl -sf -K "$work/curlrc" "$api/task/$id" | jq -r .log >&2; exit 1 ;;
+    esac
+    sleep 0.05
+  done
+  t1=$(date +%s.%N)
+  kill -TERM "$sampler"; wait "$sampler" || true
+  echo "$name $(echo "$t1 - $t0" | bc) $(cat "$work/peak")" >> "$work/figures"
+  last_task=$id
+}
 export RESTIC_PASSWORD=bench-password RUSTIC_PASSWORD=bench-password
 export BULWARK_REPOSITORY_PASSWORD=bench-password
 export RESTIC_CACHE_DIR=$work/restic-cache
@@ -60,13 +88,16 @@ for r in $(seq "$runs"); do
   run restic_same restic -r "$work/restic" backup "$work/src"
   echo "restic_size_before $(size_of "$work/restic")" >> "$work/figures"
 
-  # --- bulwark ---
-  ep="{\"path\":\"$work/bulwark\"}"
-  rm -rf "$work/bulwark"
-  "$bin" plugin repository init -e "$ep" > /dev/null
-  run bulwark_first "$bin" plugin repository backup-tree --dir "$work/src" -e "$ep"
-  parent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$work/cmd.out")
-  run bulwark_same "$bin" plugin repository backup-tree --dir "$work/src" --parent "$parent" -e "$ep"
+  # --- bulwark, through the daemon ---
+  rm -rf "$work/bulwark" "$work/out"; mkdir -p "$work/out"
+  store=$(post /stores "{\"name\":\"repo $r\",\"plugin\":\"repository\",\"endpoint\":{\"path\":\"$work/bulwark\"}}" | jq -r .uuid)
+  target=$(post /targets "{\"name\":\"src $r\",\"plugin\":\"fs\",\"agent\":\"local\",\"endpoint\":{\"base_dir\":\"$work/src\"}}" | jq -r .uuid)
+  out_target=$(post /targets "{\"name\":\"out $r\",\"plugin\":\"fs\",\"agent\":\"local\",\"endpoint\":{\"base_dir\":\"$work/out\"}}" | jq -r .uuid)
+  schedule=$(post /schedules "{\"name\":\"s $r\",\"when\":\"daily at 4am\"}" | jq -r .uuid)
+  policy=$(post /retention "{\"name\":\"r $r\",\"expires\":31536000}" | jq -r .uuid)
+  job=$(post /jobs "{\"name\":\"j $r\",\"target\":\"$target\",\"store\":\"$store\",\"schedule\":\"$schedule\",\"retention\":\"$policy\",\"paused\":true}" | jq -r .uuid)
+  task bulwark_first "/job/$job/run" '{}'
+  task bulwark_same "/job/$job/run" '{}'
   echo "bulwark_size_before $(size_of "$work/bulwark")" >> "$work/figures"
 
   # --- rustic ---
@@ -83,8 +114,8 @@ for r in $(seq "$runs"); do
   tar -cf - -C "$work/src" . > /dev/null
   run restic_changed restic -r "$work/restic" backup "$work/src"
   echo "restic_size $(size_of "$work/restic")" >> "$work/figures"
-  run bulwark_changed "$bin" plugin repository backup-tree --dir "$work/src" --parent "$parent" -e "$ep"
-  last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$work/cmd.out")
+  task bulwark_changed "/job/$job/run" '{}'
+  last=$(curl -sf -K "$work/curlrc" "$api/task/$last_task" | jq -r .archive_uuid)
   echo "bulwark_size $(size_of "$work/bulwark")" >> "$work/figures"
   if [ -n "$rustic_bin" ]; then
     run rustic_changed rustic -r "$work/rustic" --no-cache backup "$work/src"
@@ -93,7 +124,8 @@ for r in $(seq "$runs"); do
 
   # Full restores of the latest snapshot, checked against the source.
   rm -rf "$work/out"; run restic_restore restic -r "$work/restic" restore latest --target "$work/out"
-  rm -rf "$work/out"; run bulwark_restore "$bin" plugin repository restore-tree --key "$last" --dir "$work/out" -e "$ep"
+  rm -rf "$work/out"; mkdir -p "$work/out"
+  task bulwark_restore "/archive/$last/restore" "{\"target\":\"$out_target\"}"
   python3 "$shared/dataset.py" compare "$work/src" "$work/out" > /dev/null \
     || { echo "bulwark's restore differs from the source!" >&2; exit 1; }
   if [ -n "$rustic_bin" ]; then

@@ -18,3 +18,6 @@ pub mod verify;
 
 /// The plugin's name.
 pub const NAME: &str = "repository";
+
+#[cfg(test)]
+mod sizes_tests;

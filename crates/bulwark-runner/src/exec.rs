@@ -73,7 +73,12 @@ impl PluginCommand {
                 c.arg("plugin")
                     .arg(name)
                     .arg(action)
-                    .env(bulwark_plugin::cli::ENDPOINT_ENV, endpoint);
+                    .env(bulwark_plugin::cli::ENDPOINT_ENV, endpoint)
+                    // glibc gives each thread that allocates an arena of its own (up to 8 per
+                    // core) and keeps what is freed in them: the repository's restore (20
+                    // reader threads handing blobs to writers) peaked at 427 MiB on the shared
+                    // 1 GiB data set, and at 251 MiB with two arenas, as fast.
+                    .env("MALLOC_ARENA_MAX", MALLOC_ARENAS);
                 c
             }
         };
@@ -87,6 +92,9 @@ impl PluginCommand {
         cmd
     }
 }
+
+/// The glibc malloc arenas a built-in plugin's process may use (`MALLOC_ARENA_MAX`).
+pub const MALLOC_ARENAS: &str = "2";
 
 /// Makes the kernel kill the plugin when the process that started it dies, even by SIGKILL:
 /// a plugin left running by a dead daemon could otherwise finish a store whose key nobody
@@ -339,6 +347,28 @@ pub async fn run_collect(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn built_in_plugins_run_with_few_malloc_arenas_and_external_ones_as_they_are() {
+        let env_of = |p: &PluginCommand| {
+            p.command(Action::Store, "{}", None)
+                .as_std()
+                .get_envs()
+                .find(|(k, _)| *k == "MALLOC_ARENA_MAX")
+                .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+        };
+        let builtin = PluginCommand::Builtin {
+            name: "repository".into(),
+            bulwark: "/usr/bin/bulwark".into(),
+        };
+        assert_eq!(env_of(&builtin).as_deref(), Some(MALLOC_ARENAS));
+        let external = PluginCommand::External {
+            name: "x".into(),
+            path: "/bin/true".into(),
+            endpoint_env: true,
+        };
+        assert_eq!(env_of(&external), None);
+    }
 
     #[test]
     fn groups_zero_and_one_are_never_signalled() {
