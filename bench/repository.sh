@@ -11,7 +11,7 @@
 # bench/lib.sh does) with a repository store, an fs target and a job; each figure is a task asked
 # for over the API (run the job; restore the archive into another fs target) and timed from the
 # request to the task's end. Its memory is the peak of the daemon's whole process tree (daemon
-# and plugins, summed, sampled every 20 ms by bench/treepeak.py); restic's is its own peak.
+# and plugins, summed, sampled every 50 ms by bench/treepeak.py); restic's is its own peak.
 #
 # Needs: restic (apt), python3, jq, curl, /usr/bin/time, a release build (made if missing);
 # rustic (`cargo install rustic-rs`) is optional.
@@ -46,14 +46,15 @@ task() {
   python3 "$here/bench/treepeak.py" "$daemon_pid" "$work/peak" & sampler=$!
   t0=$(date +%s.%N)
   id=$(post "$path" "$body" | jq -r .task_uuid)
+  # One curl per look, no jq: the polling must not take the CPU it measures.
   while :; do
-    st=$(curl -sf -K "$work/curlrc" "$api/task/$id" | jq -r .status)
+    st=$(curl -sf -K "$work/curlrc" "$api/task/$id" | grep -o '"status":"[a-z]*"' || true)
     case $st in
-      done) break ;;
-      failed|canceled) echo "$name: the task $st:" >&2
+      *'"done"') break ;;
+      *'"failed"'|*'"canceled"') echo "$name: the task ended $st:" >&2
         curl -sf -K "$work/curlrc" "$api/task/$id" | jq -r .log >&2; exit 1 ;;
     esac
-    sleep 0.05
+    sleep 0.1
   done
   t1=$(date +%s.%N)
   kill -TERM "$sampler"; wait "$sampler" || true
