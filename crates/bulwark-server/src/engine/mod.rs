@@ -20,6 +20,7 @@ mod drill;
 mod hooks;
 mod maintain;
 mod placement;
+mod record;
 mod recovery;
 mod remote;
 mod restore;

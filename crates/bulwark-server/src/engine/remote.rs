@@ -10,10 +10,9 @@ use bulwark_core::state::TaskStatus;
 use bulwark_runner::LogSink;
 
 use super::RestoreOptions;
+use super::record::{NewBackup, Stored, record};
 use super::tasklog::Flusher;
-use super::work::{
-    End, NewBackup, Stored, rate, record, say, sentence, snapshot_filename, tree_dir,
-};
+use super::work::{End, rate, say, sentence, snapshot_filename, tree_dir};
 use super::{Engine, Running};
 use crate::agent_host::wire::{BackupSpec, Event, PluginSpec, RestoreSpec, TreeSpec};
 use crate::store_keys::{self, is_repository};
