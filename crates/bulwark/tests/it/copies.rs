@@ -1,7 +1,7 @@
 //! A job's copies into further stores: a tree snapshot into a second local repository and into
 //! a repository on a real S3 server (s3s-fs), a sealed stream into another sealed store and
 //! into a repository, retries while the S3 server is down, the `copy_failed` notice, restores
-//! from each copy, and each copy kept by its own policy.
+//! from each copy, each copy kept by its own policy, and a copy cut short by a daemon kill.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -501,4 +501,110 @@ async fn a_copy_into_a_dead_s3_is_retried_and_the_original_stays_whole() {
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_copy_cut_short_by_a_daemon_kill_is_cleaned_up_and_retried() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), "copy me").unwrap();
+    let data = work.path().join("daemon");
+    std::fs::create_dir(&data).unwrap();
+    let mut d = TestDaemon::start_in(
+        crate::common::bin(),
+        &data,
+        &format!(
+            "plugin_dirs = [\"{}\"]",
+            crate::engine::fixture_plugins().display()
+        ),
+    )
+    .await
+    .unwrap();
+    let far = work.path().join("far");
+    let target = make(
+        &d,
+        "/v1/targets",
+        json!({"name": "docs", "plugin": "fs", "agent": "local", "endpoint": {"base_dir": src}}),
+    )
+    .await;
+    let primary = make(
+        &d,
+        "/v1/stores",
+        json!({"name": "near", "plugin": "fs", "endpoint": {"base_dir": work.path().join("near")}}),
+    )
+    .await;
+    let slow = make(
+        &d,
+        "/v1/stores",
+        json!({"name": "far", "plugin": "shstore", "endpoint": {"base_dir": far, "mode": "slow"}}),
+    )
+    .await;
+    let schedule = make(
+        &d,
+        "/v1/schedules",
+        json!({"name": "daily", "when": "daily at 4am"}),
+    )
+    .await;
+    let week = make(
+        &d,
+        "/v1/retention",
+        json!({"name": "week", "expires": 604800}),
+    )
+    .await;
+    let job = make(
+        &d,
+        "/v1/jobs",
+        json!({"name": "docs", "target": target, "store": primary, "schedule": schedule, "retention": week,
+               "paused": true, "copies": [{"store": slow, "retention": week, "retries": 2, "retry_delay": 3}]}),
+    )
+    .await;
+    let backup = finished(&d, &run_job(&d, &job).await).await;
+    assert_eq!(backup["status"], "done", "{}", backup["log"]);
+    // The copy is half-way into the far store when the daemon dies.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_dir(&far).is_ok_and(|mut r| {
+        r.any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".part-")
+        })
+    }) {
+        assert!(Instant::now() < deadline, "the copy never started writing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    d.kill().unwrap();
+    // The far store is fast again when the daemon comes back.
+    d.restart().unwrap();
+    let (status, body) = d
+        .put(
+            &format!("/v1/store/{slow}"),
+            &json!({"name": "far", "summary": "", "plugin": "shstore", "endpoint": {"base_dir": far}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let tasks = copies_ended(&d, &job, 2, 60).await;
+    let (cut, retry) = (&tasks[0], &tasks[1]);
+    assert_eq!(cut["status"], "failed", "{}", cut["log"]);
+    let log = cut["log"].as_str().unwrap();
+    assert!(log.contains("the daemon stopped during this task"), "{log}");
+    assert!(
+        log.contains("Removed what the store kept of this upload"),
+        "{log}"
+    );
+    assert_eq!(retry["status"], "done", "{}", retry["log"]);
+    assert_eq!(retry["attempt"], 1);
+    let copy = in_store(&d, &target, &slow).await;
+    assert_eq!(copy.len(), 1);
+    assert_eq!(copy[0]["origin_uuid"], backup["archive_uuid"]);
+    let left: Vec<String> = std::fs::read_dir(&far)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec![copy[0]["store_key"].as_str().unwrap().to_string()]
+    );
 }
