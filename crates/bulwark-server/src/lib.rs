@@ -133,7 +133,7 @@ impl Server {
         let clock: Arc<dyn Clock> = match &config.testing.clock_file {
             Some(path) => {
                 tracing::warn!(file = %path.display(), "The daemon's clock is read from a file (testing.clock_file): for tests only.");
-                Arc::new(crate::state::FileClock(path.clone()))
+                Arc::new(crate::state::FileClock::new(path.clone()))
             }
             None => Arc::new(SystemClock),
         };

@@ -67,17 +67,66 @@ impl Clock for SystemClock {
     }
 }
 
-/// The time written in a file (Unix seconds), read at every look; the wall clock when the file
-/// cannot be read. For tests only (`testing.clock_file`).
-#[derive(Debug, Clone)]
-pub struct FileClock(pub std::path::PathBuf);
+/// The time written in a file (Unix seconds), read at every look. For tests only
+/// (`testing.clock_file`).
+///
+/// When the file cannot be read or parsed, the last time it held is kept (a test rewriting the
+/// file truncates it first, and a look in between found it empty: the daemon then took the wall
+/// clock for one backup, which made the two-year retention test fail now and then). Only before
+/// the file was ever read is the wall clock used.
+#[derive(Debug)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+    /// The last time read from the file; `i64::MIN` for none yet.
+    last: std::sync::atomic::AtomicI64,
+}
+
+impl FileClock {
+    /// A clock reading `path`.
+    pub fn new(path: std::path::PathBuf) -> FileClock {
+        FileClock {
+            path,
+            last: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
+}
 
 impl Clock for FileClock {
     fn now(&self) -> DateTime<Utc> {
-        std::fs::read_to_string(&self.0)
+        use std::sync::atomic::Ordering;
+        let read = std::fs::read_to_string(&self.path)
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok())
-            .and_then(|t| DateTime::from_timestamp(t, 0))
-            .unwrap_or_else(|| SystemClock.now())
+            .filter(|t| DateTime::from_timestamp(*t, 0).is_some());
+        let t = match read {
+            Some(t) => {
+                self.last.store(t, Ordering::SeqCst);
+                t
+            }
+            None => self.last.load(Ordering::SeqCst),
+        };
+        match DateTime::from_timestamp(t, 0) {
+            Some(at) if t != i64::MIN => at,
+            _ => SystemClock.now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod file_clock_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_caught_being_rewritten_keeps_the_last_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clock");
+        let clock = FileClock::new(path.clone());
+        std::fs::write(&path, "1000000000").unwrap();
+        assert_eq!(clock.now().timestamp(), 1_000_000_000);
+        // Truncated, as `fs::write` leaves it for a moment before writing.
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(clock.now().timestamp(), 1_000_000_000);
+        std::fs::write(&path, "1000000060\n").unwrap();
+        assert_eq!(clock.now().timestamp(), 1_000_000_060);
     }
 }
