@@ -85,6 +85,20 @@ enum Side {
     Write,
 }
 
+/// An age writer to `key`'s public half over `to`, paced to `rate` bytes a second.
+type Sealing = age::stream::StreamWriter<std::io::BufWriter<crate::pace::Paced<std::fs::File>>>;
+
+fn encrypt_to(key: &StreamKey, to: std::fs::File, rate: Option<u64>) -> Result<Sealing, Coded> {
+    let recipient = key.0.to_public();
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .map_err(|e| Coded::Corrupt(format!("cannot start encrypting: {e}")))?;
+    let to = crate::pace::Paced::new(to, rate);
+    encryptor
+        .wrap_output(std::io::BufWriter::with_capacity(1 << 20, to))
+        .map_err(|_| Coded::ConsumerGone)
+}
+
 /// Copies `from` into `to`, compressed and encrypted; `counter` counts the plain bytes read.
 pub(crate) fn seal(
     from: std::fs::File,
@@ -93,15 +107,9 @@ pub(crate) fn seal(
     counter: Arc<AtomicU64>,
     rate: Option<u64>,
 ) -> Coded {
-    let recipient = key.0.to_public();
-    let encryptor =
-        match age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient)) {
-            Ok(e) => e,
-            Err(e) => return Coded::Corrupt(format!("cannot start encrypting: {e}")),
-        };
-    let to = crate::pace::Paced::new(to, rate);
-    let Ok(sealed) = encryptor.wrap_output(std::io::BufWriter::with_capacity(1 << 20, to)) else {
-        return Coded::ConsumerGone;
+    let sealed = match encrypt_to(key, to, rate) {
+        Ok(w) => w,
+        Err(coded) => return coded,
     };
     let mut zstd = match zstd::stream::write::Encoder::new(sealed, 3) {
         Ok(z) => z,
@@ -187,15 +195,9 @@ pub(crate) fn reseal(
         Ok(p) => p,
         Err(m) => return Coded::Corrupt(m),
     };
-    let recipient = new.0.to_public();
-    let encryptor =
-        match age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient)) {
-            Ok(e) => e,
-            Err(e) => return Coded::Corrupt(format!("cannot start encrypting: {e}")),
-        };
-    let to = crate::pace::Paced::new(to, rate);
-    let Ok(sealed) = encryptor.wrap_output(std::io::BufWriter::with_capacity(1 << 20, to)) else {
-        return Coded::ConsumerGone;
+    let sealed = match encrypt_to(new, to, rate) {
+        Ok(w) => w,
+        Err(coded) => return coded,
     };
     let mut output = CountedWrite {
         inner: sealed,

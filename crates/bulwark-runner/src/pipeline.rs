@@ -201,28 +201,7 @@ pub async fn backup(
         key: None,
         upload: Some(upload),
     };
-    let done = run_pair(producer, consumer, limits, log).await;
-    let parse = |out: &[u8]| StoreOutput::parse(out).ok();
-    match done {
-        Ok(d) => match StoreOutput::parse(&d.consumer_stdout) {
-            Ok(stored) if !d.stdout_overflow => Ok(Backup {
-                stored,
-                bytes: d.bytes,
-            }),
-            Ok(_) => Err(store_failure(
-                store,
-                "it printed more than 64 KiB on stdout".into(),
-            )),
-            Err(e) => Err(store_failure(
-                store,
-                format!("its output is not the key document the protocol asks for: {e}"),
-            )),
-        },
-        Err((failure, stdout)) => Err(PipelineError {
-            failure,
-            stored: stdout.as_deref().and_then(parse),
-        }),
-    }
+    stored(run_pair(producer, consumer, limits, log).await, store)
 }
 
 /// Streams `store retrieve --key KEY` into `target restore`; returns the bytes restored.
@@ -281,8 +260,16 @@ pub async fn copy(
         key: None,
         upload: Some(upload),
     };
-    let done = run_pair(producer, consumer, limits, log).await;
-    let parse = |out: &[u8]| StoreOutput::parse(out).ok();
+    stored(run_pair(producer, consumer, limits, log).await, dest)
+}
+
+/// What a pair ending in a store's `store` gave: the key document it printed, or the failure
+/// with any key it printed before failing (data to purge).
+#[allow(clippy::result_large_err)] // The very result `backup` and `copy` hand their callers.
+fn stored(
+    done: Result<PairDone, (Failure, Option<Vec<u8>>)>,
+    store: Side<'_>,
+) -> Result<Backup, PipelineError> {
     match done {
         Ok(d) => match StoreOutput::parse(&d.consumer_stdout) {
             Ok(stored) if !d.stdout_overflow => Ok(Backup {
@@ -290,17 +277,19 @@ pub async fn copy(
                 bytes: d.bytes,
             }),
             Ok(_) => Err(store_failure(
-                dest,
+                store,
                 "it printed more than 64 KiB on stdout".into(),
             )),
             Err(e) => Err(store_failure(
-                dest,
+                store,
                 format!("its output is not the key document the protocol asks for: {e}"),
             )),
         },
         Err((failure, stdout)) => Err(PipelineError {
             failure,
-            stored: stdout.as_deref().and_then(parse),
+            stored: stdout
+                .as_deref()
+                .and_then(|out| StoreOutput::parse(out).ok()),
         }),
     }
 }
