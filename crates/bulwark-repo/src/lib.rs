@@ -15,6 +15,7 @@ mod paced;
 pub mod repo;
 pub mod restore;
 pub mod verify;
+pub mod write;
 
 /// The plugin's name.
 pub const NAME: &str = "repository";

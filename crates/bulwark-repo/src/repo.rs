@@ -90,6 +90,28 @@ pub fn open(ep: &RepoEndpoint, password: &str) -> Result<Repository<OpenStatus>>
     open_with(ep, password, NoProgressBars)
 }
 
+/// Opens the repository on `backends` (made by [`backends`]).
+pub(crate) fn open_on(
+    ep: &RepoEndpoint,
+    backends: &RepositoryBackends,
+    password: &str,
+) -> Result<Repository<OpenStatus>> {
+    let repo = Repository::new(&options(ep), backends)
+        .map_err(said("the repository cannot be reached"))?;
+    if repo
+        .config_id()
+        .map_err(said("the repository cannot be read"))?
+        .is_none()
+    {
+        return Err(format!(
+            "there is no repository at {} (it is created with the store)",
+            ep.describe()
+        ));
+    }
+    repo.open(&Credentials::password(password))
+        .map_err(said("the repository cannot be opened"))
+}
+
 /// Opens the repository with progress reports of `pb`.
 pub(crate) fn open_with(
     ep: &RepoEndpoint,
@@ -129,7 +151,7 @@ impl ProgressBars for ReportBytes {
 
 /// A byte count and when it was last reported.
 #[derive(Debug, Default)]
-struct BytesDone {
+pub(crate) struct BytesDone {
     done: AtomicU64,
     last: Mutex<Option<Instant>>,
 }
@@ -233,12 +255,20 @@ pub fn init(ep: &RepoEndpoint, password: &str) -> Result<bool> {
         .set_chunk_max_size(ByteSize::b(CHUNK_MAX_SIZE))
         .set_datapack_size(ByteSize::b(DATAPACK_SIZE))
         .set_datapack_size_limit(ByteSize::b(DATAPACK_SIZE_LIMIT));
-    repo.init(
-        &Credentials::password(password),
-        &KeyOptions::default(),
-        &config,
-    )
-    .map_err(said("the repository cannot be created"))?;
+    let repo = repo
+        .init(
+            &Credentials::password(password),
+            &KeyOptions::default(),
+            &config,
+        )
+        .map_err(said("the repository cannot be created"))?;
+    // A key file that opens with less memory (see `write::key`).
+    crate::write::rekey(
+        &be.repository(),
+        &repo.key(),
+        password,
+        repo.key_id().as_ref(),
+    )?;
     Ok(true)
 }
 
@@ -252,7 +282,7 @@ pub struct Labels {
 }
 
 impl Labels {
-    fn snapshot(&self) -> Result<SnapshotFile> {
+    pub(crate) fn snapshot(&self) -> Result<SnapshotFile> {
         let mut opts = SnapshotOptions::default()
             .host(self.host.clone())
             .add_tags(TAG)
@@ -289,8 +319,45 @@ pub(crate) fn stored(snap: &SnapshotFile) -> Stored {
     }
 }
 
+/// Set to `rustic` to back up and restore through rustic_core's archiver and restorer instead
+/// of Bulwark's own data path ([`crate::write`]); for comparison, and for the test that both
+/// write one repository.
+pub const ENGINE_ENV: &str = "BULWARK_REPO_ENGINE";
+
+pub(crate) fn rustic_engine() -> bool {
+    std::env::var(ENGINE_ENV).is_ok_and(|v| v == "rustic")
+}
+
 /// Stores this process's standard input as a snapshot of one file called `filename`.
 pub fn store_stdin(
+    ep: &RepoEndpoint,
+    password: &str,
+    filename: &str,
+    labels: &Labels,
+) -> Result<Stored> {
+    if rustic_engine() {
+        return store_stdin_rustic(ep, password, filename, labels);
+    }
+    crate::write::store_stdin(ep, password, filename, labels)
+}
+
+/// Stores a directory tree as a snapshot, reading only files that changed since `parent` (a
+/// snapshot of the same directory).
+pub fn store_tree(
+    ep: &RepoEndpoint,
+    password: &str,
+    dir: &Path,
+    parent: Option<&str>,
+    labels: &Labels,
+) -> Result<Stored> {
+    if rustic_engine() {
+        return store_tree_rustic(ep, password, dir, parent, labels);
+    }
+    crate::write::store_tree(ep, password, dir, parent, labels)
+}
+
+/// [`store_stdin`] through rustic_core's archiver.
+pub fn store_stdin_rustic(
     ep: &RepoEndpoint,
     password: &str,
     filename: &str,
@@ -361,9 +428,8 @@ impl ReadSource for FullStdin {
     }
 }
 
-/// Stores a directory tree as a snapshot, reading only files that changed since `parent` (a
-/// snapshot of the same directory).
-pub fn store_tree(
+/// [`store_tree`] through rustic_core's archiver.
+pub fn store_tree_rustic(
     ep: &RepoEndpoint,
     password: &str,
     dir: &Path,

@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use rustic_core::repofile::Node;
-use rustic_core::{LocalDestination, LsOptions, Repository, RestoreOptions, RusticError};
+use rustic_core::{LocalDestination, LsOptions, RestoreOptions, RusticError};
 
 use crate::endpoint::RepoEndpoint;
 use crate::repo::{ReportBytes, Result, open_with, said, saved_node_of};
 
 /// What a tree restore wrote.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Restored {
     /// Files written or already right.
     pub files: u64,
@@ -40,15 +40,6 @@ pub fn restore_tree(
         .iter()
         .map(|p| crate::browse::relative(p))
         .collect::<Result<Vec<_>>>()?;
-    let repo = open_with(ep, password, ReportBytes)?
-        .to_indexed()
-        .map_err(said("the repository's index cannot be read"))?;
-    let node = saved_node_of(&repo, key)?;
-    if !node.is_dir() {
-        return Err(format!(
-            "snapshot {key} holds a stream, not a directory tree"
-        ));
-    }
     std::fs::create_dir_all(dest)
         .map_err(|e| format!("the destination {} cannot be made: {e}", dest.display()))?;
     remove_stale_staging(dest);
@@ -59,7 +50,12 @@ pub fn restore_tree(
             staging.display()
         )
     })?;
-    let restored = restore_into(&repo, &node, &staging, &wanted).and_then(|r| {
+    let written = if crate::repo::rustic_engine() {
+        restore_with_rustic(ep, password, key, &staging, &wanted)
+    } else {
+        crate::write::unpack::restore_into(ep, password, key, &staging, &wanted)
+    };
+    let restored = written.and_then(|r| {
         move_into_place(&staging, dest)
             .map_err(|e| format!("moving the restored files into place failed: {e}"))?;
         Ok(r)
@@ -79,12 +75,23 @@ fn remove_stale_staging(dest: &Path) {
     }
 }
 
-fn restore_into(
-    repo: &Repository<impl rustic_core::IndexedFull>,
-    node: &Node,
+/// [`restore_tree`]'s writing through rustic_core's restorer.
+fn restore_with_rustic(
+    ep: &RepoEndpoint,
+    password: &str,
+    key: &str,
     dir: &Path,
     wanted: &[PathBuf],
 ) -> Result<Restored> {
+    let repo = open_with(ep, password, ReportBytes)?
+        .to_indexed()
+        .map_err(said("the repository's index cannot be read"))?;
+    let node = &saved_node_of(&repo, key)?;
+    if !node.is_dir() {
+        return Err(format!(
+            "snapshot {key} holds a stream, not a directory tree"
+        ));
+    }
     let dest_str = format!("{}/", dir.display());
     let dest = LocalDestination::new(&dest_str, true, false)
         .map_err(said("the destination is unusable"))?;

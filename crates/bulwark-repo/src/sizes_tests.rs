@@ -20,6 +20,15 @@ fn a_new_repository_has_bulwarks_chunk_and_pack_sizes_and_an_old_one_keeps_its_o
         (c.datapack_size, c.datapack_size_limit),
         (Some(4 << 20), Some(4 << 20))
     );
+    // One key file, with scrypt at Bulwark's cost, not rustic_core's 128 MiB one.
+    let keys: Vec<_> = std::fs::read_dir(dir.path().join("r/keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key: serde_json::Value = serde_json::from_slice(&std::fs::read(&keys[0]).unwrap()).unwrap();
+    assert_eq!(key["N"], 1 << crate::write::KEY_LOG_N);
+    assert_eq!((key["r"].as_u64(), key["p"].as_u64()), (Some(8), Some(1)));
     // Made again over it: the repository there is kept as it is.
     assert!(!init(&ep, "pw").unwrap());
     assert!(init(&ep, "other").is_err());
@@ -50,7 +59,17 @@ fn a_repository_made_with_restics_sizes_keeps_them_and_stays_usable() {
     // And Bulwark writes into it with those sizes.
     let src = dir.path().join("src");
     std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("f"), vec![3u8; 3 << 20]).unwrap();
+    // Noise, so the data (not the trees) is what the first backup adds.
+    let mut x = 7u64;
+    let noise: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(src.join("f"), noise).unwrap();
     let labels = crate::repo::Labels::default();
     let first = crate::repo::store_tree(&ep, "pw", &src, None, &labels).unwrap();
     let again = crate::repo::store_tree(&ep, "pw", &src, None, &labels).unwrap();

@@ -20,6 +20,7 @@ mod cli;
 mod cli_edges;
 mod common;
 mod copies;
+mod crashes;
 mod databases;
 mod dist;
 mod drill_databases;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# bench/memory.sh: the repository store's memory on a large tree, through the daemon: a backup
+# and a full restore of a generated data set (default 4 GiB, seed 42; about 128,000 files),
+# each a task asked for over the API, with the peak of the daemon's whole process tree
+# (bench/treepeak.py). The data path must stay flat in the size of the data: the goal is under
+# 256 MiB at any size.
+#
+#   bench/memory.sh                # SIZE=4GiB, data set in $BENCH_DIR/data-4GiB
+#   SIZE=10GiB bench/memory.sh
+#
+# Needs python3, jq, curl, bc and a release build (made if missing). Disk: about 2.5 times SIZE.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bench_dir=${BENCH_DIR:-/var/tmp/bulwark-bench}
+size=${SIZE:-4GiB}
+data=$bench_dir/data-$size
+target_dir=${CARGO_TARGET_DIR:-$here/target}
+bin=$target_dir/release/bulwark
+shared=${SHARED_BENCH:-$here/../shared/bench}
+
+if [ ! -d "$data" ]; then
+  echo "making the $size data set (seed 42) in $data ..." >&2
+  "$shared/make-dataset.sh" "$data" "$size" 42 >&2
+fi
+(cd "$here" && CARGO_TARGET_DIR=$target_dir cargo build --release --locked -p bulwark >&2)
+
+work=$(mktemp -d "$bench_dir/memory-run.XXXXXX")
+daemon_pid=""
+trap '[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; rm -rf "$work"' EXIT
+. "$here/bench/lib.sh"
+start_daemon "$bin" "$work"
+
+post() { curl -sf -K "$work/curlrc" -X POST "$api$1" --data-binary "$2"; }
+# task NAME PATH JSON: asks for a task, waits for its end, prints "NAME seconds peak".
+task() {
+  local name=$1 path=$2 body=$3 t0 t1 id st sampler
+  python3 "$here/bench/treepeak.py" "$daemon_pid" "$work/peak" & sampler=$!
+  t0=$(date +%s.%N)
+  id=$(post "$path" "$body" | jq -r .task_uuid)
+  while :; do
+    st=$(curl -sf -K "$work/curlrc" "$api/task/$id" | grep -o '"status":"[a-z]*"' || true)
+    case $st in
+      *'"done"') break ;;
+      *'"failed"'|*'"canceled"') echo "$name: the task ended $st" >&2
+        curl -sf -K "$work/curlrc" "$api/task/$id" | jq -r .log >&2; exit 1 ;;
+    esac
+    sleep 0.2
+  done
+  t1=$(date +%s.%N)
+  kill -TERM "$sampler"; wait "$sampler" || true
+  printf '%-24s %8.2f s %6d MiB\n' "$name" "$(echo "$t1 - $t0" | bc)" "$(( $(cat "$work/peak") / 1024 ))"
+  last_task=$id
+}
+
+mkdir -p "$work/out"
+store=$(post /stores "{\"name\":\"repo\",\"plugin\":\"repository\",\"endpoint\":{\"path\":\"$work/repo\"}}" | jq -r .uuid)
+target=$(post /targets "{\"name\":\"src\",\"plugin\":\"fs\",\"agent\":\"local\",\"endpoint\":{\"base_dir\":\"$data\"}}" | jq -r .uuid)
+out=$(post /targets "{\"name\":\"out\",\"plugin\":\"fs\",\"agent\":\"local\",\"endpoint\":{\"base_dir\":\"$work/out\"}}" | jq -r .uuid)
+schedule=$(post /schedules '{"name":"s","when":"daily at 4am"}' | jq -r .uuid)
+policy=$(post /retention '{"name":"r","expires":31536000}' | jq -r .uuid)
+job=$(post /jobs "{\"name\":\"j\",\"target\":\"$target\",\"store\":\"$store\",\"schedule\":\"$schedule\",\"retention\":\"$policy\",\"paused\":true}" | jq -r .uuid)
+echo "data set: $data, $(( $(du -sb "$data" | cut -f1) / 1048576 )) MiB in $(find "$data" -type f | wc -l) files"
+task "backup ($size)" "/job/$job/run" '{}'
+archive=$(curl -sf -K "$work/curlrc" "$api/task/$last_task" | jq -r .archive_uuid)
+task "restore ($size)" "/archive/$archive/restore" "{\"target\":\"$out\"}"
+python3 "$shared/dataset.py" compare "$data" "$work/out" > /dev/null \
+  || { echo "the restore differs from the source!" >&2; exit 1; }
+echo "the restore is identical to the source"
