@@ -6,6 +6,7 @@
 //! It runs as the built-in plugin `repository` ([`cli`]), one short-lived process per call, so
 //! the daemon can time it out, cancel it and keep its memory apart.
 
+mod archiver;
 pub mod browse;
 pub mod cli;
 pub mod copy;

@@ -82,7 +82,7 @@ fn both_writers_share_one_repository_and_restic_reads_what_bulwark_writes() {
     let labels = Labels::default();
 
     // rustic_core's archiver first, then Bulwark's writer over the same files.
-    let old = repo::store_tree_rustic(&ep, "pw", &src, None, &labels).unwrap();
+    let old = crate::archiver::store_tree_rustic(&ep, "pw", &src, None, &labels).unwrap();
     let first = super::store_tree(&ep, "pw", &src, Some(&old.key), &labels).unwrap();
     assert_eq!(
         first.files,

@@ -36,6 +36,29 @@ struct Piece {
     at: u64,
 }
 
+/// The metadata a restore sets: what of a node's it keeps until the end (a node's whole
+/// metadata is about four times as large; a restore holds one per file).
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    atime: Option<rustic_core::jiff::Timestamp>,
+    mtime: Option<rustic_core::jiff::Timestamp>,
+}
+
+impl From<&Metadata> for Meta {
+    fn from(m: &Metadata) -> Self {
+        Self {
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+            atime: m.atime,
+            mtime: m.mtime,
+        }
+    }
+}
+
 /// What an entry whose metadata is set at the end is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Entry {
@@ -49,8 +72,8 @@ enum Entry {
 
 /// A file to fill, and how many of its pieces are still to write.
 struct Target {
-    path: PathBuf,
-    meta: Metadata,
+    path: Box<Path>,
+    meta: Meta,
     left: AtomicUsize,
     /// The mode to make it with, when making it with its mode gives exactly that mode.
     mode: Option<u32>,
@@ -91,7 +114,7 @@ impl Me {
 #[derive(Default)]
 struct Plan {
     /// Files, links and directories with their metadata, parents before children.
-    entries: Vec<(PathBuf, Metadata, Entry)>,
+    entries: Vec<(Box<Path>, Meta, Entry)>,
     /// Regular files to fill.
     files: Vec<Target>,
     /// Pieces by pack.
@@ -137,7 +160,7 @@ impl Reader<'_> {
                 NodeType::Dir => {
                     fs::create_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                     plan.entries
-                        .push((path.clone(), child.meta.clone(), Entry::Dir));
+                        .push((path.clone().into(), (&child.meta).into(), Entry::Dir));
                     self.walk(&child, root, &rel, wanted, plan)?;
                 }
                 NodeType::File => self.file(&child, path, plan)?,
@@ -146,7 +169,8 @@ impl Reader<'_> {
                     std::os::unix::fs::symlink(target, &path)
                         .map_err(|e| format!("{}: {e}", path.display()))?;
                     plan.restored.files += 1;
-                    plan.entries.push((path, child.meta.clone(), Entry::Link));
+                    plan.entries
+                        .push((path.into(), (&child.meta).into(), Entry::Link));
                 }
                 NodeType::Dev { device } | NodeType::Chardev { device } => {
                     let kind = if matches!(child.node_type, NodeType::Dev { .. }) {
@@ -155,11 +179,13 @@ impl Reader<'_> {
                         SFlag::S_IFCHR
                     };
                     special(&path, kind, *device)?;
-                    plan.entries.push((path, child.meta.clone(), Entry::Other));
+                    plan.entries
+                        .push((path.into(), (&child.meta).into(), Entry::Other));
                 }
                 NodeType::Fifo => {
                     special(&path, SFlag::S_IFIFO, 0)?;
-                    plan.entries.push((path, child.meta.clone(), Entry::Other));
+                    plan.entries
+                        .push((path.into(), (&child.meta).into(), Entry::Other));
                 }
                 // A socket is made by the program that listens on it.
                 NodeType::Socket => {}
@@ -193,12 +219,13 @@ impl Reader<'_> {
         plan.restored.bytes += at;
         if pieces == 0 {
             File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            plan.entries.push((path, node.meta.clone(), Entry::Other));
+            plan.entries
+                .push((path.into(), (&node.meta).into(), Entry::Other));
         } else {
             plan.files.push(Target {
-                path,
+                path: path.into(),
                 mode: self.me.make_mode(&node.meta),
-                meta: node.meta.clone(),
+                meta: (&node.meta).into(),
                 left: AtomicUsize::new(pieces),
             });
         }
@@ -256,7 +283,8 @@ pub fn restore_into(
     reader.walk(&node, dir, Path::new(""), wanted, &mut plan)?;
     for w in wanted {
         let w = dir.join(w);
-        if !plan.entries.iter().any(|(p, _, _)| p == &w) && !plan.files.iter().any(|f| f.path == w)
+        if !plan.entries.iter().any(|(p, _, _)| **p == *w)
+            && !plan.files.iter().any(|f| *f.path == *w)
         {
             let shown = w.strip_prefix(dir).unwrap_or(&w).display().to_string();
             return Err(format!("no '{shown}' in the snapshot"));
@@ -446,7 +474,7 @@ impl Unpacker<'_> {
 }
 
 /// Mode, owner (when allowed) and times of one restored entry, by path (no opening).
-fn set_meta(path: &Path, meta: &Metadata, kind: Entry, me: Me) -> std::io::Result<()> {
+fn set_meta(path: &Path, meta: &Meta, kind: Entry, me: Me) -> std::io::Result<()> {
     // Owners are only given away by root; anyone else keeps the files as their own.
     if me.root && (meta.uid != Some(me.uid) || meta.gid != Some(me.gid)) {
         std::os::unix::fs::lchown(path, meta.uid, meta.gid)?;
