@@ -5,7 +5,8 @@
 # peak memory. Prints each figure and the ratio Bulwark/restic (and Bulwark/rustic).
 #
 #   bench/repository.sh                 # data set in $BENCH_DIR (default /var/tmp/bulwark-bench)
-#   RUNS=3 bench/repository.sh          # medians of 3 full sequences
+#   RUNS=2 bench/repository.sh          # medians of 2 full sequences (the restores' order
+#                                       # alternates; see below)
 #
 # Bulwark is measured as a user runs it: a daemon (started here with its defaults, as
 # bench/lib.sh does) with a repository store, an fs target and a job; each figure is a task asked
@@ -43,6 +44,8 @@ post() { curl -sf -K "$work/curlrc" -X POST "$api$1" --data-binary "$2"; }
 # task NAME PATH JSON: asks for a task, waits for its end, appends "NAME seconds peak_kib".
 task() {
   local name=$1 path=$2 body=$3 t0 t1 id st sampler
+  # Whatever the step before wrote is on disk first: a step must not pay for another's writeback.
+  sync
   python3 "$here/bench/treepeak.py" "$daemon_pid" "$work/peak" & sampler=$!
   t0=$(date +%s.%N)
   id=$(post "$path" "$body" | jq -r .task_uuid)
@@ -68,6 +71,7 @@ export RESTIC_CACHE_DIR=$work/restic-cache
 # run NAME CMD...: runs CMD, appends "NAME seconds max_rss_kib" to $work/figures.
 run() {
   local name=$1; shift
+  sync
   /usr/bin/time -f "%e %M" -o "$work/time.out" "$@" > "$work/cmd.out" 2> "$work/cmd.err" || {
     echo "$name failed:" >&2; cat "$work/cmd.err" >&2; exit 1; }
   echo "$name $(cat "$work/time.out")" >> "$work/figures"
@@ -126,9 +130,16 @@ for r in $(seq "$runs"); do
   # Full restores of the latest snapshot, checked against the source. Each tool restores into
   # a directory of its own, and the restored trees are only removed after all of them: ext4
   # scans the inode tables for recently deleted inodes when it makes files, so a restore right
-  # after 32,000 files were deleted (restic's restore, say) takes a second or two longer.
-  run restic_restore restic -r "$work/restic" restore latest --target "$work/out-restic"
-  task bulwark_restore "/archive/$last/restore" "{\"target\":\"$out_target\"}"
+  # after 32,000 files were deleted takes a second or two longer.
+  # Whichever restores second makes its 32,000 files after the other's and takes longer (by a
+  # second or more here), so the order alternates from run to run: use RUNS=2 or more.
+  if (( r % 2 == 1 )); then
+    run restic_restore restic -r "$work/restic" restore latest --target "$work/out-restic"
+    task bulwark_restore "/archive/$last/restore" "{\"target\":\"$out_target\"}"
+  else
+    task bulwark_restore "/archive/$last/restore" "{\"target\":\"$out_target\"}"
+    run restic_restore restic -r "$work/restic" restore latest --target "$work/out-restic"
+  fi
   python3 "$shared/dataset.py" compare "$work/src" "$work/out" > /dev/null \
     || { echo "bulwark's restore differs from the source!" >&2; exit 1; }
   if [ -n "$rustic_bin" ]; then
