@@ -35,6 +35,7 @@ fn make_tree(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(dir.join("a/b/small"), fs::Permissions::from_mode(0o400)).unwrap();
     fs::set_permissions(dir.join("big.bin"), fs::Permissions::from_mode(0o750)).unwrap();
+    xattr::set(dir.join("a/text.txt"), "user.bulwark.test", b"kept").unwrap();
     fs::write(dir.join("zero"), b"").unwrap();
     std::os::unix::fs::symlink("a/text.txt", dir.join("link")).unwrap();
 }

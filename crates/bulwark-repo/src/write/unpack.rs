@@ -38,13 +38,15 @@ struct Piece {
 
 /// The metadata a restore sets: what of a node's it keeps until the end (a node's whole
 /// metadata is about four times as large; a restore holds one per file).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Meta {
     mode: Option<u32>,
     uid: Option<u32>,
     gid: Option<u32>,
     atime: Option<rustic_core::jiff::Timestamp>,
     mtime: Option<rustic_core::jiff::Timestamp>,
+    /// Extended attributes: name and value.
+    xattrs: Vec<(String, Vec<u8>)>,
 }
 
 impl From<&Metadata> for Meta {
@@ -55,6 +57,11 @@ impl From<&Metadata> for Meta {
             gid: m.gid,
             atime: m.atime,
             mtime: m.mtime,
+            xattrs: m
+                .extended_attributes
+                .iter()
+                .map(|x| (x.name.clone(), x.value.clone().unwrap_or_default()))
+                .collect(),
         }
     }
 }
@@ -481,6 +488,17 @@ fn set_meta(path: &Path, meta: &Meta, kind: Entry, me: Me) -> std::io::Result<()
     }
     if kind == Entry::Link {
         return Ok(());
+    }
+    // Before the mode: a read-only file takes no new attributes. Those only root may set
+    // (`trusted.`, most `security.`) are said and skipped, as the file itself is whole.
+    for (name, value) in &meta.xattrs {
+        if let Err(e) = xattr::set(path, name, value) {
+            eprintln!(
+                "warning: {}: the extended attribute {} was not restored: {e}",
+                path.display(),
+                name
+            );
+        }
     }
     if let Some(go) = meta.mode.filter(|_| kind != Entry::Made) {
         fs::set_permissions(path, Permissions::from_mode(unix_perms(go)))?;

@@ -21,7 +21,7 @@ use crate::repo::Result;
 pub fn node_of(name: &OsStr, m: &fs::Metadata, path: &Path) -> Result<Node> {
     let ts = |s: i64, ns: i64| Timestamp::new(s, i32::try_from(ns).unwrap_or(0)).ok();
     let ft = m.file_type();
-    let meta = Metadata {
+    let mut meta = Metadata {
         mode: Some(go_mode(m.mode())),
         mtime: ts(m.mtime(), m.mtime_nsec()),
         atime: ts(m.atime(), m.atime_nsec()),
@@ -34,6 +34,7 @@ pub fn node_of(name: &OsStr, m: &fs::Metadata, path: &Path) -> Result<Node> {
         links: if ft.is_dir() { 0 } else { m.nlink() },
         ..Metadata::default()
     };
+    meta.extended_attributes = xattrs(path);
     let tpe = if ft.is_dir() {
         NodeType::Dir
     } else if ft.is_symlink() {
@@ -52,6 +53,31 @@ pub fn node_of(name: &OsStr, m: &fs::Metadata, path: &Path) -> Result<Node> {
         NodeType::File
     };
     Ok(Node::new_node(name, tpe, meta))
+}
+
+/// The extended attributes of `path` (of a link itself, not its target); none where the file
+/// system has none.
+///
+/// rustic_core does not export the type of a node's attributes, so they are made from their
+/// serialized form (what restic writes: the name, and the value in base64).
+fn xattrs<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    use base64::Engine;
+    let Ok(names) = xattr::list(path) else {
+        return T::default();
+    };
+    let list: Vec<serde_json::Value> = names
+        .filter_map(|name| {
+            let value = xattr::get(path, &name).ok()?;
+            Some(serde_json::json!({
+                "name": name.to_string_lossy(),
+                "value": value.map(|v| base64::engine::general_purpose::STANDARD.encode(v)),
+            }))
+        })
+        .collect();
+    if list.is_empty() {
+        return T::default();
+    }
+    serde_json::from_value(serde_json::Value::Array(list)).unwrap_or_default()
 }
 
 /// A Unix mode as the restic format keeps it (Go's `fs.FileMode`).
