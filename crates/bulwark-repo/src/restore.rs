@@ -125,8 +125,8 @@ fn restore_with_rustic(
 }
 
 /// Renames everything under `from` to the same place under `to`: a file (or link) replaces the
-/// one there in one step; directories are merged; a file where a directory is (or the other way
-/// round) replaces it.
+/// one there in one step; directories are merged (and then get the restored directory's mode
+/// and times); a file where a directory is (or the other way round) replaces it.
 fn move_into_place(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
@@ -136,8 +136,15 @@ fn move_into_place(from: &Path, to: &Path) -> std::io::Result<()> {
         if entry.file_type()?.is_dir() {
             match existing {
                 Some(m) if m.is_dir() => {
+                    // Read before its entries move out, which changes its mtime.
+                    let restored = std::fs::metadata(&src)?;
                     move_into_place(&src, &dst)?;
-                    std::fs::set_permissions(&dst, std::fs::metadata(&src)?.permissions())?;
+                    // The merge changed the directory; it gets the snapshot's mode and times.
+                    std::fs::set_permissions(&dst, restored.permissions())?;
+                    let times = std::fs::FileTimes::new()
+                        .set_accessed(restored.accessed()?)
+                        .set_modified(restored.modified()?);
+                    std::fs::File::open(&dst)?.set_times(times)?;
                 }
                 Some(_) => {
                     std::fs::remove_file(&dst)?;

@@ -118,6 +118,18 @@ fn both_writers_share_one_repository_and_restic_reads_what_bulwark_writes() {
     let out = tmp.path().join("rustic-restore");
     crate::restore::restore_tree(&ep, "pw", &second.key, &out, &[]).unwrap();
     same_tree(&src, &out);
+    // Again over it: the directories are merged, and still get the snapshot's times (moving
+    // the files into them changed theirs).
+    crate::restore::restore_tree(&ep, "pw", &second.key, &out, &[]).unwrap();
+    same_tree(&src, &out);
+    for d in ["a", "a/b"] {
+        let when = |root: &Path| fs::metadata(root.join(d)).unwrap().modified().unwrap();
+        assert_eq!(
+            when(&src),
+            when(&out),
+            "{d}'s mtime after a restore over it"
+        );
+    }
 
     // And so does stock restic.
     let Some(snaps) = restic(&rp, &["snapshots", "--json"]) else {
