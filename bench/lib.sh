@@ -24,3 +24,33 @@ TOML
   umask 077
   printf 'header = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\n' "$token" > "$work/curlrc"
 }
+
+# post PATH JSON: the API's answer (after start_daemon).
+post() { curl -sf -K "$work/curlrc" -X POST "$api$1" --data-binary "$2"; }
+
+# timed_task NAME PATH JSON: asks for a task, waits for its end, and sets `last_task`,
+# `task_seconds` (request to end) and `task_peak_kib` (the daemon's whole process tree, sampled by
+# bench/treepeak.py). A failed task prints its log and exits.
+timed_task() {
+  local name=$1 path=$2 body=$3 t0 t1 id st sampler
+  # Whatever the step before wrote is on disk first: a step must not pay for another's writeback.
+  sync
+  python3 "$here/bench/treepeak.py" "$daemon_pid" "$work/peak" & sampler=$!
+  t0=$(date +%s.%N)
+  id=$(post "$path" "$body" | jq -r .task_uuid)
+  # One curl per look, no jq: the polling must not take the CPU it measures.
+  while :; do
+    st=$(curl -sf -K "$work/curlrc" "$api/task/$id" | grep -o '"status":"[a-z]*"' || true)
+    case $st in
+      *'"done"') break ;;
+      *'"failed"'|*'"canceled"') echo "$name: the task ended $st:" >&2
+        curl -sf -K "$work/curlrc" "$api/task/$id" | jq -r .log >&2; exit 1 ;;
+    esac
+    sleep 0.1
+  done
+  t1=$(date +%s.%N)
+  kill -TERM "$sampler"; wait "$sampler" || true
+  task_seconds=$(echo "$t1 - $t0" | bc)
+  task_peak_kib=$(cat "$work/peak")
+  last_task=$id
+}

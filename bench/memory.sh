@@ -30,26 +30,10 @@ trap '[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; rm -rf "$work"' EX
 . "$here/bench/lib.sh"
 start_daemon "$bin" "$work"
 
-post() { curl -sf -K "$work/curlrc" -X POST "$api$1" --data-binary "$2"; }
-# task NAME PATH JSON: asks for a task, waits for its end, prints "NAME seconds peak".
+# task NAME PATH JSON: a timed task (bench/lib.sh); prints its time and peak.
 task() {
-  local name=$1 path=$2 body=$3 t0 t1 id st sampler
-  python3 "$here/bench/treepeak.py" "$daemon_pid" "$work/peak" & sampler=$!
-  t0=$(date +%s.%N)
-  id=$(post "$path" "$body" | jq -r .task_uuid)
-  while :; do
-    st=$(curl -sf -K "$work/curlrc" "$api/task/$id" | grep -o '"status":"[a-z]*"' || true)
-    case $st in
-      *'"done"') break ;;
-      *'"failed"'|*'"canceled"') echo "$name: the task ended $st" >&2
-        curl -sf -K "$work/curlrc" "$api/task/$id" | jq -r .log >&2; exit 1 ;;
-    esac
-    sleep 0.2
-  done
-  t1=$(date +%s.%N)
-  kill -TERM "$sampler"; wait "$sampler" || true
-  printf '%-24s %8.2f s %6d MiB\n' "$name" "$(echo "$t1 - $t0" | bc)" "$(( $(cat "$work/peak") / 1024 ))"
-  last_task=$id
+  timed_task "$@"
+  printf '%-24s %8.2f s %6d MiB\n' "$1" "$task_seconds" "$(( task_peak_kib / 1024 ))"
 }
 
 mkdir -p "$work/out"

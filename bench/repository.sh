@@ -39,30 +39,10 @@ trap '[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; rm -rf "$work"' EX
 . "$here/bench/lib.sh"
 start_daemon "$bin" "$work"
 
-# post PATH JSON: the API's answer.
-post() { curl -sf -K "$work/curlrc" -X POST "$api$1" --data-binary "$2"; }
-# task NAME PATH JSON: asks for a task, waits for its end, appends "NAME seconds peak_kib".
+# task NAME PATH JSON: a timed task (bench/lib.sh); appends "NAME seconds peak_kib".
 task() {
-  local name=$1 path=$2 body=$3 t0 t1 id st sampler
-  # Whatever the step before wrote is on disk first: a step must not pay for another's writeback.
-  sync
-  python3 "$here/bench/treepeak.py" "$daemon_pid" "$work/peak" & sampler=$!
-  t0=$(date +%s.%N)
-  id=$(post "$path" "$body" | jq -r .task_uuid)
-  # One curl per look, no jq: the polling must not take the CPU it measures.
-  while :; do
-    st=$(curl -sf -K "$work/curlrc" "$api/task/$id" | grep -o '"status":"[a-z]*"' || true)
-    case $st in
-      *'"done"') break ;;
-      *'"failed"'|*'"canceled"') echo "$name: the task ended $st:" >&2
-        curl -sf -K "$work/curlrc" "$api/task/$id" | jq -r .log >&2; exit 1 ;;
-    esac
-    sleep 0.1
-  done
-  t1=$(date +%s.%N)
-  kill -TERM "$sampler"; wait "$sampler" || true
-  echo "$name $(echo "$t1 - $t0" | bc) $(cat "$work/peak")" >> "$work/figures"
-  last_task=$id
+  timed_task "$@"
+  echo "$1 $task_seconds $task_peak_kib" >> "$work/figures"
 }
 export RESTIC_PASSWORD=bench-password RUSTIC_PASSWORD=bench-password
 export BULWARK_REPOSITORY_PASSWORD=bench-password

@@ -97,18 +97,7 @@ pub(crate) fn open_on(
 ) -> Result<Repository<OpenStatus>> {
     let repo = Repository::new(&options(ep), backends)
         .map_err(said("the repository cannot be reached"))?;
-    if repo
-        .config_id()
-        .map_err(said("the repository cannot be read"))?
-        .is_none()
-    {
-        return Err(format!(
-            "there is no repository at {} (it is created with the store)",
-            ep.describe()
-        ));
-    }
-    repo.open(&Credentials::password(password))
-        .map_err(said("the repository cannot be opened"))
+    open_found(ep, repo, password)
 }
 
 /// Opens the repository with progress reports of `pb`.
@@ -119,6 +108,15 @@ pub(crate) fn open_with(
 ) -> Result<Repository<OpenStatus>> {
     let repo = Repository::new_with_progress(&options(ep), &backends(ep)?, pb)
         .map_err(said("the repository cannot be reached"))?;
+    open_found(ep, repo, password)
+}
+
+/// Opens `repo` with its password, or says that there is no repository at the endpoint.
+fn open_found(
+    ep: &RepoEndpoint,
+    repo: Repository<()>,
+    password: &str,
+) -> Result<Repository<OpenStatus>> {
     if repo
         .config_id()
         .map_err(said("the repository cannot be read"))?

@@ -60,16 +60,7 @@ fn a_repository_made_with_restics_sizes_keeps_them_and_stays_usable() {
     let src = dir.path().join("src");
     std::fs::create_dir(&src).unwrap();
     // Noise, so the data (not the trees) is what the first backup adds.
-    let mut x = 7u64;
-    let noise: Vec<u8> = (0..3 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    std::fs::write(src.join("f"), noise).unwrap();
+    std::fs::write(src.join("f"), crate::write::chunker::noise(3 << 20, 7)).unwrap();
     let labels = crate::repo::Labels::default();
     let first = crate::repo::store_tree(&ep, "pw", &src, None, &labels).unwrap();
     let again = crate::repo::store_tree(&ep, "pw", &src, None, &labels).unwrap();

@@ -165,22 +165,23 @@ impl<'g, R: Read> Chunker<'g, R> {
     }
 }
 
+/// Deterministic noise (xorshift) for tests, so they need no data files.
+#[cfg(test)]
+pub(crate) fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic noise (xorshift), so the test needs no data files.
-    fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
 
     fn lengths(gear: &Gear, data: &[u8]) -> Vec<usize> {
         let mut c = Chunker::new(gear, data, Vec::new());

@@ -13,18 +13,7 @@ fn endpoint(path: &Path) -> RepoEndpoint {
     RepoEndpoint::parse(&bulwark_plugin::cli::endpoint(Some(text)).unwrap()).unwrap()
 }
 
-/// Deterministic noise.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+use super::chunker::noise;
 
 fn make_tree(dir: &Path) {
     fs::create_dir_all(dir.join("a/b")).unwrap();
