@@ -99,20 +99,12 @@ impl Known {
             .read_partial(FileType::Pack, &Id::new(p.pack), true, p.offset, p.length)
             .map_err(said("a tree cannot be read"))?;
         let json = open_blob(sealer, p, &sealed, None)?;
-        if hash(&json) != id_bytes(id) {
+        if Id::new(hash(&json)) != *id {
             return Err(format!("tree {} is damaged", id.to_hex().as_str()));
         }
         let tree = serde_json::from_slice(&json).map_err(|e| format!("a tree is damaged: {e}"))?;
         Ok(Some(tree))
     }
-}
-
-/// The bytes of an id.
-pub fn id_bytes(id: &Id) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    // An id's hex form is always 64 hex digits.
-    let _ = hex::decode_to_slice(id.to_hex().as_str(), &mut out);
-    out
 }
 
 /// Opens a blob's sealed bytes and decompresses them when stored compressed.

@@ -10,6 +10,8 @@
 //! is bounded: memory does not grow with the size of the data.
 
 pub mod chunker;
+mod direct;
+mod fill;
 mod key;
 mod known;
 mod pack;
@@ -152,18 +154,19 @@ impl Tools<'_> {
         // exactly what was read.
         self.check.clear();
         self.check.extend_from_slice(&self.sealed);
-        sealer.open_in_place(&mut self.check)?;
-        let back = if compressed {
+        let inner = sealer.open_slice(&mut self.check)?;
+        let opened = &self.check[inner];
+        let back: &[u8] = if compressed {
             self.back.clear();
             self.back.reserve(data.len());
             self.decomp
-                .decompress_to_buffer(&self.check, &mut self.back)
+                .decompress_to_buffer(opened, &mut self.back)
                 .map_err(|e| format!("verification failed: a blob does not decompress: {e}"))?;
             &self.back
         } else {
-            &self.check
+            opened
         };
-        if back.as_slice() != data {
+        if back != data {
             return Err("verification failed: a blob changed between reading and storing".into());
         }
         Ok(uncompressed)

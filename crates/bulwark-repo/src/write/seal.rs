@@ -88,8 +88,9 @@ impl Sealer {
             .map_err(|_| "a sealed object does not authenticate (damaged, or another key)".into())
     }
 
-    /// Checks the tag and decrypts in place: `buf` goes from sealed to plain.
-    pub fn open_in_place(&self, buf: &mut Vec<u8>) -> Result<()> {
+    /// Checks the tag and decrypts in place; the plain bytes are then the returned range of
+    /// `buf` (between the nonce and the tag).
+    pub fn open_slice(&self, buf: &mut [u8]) -> Result<std::ops::Range<usize>> {
         if buf.len() < OVERHEAD {
             return Err("a sealed object is too short".into());
         }
@@ -104,9 +105,7 @@ impl Sealer {
                 aes256ctr_poly1305aes::aead::Tag::<Aes256CtrPoly1305Aes>::from_slice(tag),
             )
             .map_err(|_| "a sealed object does not authenticate (damaged, or another key)")?;
-        buf.copy_within(16..n - 16, 0);
-        buf.truncate(n - OVERHEAD);
-        Ok(())
+        Ok(16..n - 16)
     }
 
     /// A repository file (index, snapshot) as the restic format stores it in a version 2
@@ -150,11 +149,12 @@ mod tests {
         assert_eq!(sealed.len(), 9 + OVERHEAD);
         assert_eq!(s.open(&sealed).unwrap(), b"some data");
         let mut buf = sealed.clone();
-        s.open_in_place(&mut buf).unwrap();
-        assert_eq!(buf, b"some data");
+        let plain = s.open_slice(&mut buf).unwrap();
+        assert_eq!(&buf[plain], b"some data");
         let mut bad = sealed.clone();
         bad[20] ^= 1;
         assert!(s.open(&bad).is_err());
+        assert!(s.open_slice(&mut bad.clone()).is_err());
         let other = Sealer::new(&key()).unwrap();
         assert!(other.open(&sealed).is_err(), "another key must not open it");
         let file = s.file(br#"{"a":1}"#, 3).unwrap();

@@ -1,45 +1,44 @@
 //! Bulwark's own restore path: a tree snapshot written into a directory.
 //!
 //! The snapshot's trees are walked once to make its directories, links and (sized) files and to
-//! note, pack by pack, which blob goes to which place in which file. Then worker threads take
-//! the packs one at a time: each reads the range of the pack its blobs span in one request,
-//! opens and decompresses each blob, checks it against its id, and writes it where it goes.
-//! What is in flight is one pack range per worker, so memory does not grow with the data.
-//! Metadata (mode, times, owner) comes last, directories after their contents.
+//! note, pack by pack, which blob goes to which place in which file. Then worker threads fill
+//! the files ([`super::fill`]). A file's metadata is set by the worker that writes its last
+//! piece; directories' come last, after their contents.
 
 use std::collections::HashMap;
 use std::fs::{self, File, Permissions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use nix::fcntl::AT_FDCWD;
-use nix::sys::stat::{Mode, SFlag, UtimensatFlags, mknod, utimensat};
+use nix::sys::stat::{Mode, SFlag, UtimensatFlags, futimens, mknod, utimensat};
 use nix::sys::time::TimeSpec;
 use rustic_core::repofile::{Metadata, Node, NodeType};
-use rustic_core::{FileType, Id, RusticProgress, WriteBackend};
+use rustic_core::{Id, WriteBackend};
 
-use super::known::{Known, Place, id_bytes};
-use super::seal::{Sealer, hash};
-use super::{lock, workers};
-use crate::endpoint::RepoEndpoint;
-use crate::repo::{self, BytesDone, Result, said};
+use super::direct::Direct;
+use super::fill::{Packs, fill};
+use super::known::{Known, Place};
+use super::seal::Sealer;
+use crate::endpoint::{Location, RepoEndpoint};
+use crate::repo::{self, Result};
 use crate::restore::Restored;
 
 /// One blob's bytes going to one place of one file.
 #[derive(Debug, Clone, Copy)]
-struct Piece {
-    blob: Id,
-    place: Place,
-    file: usize,
-    at: u64,
+pub(super) struct Piece {
+    pub(super) blob: Id,
+    pub(super) place: Place,
+    pub(super) file: usize,
+    pub(super) at: u64,
 }
 
 /// The metadata a restore sets: what of a node's it keeps until the end (a node's whole
 /// metadata is about four times as large; a restore holds one per file).
 #[derive(Debug, Clone)]
-struct Meta {
+pub(super) struct Meta {
     mode: Option<u32>,
     uid: Option<u32>,
     gid: Option<u32>,
@@ -68,7 +67,7 @@ impl From<&Metadata> for Meta {
 
 /// What an entry whose metadata is set at the end is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Entry {
+pub(super) enum Entry {
     Dir,
     Link,
     /// A file or a special file.
@@ -78,17 +77,17 @@ enum Entry {
 }
 
 /// A file to fill, and how many of its pieces are still to write.
-struct Target {
-    path: Box<Path>,
-    meta: Meta,
-    left: AtomicUsize,
+pub(super) struct Target {
+    pub(super) path: Box<Path>,
+    pub(super) meta: Meta,
+    pub(super) left: AtomicUsize,
     /// The mode to make it with, when making it with its mode gives exactly that mode.
-    mode: Option<u32>,
+    pub(super) mode: Option<u32>,
 }
 
 /// Who restores, and with which umask.
 #[derive(Debug, Clone, Copy)]
-struct Me {
+pub(super) struct Me {
     root: bool,
     uid: u32,
     gid: u32,
@@ -96,7 +95,7 @@ struct Me {
 }
 
 impl Me {
-    fn now() -> Self {
+    pub(super) fn now() -> Self {
         use nix::sys::stat::umask;
         // Read by setting it, and set back at once: nothing is made in between.
         let mask = umask(Mode::empty());
@@ -119,13 +118,13 @@ impl Me {
 
 /// What the walk found.
 #[derive(Default)]
-struct Plan {
+pub(super) struct Plan {
     /// Files, links and directories with their metadata, parents before children.
     entries: Vec<(Box<Path>, Meta, Entry)>,
     /// Regular files to fill.
-    files: Vec<Target>,
+    pub(super) files: Vec<Target>,
     /// Pieces by pack.
-    packs: HashMap<[u8; 32], Vec<Piece>>,
+    pub(super) packs: HashMap<[u8; 32], Vec<Piece>>,
     restored: Restored,
 }
 
@@ -286,6 +285,8 @@ pub fn restore_into(
             "snapshot {key} holds a stream, not a directory tree"
         ));
     }
+    // Asked while `dir` is still empty, so the probe's name cannot be a restored file's.
+    let direct = Direct::probe(dir);
     let mut plan = Plan::default();
     reader.walk(&node, dir, Path::new(""), wanted, &mut plan)?;
     for w in wanted {
@@ -297,194 +298,33 @@ pub fn restore_into(
             return Err(format!("no '{shown}' in the snapshot"));
         }
     }
-    fill(&plan, &be, &sealer, me)?;
+    let packs = match &ep.location {
+        Location::Local { path } => Packs::Local(path.clone()),
+        _ => Packs::Backend(&be),
+    };
+    fill(&plan, &packs, &sealer, me, &direct)?;
     for (path, meta, kind) in plan.entries.iter().rev() {
-        set_meta(path, meta, *kind, me).map_err(|e| format!("{}: {e}", path.display()))?;
+        set_meta(On::Path(path), meta, *kind, me)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(plan.restored)
 }
 
-/// Writes every file's blobs, pack by pack, on as many threads as there are cores.
-fn fill(plan: &Plan, be: &Arc<dyn WriteBackend>, sealer: &Sealer, me: Me) -> Result<()> {
-    // In the order the files need them, so a worker's open file is mostly the next one's too.
-    let mut packs: Vec<(&[u8; 32], &Vec<Piece>)> = plan.packs.iter().collect();
-    packs.sort_by_key(|(_, pieces)| pieces.iter().map(|p| (p.file, p.at)).min());
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let error: Mutex<Option<String>> = Mutex::default();
-    let progress = BytesDone::default();
-    let shared = Fill {
-        be,
-        sealer,
-        files: &plan.files,
-        me,
-        progress: &progress,
-    };
-    std::thread::scope(|s| {
-        for _ in 0..workers() {
-            s.spawn(|| {
-                let mut unpacker = match Unpacker::new() {
-                    Ok(u) => u,
-                    Err(e) => {
-                        lock(&error).get_or_insert(e);
-                        stop.store(true, Ordering::Relaxed);
-                        return;
-                    }
-                };
-                let mut open: Option<(usize, File)> = None;
-                while !stop.load(Ordering::Relaxed) {
-                    let Some((pack, pieces)) = packs.get(next.fetch_add(1, Ordering::Relaxed))
-                    else {
-                        break;
-                    };
-                    let done = one_pack(&shared, pack, pieces, &mut unpacker, &mut open);
-                    if let Err(e) = done {
-                        lock(&error).get_or_insert(e);
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    progress.finish();
-    match lock(&error).take() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+/// An entry whose metadata is set: by path (no opening), or through a file already open.
+#[derive(Clone, Copy)]
+pub(super) enum On<'a> {
+    Path(&'a Path),
+    File(&'a File),
 }
 
-/// What every worker of a restore shares.
-struct Fill<'a> {
-    be: &'a Arc<dyn WriteBackend>,
-    sealer: &'a Sealer,
-    files: &'a [Target],
-    me: Me,
-    progress: &'a BytesDone,
-}
-
-fn one_pack(
-    fill: &Fill<'_>,
-    pack: &[u8; 32],
-    pieces: &[Piece],
-    unpacker: &mut Unpacker<'_>,
-    open: &mut Option<(usize, File)>,
-) -> Result<()> {
-    let Fill {
-        be,
-        sealer,
-        files,
-        me,
-        progress,
-    } = *fill;
-    let start = pieces.iter().map(|p| p.place.offset).min().unwrap_or(0);
-    let end = pieces
-        .iter()
-        .map(|p| p.place.offset + p.place.length)
-        .max()
-        .unwrap_or(0);
-    let bytes = be
-        .read_partial(FileType::Pack, &Id::new(*pack), false, start, end - start)
-        .map_err(said("a pack cannot be read"))?;
-    let mut last: Option<Id> = None;
-    let mut sorted: Vec<&Piece> = pieces.iter().collect();
-    sorted.sort_by_key(|p| (p.place.offset, p.file, p.at));
-    for piece in sorted {
-        if last != Some(piece.blob) {
-            let from = (piece.place.offset - start) as usize;
-            let sealed = bytes
-                .get(from..from + piece.place.length as usize)
-                .ok_or("a pack is shorter than its index says")?;
-            unpacker.open(sealer, &piece.place, sealed)?;
-            if hash(unpacker.out()) != id_bytes(&piece.blob) {
-                return Err(format!(
-                    "blob {} is damaged: its contents do not match its id",
-                    piece.blob.to_hex().as_str()
-                ));
-            }
-            last = Some(piece.blob);
-        }
-        let plain = unpacker.out();
-        if open.as_ref().is_none_or(|(i, _)| *i != piece.file) {
-            let path = &files[piece.file].path;
-            let f = File::options()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(files[piece.file].mode.unwrap_or(0o600))
-                .open(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            *open = Some((piece.file, f));
-        }
-        let target = &files[piece.file];
-        if let Some((_, f)) = open {
-            f.write_all_at(plain, piece.at)
-                .map_err(|e| format!("{}: {e}", target.path.display()))?;
-        }
-        if target.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            *open = None;
-            let kind = if target.mode.is_some() {
-                Entry::Made
-            } else {
-                Entry::Other
-            };
-            set_meta(&target.path, &target.meta, kind, me)
-                .map_err(|e| format!("{}: {e}", target.path.display()))?;
-        }
-        progress.inc(plain.len() as u64);
-    }
-    Ok(())
-}
-
-/// A worker's decompressor and buffers, kept from blob to blob (fresh buffers cost a page
-/// fault per 4 KiB).
-struct Unpacker<'a> {
-    decomp: zstd::bulk::Decompressor<'a>,
-    opened: Vec<u8>,
-    plain: Vec<u8>,
-    compressed: bool,
-}
-
-impl Unpacker<'_> {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            decomp: zstd::bulk::Decompressor::new()
-                .map_err(|e| format!("the decompressor cannot be set up: {e}"))?,
-            opened: Vec::new(),
-            plain: Vec::new(),
-            compressed: false,
-        })
-    }
-
-    /// Opens (and decompresses) one blob; its bytes are then [`Unpacker::out`].
-    fn open(&mut self, sealer: &Sealer, place: &Place, sealed: &[u8]) -> Result<()> {
-        self.opened.clear();
-        self.opened.extend_from_slice(sealed);
-        sealer.open_in_place(&mut self.opened)?;
-        self.compressed = place.uncompressed.is_some();
-        if let Some(n) = place.uncompressed {
-            self.plain.clear();
-            self.plain.reserve(n as usize);
-            self.decomp
-                .decompress_to_buffer(&self.opened, &mut self.plain)
-                .map_err(|e| format!("a blob does not decompress: {e}"))?;
-        }
-        Ok(())
-    }
-
-    fn out(&self) -> &[u8] {
-        if self.compressed {
-            &self.plain
-        } else {
-            &self.opened
-        }
-    }
-}
-
-/// Mode, owner (when allowed) and times of one restored entry, by path (no opening).
-fn set_meta(path: &Path, meta: &Meta, kind: Entry, me: Me) -> std::io::Result<()> {
+/// Mode, owner (when allowed), extended attributes and times of one restored entry.
+pub(super) fn set_meta(on: On<'_>, meta: &Meta, kind: Entry, me: Me) -> std::io::Result<()> {
     // Owners are only given away by root; anyone else keeps the files as their own.
     if me.root && (meta.uid != Some(me.uid) || meta.gid != Some(me.gid)) {
-        std::os::unix::fs::lchown(path, meta.uid, meta.gid)?;
+        match on {
+            On::Path(p) => std::os::unix::fs::lchown(p, meta.uid, meta.gid)?,
+            On::File(f) => std::os::unix::fs::fchown(f, meta.uid, meta.gid)?,
+        }
     }
     if kind == Entry::Link {
         return Ok(());
@@ -492,28 +332,30 @@ fn set_meta(path: &Path, meta: &Meta, kind: Entry, me: Me) -> std::io::Result<()
     // Before the mode: a read-only file takes no new attributes. Those only root may set
     // (`trusted.`, most `security.`) are said and skipped, as the file itself is whole.
     for (name, value) in &meta.xattrs {
-        if let Err(e) = xattr::set(path, name, value) {
-            eprintln!(
-                "warning: {}: the extended attribute {} was not restored: {e}",
-                path.display(),
-                name
-            );
+        let set = match on {
+            On::Path(p) => xattr::set(p, name, value),
+            On::File(f) => xattr::FileExt::set_xattr(f, name, value),
+        };
+        if let Err(e) = set {
+            eprintln!("warning: the extended attribute {name} was not restored: {e}");
         }
     }
     if let Some(go) = meta.mode.filter(|_| kind != Entry::Made) {
-        fs::set_permissions(path, Permissions::from_mode(unix_perms(go)))?;
+        let perms = Permissions::from_mode(unix_perms(go));
+        match on {
+            On::Path(p) => fs::set_permissions(p, perms)?,
+            On::File(f) => f.set_permissions(perms)?,
+        }
     }
     let spec = |t: Option<rustic_core::jiff::Timestamp>| match t {
         Some(t) => TimeSpec::new(t.as_second(), i64::from(t.subsec_nanosecond())),
         None => TimeSpec::UTIME_OMIT,
     };
-    utimensat(
-        AT_FDCWD,
-        path,
-        &spec(meta.atime),
-        &spec(meta.mtime),
-        UtimensatFlags::FollowSymlink,
-    )
+    let (atime, mtime) = (spec(meta.atime), spec(meta.mtime));
+    match on {
+        On::Path(p) => utimensat(AT_FDCWD, p, &atime, &mtime, UtimensatFlags::FollowSymlink),
+        On::File(f) => futimens(f, &atime, &mtime),
+    }
     .map_err(std::io::Error::from)
 }
 
