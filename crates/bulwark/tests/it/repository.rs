@@ -611,8 +611,24 @@ async fn an_s3_repository_with_wrong_keys_and_a_server_that_dies_mid_backup() {
             );
             out.stdout
         };
-        // (Not `restic check` here: restic lists `data/` in one recursive listing, which s3s-fs
-        // answers empty; the local repositories' tests run `restic check --read-data`.)
+        // restic lists `data/` in one recursive listing, which s3s-fs answers empty; so `restic
+        // check` reads the very objects Bulwark wrote over S3 where s3s-fs keeps them, a file
+        // per key.
+        for (prefix, store) in [("team/db1", &w.store), ("team/slow", &slow.store)] {
+            let out = Command::new("restic")
+                .arg("-r")
+                .arg(root.join("backups").join(prefix))
+                .args(["check", "--read-data", "--no-cache"])
+                .env("RESTIC_PASSWORD", store_secret(&d, store))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "restic check of {prefix}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let by_restic = work.path().join("by-restic");
         let key = a2["store_key"].as_str().unwrap();
         s3_restic(
