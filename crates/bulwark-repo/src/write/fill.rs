@@ -88,11 +88,15 @@ impl Queue {
             return Some(i);
         }
         loop {
-            let fullest = self
+            let (fullest, left) = self
                 .runs
                 .iter()
-                .max_by_key(|r| lock(r).len())
-                .filter(|r| !lock(r).is_empty())?;
+                .map(|r| (r, lock(r).len()))
+                .max_by_key(|(_, left)| *left)?;
+            if left == 0 {
+                return None;
+            }
+            // Another worker may have taken the last one meanwhile; then look again.
             if let Some(i) = lock(fullest).next_back() {
                 return Some(i);
             }
